@@ -1,0 +1,201 @@
+"""The menu engine: one pure step from a session record and an input to the next record.
+
+``step(menu, session, text, standing, policy) -> Step`` walks one input; :func:`reply_of`
+renders a record. Nothing here does I/O: the caller loads the subscriber's :class:`Standing`
+and the :class:`Session` record, and when a step asks for a migration (``Step.migration``)
+the caller applies it atomically, re-checking what the decision was based on. Because a
+record holds everything its screen shows, re-rendering it gives the same reply: a retried hop
+is answered from the record alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from .menu import Menu, Screen
+from .render import BACK, HOME, MORE, Reply, choice_count, render, screen_pages
+from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reason, Standing, decide
+
+
+@dataclass(frozen=True)
+class Session:
+    """The record of one USSD session between hops (stored compactly, see :meth:`dumps`).
+
+    ``values`` holds what the screen shows, captured when it was entered; ``back`` the screens
+    ``0`` returns to; ``invalid`` the wrong inputs in a row; ``hop`` the gateway's number of
+    the last hop handled, so that a retried hop is recognised and answered from the record.
+    """
+
+    screen: str
+    language: Language = Language.FR
+    values: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    back: tuple[str, ...] = ()
+    page: int = 0
+    invalid: int = 0
+    hop: int = 0
+
+    def dumps(self) -> str:
+        """The record as compact JSON (short keys: one is kept for every live session)."""
+        record = {"s": self.screen, "l": self.language.value, "n": self.hop}
+        for key, value, default in (
+            ("v", dict(self.values), {}),
+            ("b", list(self.back), []),
+            ("p", self.page, 0),
+            ("i", self.invalid, 0),
+        ):
+            if value != default:
+                record[key] = value
+        return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Session:
+        """The record that :meth:`dumps` wrote."""
+        record = json.loads(raw)
+        return cls(
+            screen=record["s"],
+            language=Language(record["l"]),
+            values=MappingProxyType(record.get("v", {})),
+            back=tuple(record.get("b", ())),
+            page=record.get("p", 0),
+            invalid=record.get("i", 0),
+            hop=record["n"],
+        )
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A migration the engine asks its caller to apply, and what the decision rested on."""
+
+    target: Profile
+    decision: Decision
+    expected: Standing
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of one input: the next record, and a migration to apply, if any."""
+
+    session: Session
+    migration: Migration | None = None
+
+
+def begin(menu: Menu, standing: Standing | None, language: Language | None,
+          policy: Policy) -> Session:
+    """The record of a new session: the start screen, or the refusal for an unknown number."""
+    language = language or Language.FR
+    if standing is None:
+        return Session(screen=menu.system["unknown_subscriber"], language=language)
+    return _enter(menu, Session(screen=menu.start, language=language),
+                  menu.start, standing, policy, remember=False)
+
+
+def step(menu: Menu, session: Session, text: str, standing: Standing | None,
+         policy: Policy) -> Step:
+    """Walk one input ``text`` from ``session``."""
+    screen = menu.screens[session.screen]
+    text = text.strip()
+    if ended(menu, session, policy):
+        return Step(session)
+    if standing is None:
+        return Step(_go(session, menu.system["unknown_subscriber"], {}))
+    if text == MORE and session.page + 1 < _page_count(menu, session, policy):
+        return Step(replace(session, page=session.page + 1, invalid=0))
+    if not screen.end:
+        if text == HOME and session.screen != menu.start:
+            return Step(_enter(menu, replace(session, back=()), menu.start, standing, policy,
+                               remember=False))
+        if text == BACK and session.back:
+            previous = session.back[-1]
+            return Step(_enter(menu, replace(session, back=session.back[:-1]), previous,
+                               standing, policy, remember=False))
+        if text.isdigit() and text[0] != "0" and int(text) <= choice_count(screen):
+            return _choose(menu, session, screen, int(text), standing, policy)
+    return Step(_invalid(menu, session))
+
+
+def reply_of(menu: Menu, session: Session, policy: Policy) -> Reply:
+    """What the handset shows for ``session``: re-rendering a record gives the same reply."""
+    error = session.invalid > 0 and session.screen != menu.system["too_many_invalid"]
+    return render(menu, session.screen, session.language, session.values, policy,
+                  page=session.page, error=error)
+
+
+def ended(menu: Menu, session: Session, policy: Policy) -> bool:
+    """True once the session has shown the last page of an end screen."""
+    return reply_of(menu, session, policy).end
+
+
+def _choose(menu: Menu, session: Session, screen: Screen, number: int,
+            standing: Standing, policy: Policy) -> Step:
+    if screen.listing == "profiles":
+        target = PROFILES_IN_ORDER[number - 1]
+        return _act(menu, session, screen, screen.action, target, standing, policy)
+    option = screen.options[number - 1]
+    if option.goto is not None:
+        return Step(_enter(menu, session, option.goto, standing, policy))
+    target = Profile(str(session.values["target"]))
+    return _act(menu, session, screen, option.action, target, standing, policy)
+
+
+def _act(menu: Menu, session: Session, screen: Screen, action: str, target: Profile,
+         standing: Standing, policy: Policy) -> Step:
+    """Run a registered action: decide on ``target``, then route by the decision's reason."""
+    decision = decide(standing, target, policy)
+    destination = screen.outcomes.get(decision.reason, menu.system["unknown_subscriber"])
+    following = _enter(menu, session, destination, standing, policy, decision=decision)
+    if action == "migrate" and decision.reason is Reason.APPROVED:
+        return Step(following, Migration(target, decision, standing))
+    return Step(following)
+
+
+def _enter(menu: Menu, session: Session, destination: str, standing: Standing,
+           policy: Policy, decision: Decision | None = None, remember: bool = True) -> Session:
+    """The record showing ``destination``, with the values its texts need captured now."""
+    values = screen_values(menu.screens[destination], standing, policy, decision)
+    back = session.back + (session.screen,) if remember else session.back
+    if destination == menu.start:
+        back = ()  # home, however it was reached, forgets the way there
+    return replace(session, screen=destination, values=values, back=back, page=0, invalid=0)
+
+
+def _go(session: Session, destination: str, values: Mapping[str, object]) -> Session:
+    return replace(session, screen=destination, values=MappingProxyType(dict(values)),
+                   back=(), page=0, invalid=0)
+
+
+def _invalid(menu: Menu, session: Session) -> Session:
+    """The same screen again with a notice, or the polite end after too many wrong inputs."""
+    if session.invalid >= menu.max_invalid:
+        return _go(session, menu.system["too_many_invalid"], {})
+    return replace(session, invalid=session.invalid + 1)
+
+
+def _page_count(menu: Menu, session: Session, policy: Policy) -> int:
+    return len(screen_pages(menu, session.screen, session.language, session.values, policy))
+
+
+def screen_values(screen: Screen, standing: Standing, policy: Policy,
+                  decision: Decision | None = None) -> Mapping[str, object]:
+    """The values a screen's texts show, from the subscriber's standing or a decision."""
+    if decision is not None:
+        known = {
+            "target": decision.target.value if decision.target else None,
+            "current": decision.current.value if decision.current else None,
+            "required": decision.required,
+            "consumed": decision.consumed,
+            "left": decision.migrations_left,
+            "used": decision.migrations_used,
+        }
+    else:
+        known = {
+            "current": standing.profile.value,
+            "consumed": standing.consumed_last_month,
+            "left": max(policy.monthly_cap - standing.migrations_this_month, 0),
+            "used": standing.migrations_this_month,
+        }
+    # The profile list marks the current profile; the confirm screen's action needs its target.
+    wanted = screen.fields | ({"current"} if screen.listing else set()) | {"target"}
+    return MappingProxyType({k: v for k, v in known.items() if k in wanted and v is not None})

@@ -1,0 +1,67 @@
+"""Every Redis key name the service uses, built here and nowhere else.
+
+All keys of one subscriber share the ``{+225...}`` hash tag, so that they live in one Redis
+Cluster slot and one Lua script can update them together::
+
+    <prefix>:{<msisdn>}:sub                  hash: the subscriber (fields below)
+    <prefix>:{<msisdn>}:history              list: one JSON entry per migration, oldest first
+    <prefix>:{<msisdn>}:session:<digest>     string: a live USSD session record, with its TTL
+
+Nothing a gateway sends is put in a key as it is: the MSISDN is validated and normalised first
+(digits after a ``+``), and a gateway's session id is hashed, so no input can steer a key name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+PROFILE_FIELD = "p"
+LANGUAGE_FIELD = "l"
+_MSISDN = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def consumption_field(month: str) -> str:
+    """Field of the subscriber hash with the credit consumed in ``month`` (``YYYY-MM``)."""
+    return f"c:{month}"
+
+
+def migrations_field(month: str) -> str:
+    """Field of the subscriber hash counting the successful migrations of ``month``."""
+    return f"m:{month}"
+
+
+class KeySpace:
+    """The key names of one deployment, under its prefix."""
+
+    def __init__(self, prefix: str = "ussd"):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", prefix):
+            raise ValueError(f"key prefix must be 1-32 letters, digits, '_', '.', '-': {prefix!r}")
+        self.prefix = prefix
+
+    def _tag(self, msisdn: str) -> str:
+        if not _MSISDN.match(msisdn):
+            raise ValueError(f"not a normalised MSISDN: {msisdn!r}")
+        return f"{self.prefix}:{{{msisdn}}}"
+
+    def subscriber(self, msisdn: str) -> str:
+        """The subscriber's hash."""
+        return f"{self._tag(msisdn)}:sub"
+
+    def history(self, msisdn: str) -> str:
+        """The subscriber's migration history."""
+        return f"{self._tag(msisdn)}:history"
+
+    def session(self, msisdn: str, gateway: str, session_id: str) -> str:
+        """A live session of the subscriber, as one gateway names it."""
+        digest = hashlib.blake2b(f"{gateway}\0{session_id}".encode(), digest_size=10).hexdigest()
+        return f"{self._tag(msisdn)}:session:{digest}"
+
+    def subscriber_pattern(self) -> str:
+        """A SCAN pattern matching every subscriber hash."""
+        return f"{self.prefix}:{{*}}:sub"
+
+    def msisdn_of(self, key: str) -> str:
+        """The MSISDN inside one of our key names."""
+        start, end = key.index("{") + 1, key.index("}")
+        return key[start:end]

@@ -1,0 +1,240 @@
+"""Menu definitions: parsed once at start-up from ``menus/`` into frozen, checked values.
+
+``menus/menu.toml`` holds the screens; ``menus/texts/<language>.toml`` the words of each
+language. :func:`load_menu` refuses a broken file with an :class:`InvalidMenuError` that says
+what is wrong and where: an unknown target or action, a text missing in a language, a
+placeholder the engine does not fill, a screen that cannot fit one USSD message.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from .errors import InvalidMenuError
+from .rules import Language, Policy, Reason
+
+# The actions a screen may name, and the reasons their outcomes must route.
+ACTIONS = ("choose_profile", "migrate")
+LISTS = ("profiles",)
+REFUSALS = (Reason.SAME_PROFILE, Reason.MONTHLY_LIMIT_REACHED, Reason.INSUFFICIENT_CONSUMPTION)
+SYSTEM_SCREENS = (
+    "unknown_subscriber", "too_many_invalid", "unavailable", "goodbye", "invalid_request"
+)
+
+# The placeholders the engine fills (see engine.screen_values and render.format_values).
+FIELDS = frozenset(
+    {"target", "current", "required", "consumed", "left", "used", "cap", "conditions"}
+)
+# Texts every language must have besides those the screens name.
+COMMON_TEXTS = (
+    "nav.back_home",
+    "nav.more",
+    "nav.invalid",
+    "nav.current",
+    "conditions.free",
+    "conditions.threshold",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One numbered choice of a screen: go to a screen, or run an action."""
+
+    label: str
+    goto: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One screen of the dialogue."""
+
+    name: str
+    text: str
+    options: tuple[Option, ...] = ()
+    listing: str | None = None
+    action: str | None = None
+    outcomes: Mapping[Reason, str] = field(default_factory=lambda: MappingProxyType({}))
+    end: bool = False
+    fields: frozenset[str] = frozenset()  # placeholders its texts use, in any language
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The whole dialogue: screens, the texts of every language, and its few settings."""
+
+    start: str
+    screens: Mapping[str, Screen]
+    texts: Mapping[Language, Mapping[str, str]]
+    system: Mapping[str, str]
+    max_invalid: int
+
+    def text(self, language: Language, key: str) -> str:
+        """The text ``key`` in ``language``."""
+        return self.texts[language][key]
+
+
+def load_menu(directory: Path | str, policy: Policy | None = None) -> Menu:
+    """Read, parse and check the menu in ``directory``; raise InvalidMenuError if broken."""
+    from .render import check_every_screen  # render depends on Menu; import here, not above
+
+    directory = Path(directory)
+    structure = _read_toml(directory / "menu.toml")
+    texts = {
+        language: _flatten(_read_toml(directory / "texts" / f"{language.value}.toml"))
+        for language in Language
+    }
+    menu = parse_menu(structure, texts)
+    check_every_screen(menu, policy or Policy())
+    return menu
+
+
+def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) -> Menu:
+    """Build a checked :class:`Menu` from already-read data."""
+    problems: list[str] = []
+    raw_screens = structure.get("screens")
+    if not isinstance(raw_screens, Mapping) or not raw_screens:
+        raise InvalidMenuError("menu.toml: no [screens]")
+    screens = {}
+    for name, raw in raw_screens.items():
+        try:
+            screens[name] = _parse_screen(name, raw, texts)
+        except (TypeError, ValueError, KeyError) as error:
+            problems.append(f"screen {name!r}: {error}")
+    start = structure.get("start")
+    if start not in raw_screens:
+        problems.append(f"start screen {start!r} does not exist")
+    system = structure.get("system", {})
+    for role in SYSTEM_SCREENS:
+        if system.get(role) not in raw_screens:
+            problems.append(f"[system] {role} names no screen ({system.get(role)!r})")
+    max_invalid = structure.get("max_invalid", 2)
+    if not isinstance(max_invalid, int) or max_invalid < 0:
+        problems.append(f"max_invalid must be a whole number >= 0, got {max_invalid!r}")
+    for screen in screens.values():
+        problems.extend(_dangling(screen, raw_screens))
+    for language in Language:
+        for key in COMMON_TEXTS:
+            if key not in texts.get(language, {}):
+                problems.append(f"texts/{language.value}.toml: missing {key!r}")
+        for key, value in texts.get(language, {}).items():
+            problems.extend(
+                f"texts/{language.value}.toml {key!r}: {problem}" for problem in _placeholders(value)[1]
+            )
+    if problems:
+        raise InvalidMenuError("invalid menu:\n  " + "\n  ".join(problems))
+    return Menu(
+        start=start,
+        screens=MappingProxyType(screens),
+        texts=MappingProxyType({lang: MappingProxyType(dict(t)) for lang, t in texts.items()}),
+        system=MappingProxyType(dict(system)),
+        max_invalid=max_invalid,
+    )
+
+
+def _parse_screen(name: str, raw: Mapping, texts: Mapping[Language, Mapping[str, str]]) -> Screen:
+    if not isinstance(raw, Mapping):
+        raise TypeError("must be a table")
+    unknown = set(raw) - {"text", "options", "list", "action", "outcomes", "end"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    options = tuple(
+        Option(label=o["label"], goto=o.get("goto"), action=o.get("action"))
+        for o in raw.get("options", [])
+    )
+    outcomes = {Reason(reason): target for reason, target in raw.get("outcomes", {}).items()}
+    labels = [raw["text"], *(option.label for option in options)]
+    fields: set[str] = set()
+    for language in Language:
+        for key in labels:
+            if key not in texts.get(language, {}):
+                raise KeyError(f"text {key!r} missing in texts/{language.value}.toml")
+            fields |= _placeholders(texts[language][key])[0]
+    return Screen(
+        name=name,
+        text=raw["text"],
+        options=options,
+        listing=raw.get("list"),
+        action=raw.get("action"),
+        outcomes=MappingProxyType(outcomes),
+        end=bool(raw.get("end", False)),
+        fields=frozenset(fields),
+    )
+
+
+def _dangling(screen: Screen, names: Mapping) -> list[str]:
+    """What in ``screen`` points nowhere, or is missing for its actions to work."""
+    problems = []
+    where = f"screen {screen.name!r}"
+    if screen.listing is not None and screen.listing not in LISTS:
+        problems.append(f"{where}: unknown list {screen.listing!r} (known: {', '.join(LISTS)})")
+    if screen.listing is not None and screen.action is None:
+        problems.append(f"{where}: a list needs an action")
+    actions = [screen.action] if screen.action else []
+    for option in screen.options:
+        if (option.goto is None) == (option.action is None):
+            problems.append(f"{where}: option {option.label!r} needs exactly one of goto/action")
+        if option.goto is not None and option.goto not in names:
+            problems.append(f"{where}: option {option.label!r} goes to unknown {option.goto!r}")
+        if option.action is not None:
+            actions.append(option.action)
+    for action in actions:
+        if action not in ACTIONS:
+            problems.append(f"{where}: unknown action {action!r} (known: {', '.join(ACTIONS)})")
+    if actions:
+        for reason in (Reason.APPROVED, *REFUSALS):
+            if reason not in screen.outcomes:
+                problems.append(f"{where}: no outcome for {reason.value!r}")
+    for reason, target in screen.outcomes.items():
+        if target not in names:
+            problems.append(f"{where}: outcome {reason.value!r} goes to unknown {target!r}")
+    if screen.end and (screen.options or screen.listing):
+        problems.append(f"{where}: an end screen cannot offer choices")
+    return problems
+
+
+def _placeholders(template: str) -> tuple[set[str], list[str]]:
+    """The names a template fills, and what is wrong with it (format specs, attributes...)."""
+    names: set[str] = set()
+    problems: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        return names, [f"bad braces ({error})"]
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in FIELDS:
+            problems.append(f"unknown placeholder {{{name}}} (known: {', '.join(sorted(FIELDS))})")
+        elif spec or conversion:
+            problems.append(f"placeholder {{{name}}} must be plain, without !conversion or :spec")
+        names.add(name)
+    return names, problems
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise InvalidMenuError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidMenuError(f"{path}: {error}") from None
+
+
+def _flatten(table: Mapping, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": "x"}}`` -> ``{"a.b": "x"}``: texts are addressed by dotted keys."""
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, str):
+            flat[f"{prefix}{key}"] = value
+        else:
+            raise InvalidMenuError(f"text {prefix}{key!r} must be a string, got {value!r}")
+    return flat

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the service (``prometheus_client``), served at ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HOPS = Counter("ussd_hops_total", "USSD hops answered", ["gateway", "outcome", "end"])
+HOP_SECONDS = Histogram(
+    "ussd_hop_seconds",
+    "Time to answer one hop",
+    ["gateway"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+MIGRATIONS = Counter("ussd_migrations_total", "Migrations applied through USSD", ["target"])
+RETRIES = Counter("ussd_retried_hops_total", "Hops answered again from the record", ["gateway"])
+SESSION_ENDS = Counter(
+    "ussd_session_end_notifications_total", "End-of-session notifications", ["gateway", "status"]
+)
+REJECTED = Counter("ussd_rejected_requests_total", "Requests refused before the engine",
+                   ["gateway", "reason"])
+
+
+def record_hop(gateway: str, outcome: str, end: bool, seconds: float) -> None:
+    """Count one answered hop and its duration."""
+    HOPS.labels(gateway, outcome, "true" if end else "false").inc()
+    HOP_SECONDS.labels(gateway).observe(seconds)

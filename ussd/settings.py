@@ -1,0 +1,104 @@
+"""Settings, from ``USSD_``-prefixed environment variables, with every default in one place.
+
+=========================  ===============================  ================================
+variable                   meaning                          default
+=========================  ===============================  ================================
+``REDIS_URL``              Redis to use (``USSD_REDIS_URL``  none: the embedded store
+                           wins); add ``?cluster=true`` for
+                           a Redis Cluster
+``USSD_KEY_PREFIX``        first part of every key          ``ussd``
+``USSD_SESSION_TTL``       seconds a session record lives   ``180``
+``USSD_TIMEZONE``          zone of the calendar month       ``Africa/Abidjan``
+``USSD_MONTHLY_CAP``       migrations per month             ``3``
+``USSD_THRESHOLD_<NAME>``  F CFA consumed last month to     ``TIGRE=2500``, ``AIGLE=8000``
+                           migrate to profile NAME
+``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
+``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
+=========================  ===============================  ================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+from .rules import DEFAULT_THRESHOLDS, Policy, Profile
+
+DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with."""
+
+    redis_url: str | None = None
+    key_prefix: str = "ussd"
+    session_ttl: int = 180
+    timezone: str = "Africa/Abidjan"
+    monthly_cap: int = 3
+    thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    menus_dir: Path = DEFAULT_MENUS_DIR
+    redis_timeout: float = 1.0
+
+    @property
+    def policy(self) -> Policy:
+        """The rules' figures."""
+        return Policy(monthly_cap=self.monthly_cap, thresholds=self.thresholds)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The operator's time zone."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone {self.timezone!r}") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment (``os.environ`` unless given)."""
+        env = os.environ if environ is None else environ
+        thresholds = dict(DEFAULT_THRESHOLDS)
+        for name, value in env.items():
+            if name.startswith("USSD_THRESHOLD_"):
+                profile = Profile.parse(name.removeprefix("USSD_THRESHOLD_"))
+                if profile is None:
+                    raise ConfigError(f"{name}: no such profile")
+                thresholds[profile] = _number(name, value)
+        settings = cls(
+            redis_url=env.get("USSD_REDIS_URL") or env.get("REDIS_URL") or None,
+            key_prefix=env.get("USSD_KEY_PREFIX", "ussd"),
+            session_ttl=_number("USSD_SESSION_TTL", env.get("USSD_SESSION_TTL", "180")),
+            timezone=env.get("USSD_TIMEZONE", "Africa/Abidjan"),
+            monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP", "3")),
+            thresholds=thresholds,
+            menus_dir=Path(env.get("USSD_MENUS_DIR", DEFAULT_MENUS_DIR)),
+            redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT", "1.0")),
+        )
+        settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
+        if settings.session_ttl < 1:
+            raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
+        return settings
+
+
+def _number(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def _seconds(name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 < seconds <= 60:
+        raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
+    return seconds

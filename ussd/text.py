@@ -1,0 +1,32 @@
+"""What fits in one USSD message, and how amounts are written.
+
+A USSD message carries 160 bytes: 182 characters when every character is in the GSM 03.38
+default alphabet (7 bits each; the extension table's characters such as ``€`` take two), or 80
+characters in UCS-2 otherwise. The ``gsm0338`` codec tells which alphabet a text needs.
+"""
+
+from __future__ import annotations
+
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
+
+GSM_LIMIT = 182
+UCS2_LIMIT = 80
+
+
+def measure(text: str) -> tuple[int, int]:
+    """``(length, limit)`` of ``text`` in the units of the alphabet it needs."""
+    try:
+        return len(text.encode("gsm03.38")), GSM_LIMIT
+    except UnicodeEncodeError:
+        return len(text.encode("utf-16-le")) // 2, UCS2_LIMIT
+
+
+def fits(text: str) -> bool:
+    """True when ``text`` fits in one USSD message."""
+    length, limit = measure(text)
+    return length <= limit
+
+
+def format_amount(amount: int) -> str:
+    """An amount the way the source writes it: ``2500`` -> ``2.500 F CFA``."""
+    return f"{amount:,} F CFA".replace(",", ".")

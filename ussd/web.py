@@ -1,0 +1,53 @@
+"""The Flask application: gateway endpoints, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .gateways import dialect_modules
+from .menu import load_menu
+from .service import UssdService
+from .settings import Settings
+from .store import Store, connect
+
+log = logging.getLogger("ussd")
+
+
+def create_app(
+    settings: Settings | None = None,
+    redis_client: Any = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Flask:
+    """Build the WSGI application; settings from the environment and Redis from them unless given."""
+    settings = settings or Settings.from_env()
+    menu = load_menu(settings.menus_dir, settings.policy)
+    client = redis_client if redis_client is not None else connect(settings)
+    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
+
+    app = Flask("ussd")
+    app.extensions["ussd"] = service
+    for dialect in dialect_modules():
+        dialect.register(app, service)
+
+    @app.get("/healthz")
+    def health() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def ready() -> tuple[Response, int]:
+        if store.ping():
+            return jsonify(status="ready"), 200
+        return jsonify(status="not ready", reason="store unreachable"), 503
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    return app
