@@ -67,15 +67,19 @@ def screen_pages(
     policy: Policy,
     error: bool = False,
 ) -> list[str]:
-    """Every page of a screen, each fitting one USSD message."""
+    """Every page of a screen, each fitting one USSD message.
+
+    Pages are cut with room for the invalid-input notice on each, so that a page re-shown with
+    the notice is the same page, and ``99`` leads to the same next page either way.
+    """
     screen = menu.screens[screen_name]
     texts = menu.texts[language]
     filled = format_values(menu, language, values, policy)
-    lines = [texts["nav.invalid"]] if error else []
-    lines += texts[screen.text].format_map(filled).split("\n")
+    lines = texts[screen.text].format_map(filled).split("\n")
     lines += option_lines(menu, screen, language, values)
     footer = [] if screen.end or screen_name == menu.start else [texts["nav.back_home"]]
-    return paginate(lines, footer, texts["nav.more"])
+    pages = paginate(lines, footer, texts["nav.more"], head=texts["nav.invalid"])
+    return [f"{texts['nav.invalid']}\n{page}" for page in pages] if error else pages
 
 
 def option_lines(
@@ -126,21 +130,22 @@ def conditions(menu: Menu, language: Language, policy: Policy) -> str:
     return "\n".join(lines)
 
 
-def paginate(lines: list[str], footer: list[str], more: str) -> list[str]:
-    """Cut ``lines`` into pages that each fit one message, ``footer`` closing every page."""
+def paginate(lines: list[str], footer: list[str], more: str, head: str = "") -> list[str]:
+    """Cut ``lines`` into pages, ``footer`` closing each, that fit one message with ``head``."""
+    room = [head] if head else []
     whole = "\n".join(lines + footer)
-    if fits(whole):
+    if fits("\n".join(room + lines + footer)):
         return [whole]
-    units = [unit for line in lines for unit in _wrap(line, [more, *footer])]
+    units = [unit for line in lines for unit in _wrap(line, [*room, more, *footer])]
     pages: list[list[str]] = [[]]
     for unit in units:
-        if pages[-1] and not fits("\n".join(pages[-1] + [unit, more, *footer])):
+        if pages[-1] and not fits("\n".join(room + pages[-1] + [unit, more, *footer])):
             pages.append([])
         pages[-1].append(unit)
     texts = ["\n".join(page + [more, *footer]) for page in pages[:-1]]
     texts.append("\n".join(pages[-1] + footer))
     for text in texts:
-        if not fits(text):
+        if not fits("\n".join(room + [text])):
             raise ScreenTooLongError(f"cannot fit one USSD message: {text!r}")
     return texts
 

@@ -86,6 +86,18 @@ def read_data_file(path: Path | str) -> DataFile:
     return DataFile(path, kind, tuple(rows))
 
 
+def load_files(store, paths) -> list[tuple[DataFile, int]]:
+    """Check every file, then store them all: a bad file stops the load before any write."""
+    files = [read_data_file(path) for path in paths]
+    loaded = []
+    for data in files:
+        if data.kind is DataKind.SUBSCRIBERS:
+            loaded.append((data, store.put_subscribers(data.rows)))
+        else:
+            loaded.append((data, store.put_consumption(data.rows)))
+    return loaded
+
+
 def _msisdn(text: str) -> str:
     try:
         return normalize_msisdn(text)

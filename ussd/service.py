@@ -21,7 +21,7 @@ from .menu import Menu
 from .months import month_of, previous_month
 from .phone import mask_msisdn
 from .render import Reply, render
-from .rules import Channel, Language
+from .rules import Channel, Decision, Language, Profile, decide
 from .settings import Settings
 from .store import MigrationResult, Store
 
@@ -84,6 +84,35 @@ class UssdService:
     def system_reply(self, role: str, language: Language) -> Reply:
         """A system screen (``unavailable``, ``goodbye``...) in ``language``."""
         return render(self.menu, self.menu.system[role], language, {}, self.policy)
+
+    def migrate(self, msisdn: str, target: Profile | str, channel: Channel) -> Decision:
+        """Migrate a subscriber from another channel (web, app): the same rules, atomically.
+
+        ``msisdn`` must be normalised. Returns the decision; an approved one has been applied.
+        """
+        now = self.clock()
+        month = month_of(now, self.zone)
+        last_month = previous_month(month)
+        subscriber = self.store.load_subscriber(msisdn, month, last_month)
+        standing = subscriber.standing if subscriber else None
+        for _ in range(MAX_MIGRATION_ATTEMPTS):
+            decision = decide(standing, target, self.policy)
+            if not decision.approved:
+                return decision
+            entry = {
+                "at": now.isoformat(timespec="seconds"),
+                "from": standing.profile.value,
+                "to": decision.target.value,
+                "channel": channel.value,
+            }
+            answer = self.store.apply_migration(
+                msisdn, None, None, standing, decision.target, month, last_month, entry, ""
+            )
+            if answer.result is MigrationResult.APPLIED:
+                metrics.MIGRATIONS.labels(decision.target.value).inc()
+                return decision
+            standing = answer.standing
+        raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
         """Forget a session the gateway reports as ended; True if it was still live."""

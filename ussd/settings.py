@@ -14,7 +14,15 @@ variable                   meaning                          default
                            migrate to profile NAME
 ``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
+``USSD_DEMO``              load the demo data set at start  off
+                           (embedded store only)
+``USSD_SEED_FILES``        CSV files to load at start,      none
+                           separated by ``:`` (embedded
+                           store only)
 =========================  ===============================  ================================
+
+The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
+Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ class Settings:
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     menus_dir: Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
+    demo: bool = False
+    seed_files: tuple[str, ...] = ()
 
     @property
     def policy(self) -> Policy:
@@ -77,6 +87,8 @@ class Settings:
             thresholds=thresholds,
             menus_dir=Path(env.get("USSD_MENUS_DIR", DEFAULT_MENUS_DIR)),
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT", "1.0")),
+            demo=env.get("USSD_DEMO", "").lower() in ("1", "true", "yes"),
+            seed_files=tuple(f for f in env.get("USSD_SEED_FILES", "").split(os.pathsep) if f),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:

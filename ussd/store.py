@@ -30,7 +30,8 @@ from .keys import (
 from .rules import Language, Profile, Standing
 from .settings import Settings
 
-# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] session record
+# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] session record (absent for the
+#   channels without a USSD session: web, app)
 # ARGV[1] session record as read before deciding ("" if none)
 # ARGV[2] profile, ARGV[3] migrations field, ARGV[4] migrations count,
 # ARGV[5] consumption field, ARGV[6] consumption: what the decision was based on
@@ -38,9 +39,11 @@ from .settings import Settings
 # Returns {"applied"}, {"stale_session", record}: another hop of this session got there
 # first, or {"stale_subscriber", profile, count, consumption}: decide again on these.
 MIGRATE_SCRIPT = """
-local session = redis.call('GET', KEYS[3]) or ''
-if session ~= ARGV[1] then
-  return {'stale_session', session}
+if #KEYS == 3 then
+  local session = redis.call('GET', KEYS[3]) or ''
+  if session ~= ARGV[1] then
+    return {'stale_session', session}
+  end
 end
 local profile = redis.call('HGET', KEYS[1], 'p') or ''
 local count = redis.call('HGET', KEYS[1], ARGV[3]) or '0'
@@ -52,9 +55,12 @@ end
 redis.call('HSET', KEYS[1], 'p', ARGV[7])
 redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 redis.call('RPUSH', KEYS[2], ARGV[8])
-redis.call('SET', KEYS[3], ARGV[9], 'EX', ARGV[10])
+if #KEYS == 3 then
+  redis.call('SET', KEYS[3], ARGV[9], 'EX', ARGV[10])
+end
 return {'applied'}
 """
+
 
 def connect(settings: Settings) -> Any:
     """A Redis client for ``settings``: the URL's server or cluster, else the embedded store."""
@@ -79,10 +85,10 @@ def connect(settings: Settings) -> Any:
 def _cluster_flag(url: str) -> tuple[str, bool]:
     """Strip our ``cluster=true`` query parameter, saying whether it was there."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "cluster"]
-    cluster = any(k == "cluster" and v.lower() in ("1", "true", "yes")
-                  for k, v in parse_qsl(parts.query))
-    return urlunsplit(parts._replace(query=urlencode(query))), cluster
+    pairs = parse_qsl(parts.query)
+    cluster = any(k == "cluster" and v.lower() in ("1", "true", "yes") for k, v in pairs)
+    query = urlencode([(k, v) for k, v in pairs if k != "cluster"])
+    return urlunsplit(parts._replace(query=query)), cluster
 
 
 _UNREACHABLE = (
@@ -147,6 +153,16 @@ class Store:
             record, (profile, language, consumed, count) = pipe.execute()
         return record, _subscriber(msisdn, profile, language, consumed, count)
 
+    def load_subscriber(self, msisdn: str, month: str, last_month: str) -> Subscriber | None:
+        """The subscriber as the rules see it this month, or None if unknown."""
+        with self._guard():
+            fields = self.redis.hmget(
+                self.keys.subscriber(msisdn),
+                [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month),
+                 migrations_field(month)],
+            )
+        return _subscriber(msisdn, *fields)
+
     def save_session(self, session_key: str, record: str) -> None:
         """Write a session record with its time-to-live, in one command."""
         with self._guard():
@@ -160,7 +176,7 @@ class Store:
     def apply_migration(
         self,
         msisdn: str,
-        session_key: str,
+        session_key: str | None,
         expected_record: str | None,
         expected: Standing,
         target: Profile,
@@ -169,8 +185,13 @@ class Store:
         history_entry: dict,
         new_record: str,
     ) -> MigrationOutcome:
-        """Migrate atomically if the session and the subscriber are as the decision saw them."""
-        keys = [self.keys.subscriber(msisdn), self.keys.history(msisdn), session_key]
+        """Migrate atomically if the session and the subscriber are as the decision saw them.
+
+        With no ``session_key`` (web, app) only the subscriber is checked.
+        """
+        keys = [self.keys.subscriber(msisdn), self.keys.history(msisdn)]
+        if session_key is not None:
+            keys.append(session_key)
         args = [
             expected_record or "",
             expected.profile.value,
@@ -213,6 +234,12 @@ class Store:
                 self.keys.subscriber(row[0]), consumption_field(row[1]), row[2]
             ),
         )
+
+    def reset_subscribers(self, msisdns: list[str]) -> None:
+        """Forget everything stored about these subscribers (the demo starts afresh)."""
+        with self._guard():
+            for msisdn in msisdns:
+                self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
 
     def describe(self, msisdn: str, month: str) -> dict | None:
         """Everything stored for a subscriber, as plain data (None if unknown)."""

@@ -30,6 +30,8 @@ def create_app(
     client = redis_client if redis_client is not None else connect(settings)
     store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
     service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
+    if redis_client is None and settings.redis_url is None:
+        fill_embedded_store(service, settings)
 
     app = Flask("ussd")
     app.extensions["ussd"] = service
@@ -51,3 +53,14 @@ def create_app(
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def fill_embedded_store(service: UssdService, settings: Settings) -> None:
+    """Load the start-up data into this process's embedded store (demo and seed files)."""
+    from .demo import load_demo
+    from .seed import load_files
+
+    if settings.seed_files:
+        load_files(service.store, settings.seed_files)
+    if settings.demo:
+        load_demo(service)

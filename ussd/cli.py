@@ -1,0 +1,221 @@
+"""The ``ussd`` command: serve, seed, show, migrate, and the handset simulator."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import UssdError
+
+
+@click.group()
+@click.version_option(package_name="ussd121")
+def main() -> None:
+    """The #121# profile-change USSD service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: one per CPU; always 1 on the embedded store).")
+@click.option("--demo", is_flag=True, help="Load the demo subscribers (see the README).")
+@click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV file of subscribers or consumption to load first (repeatable).")
+def serve(host: str, port: int, workers: int | None, demo: bool, seed_files: tuple[str, ...]):
+    """Serve the USSD endpoints with granian (a production WSGI server)."""
+    from granian import Granian
+
+    from .menu import load_menu
+    from .seed import read_data_file
+    from .settings import Settings
+
+    settings = _settings()
+    _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    for path in seed_files:
+        _fail_on_error(lambda path=path: read_data_file(path))
+    if settings.redis_url is None:
+        click.echo("No REDIS_URL set: serving from the embedded in-process store "
+                   "(data lives only as long as the server; one worker).")
+        # Each worker builds its app from the environment: let it fill its own store.
+        os.environ["USSD_DEMO"] = "1" if demo else ""
+        os.environ["USSD_SEED_FILES"] = os.pathsep.join(str(Path(f).resolve()) for f in seed_files)
+        workers = 1
+    else:
+        click.echo(f"Using Redis at {_redacted(settings.redis_url)}")
+        _load_into_redis(settings, demo, seed_files)
+        os.environ.pop("USSD_DEMO", None)
+        os.environ.pop("USSD_SEED_FILES", None)
+        workers = workers or os.cpu_count() or 1
+    click.echo(f"Serving #121# on http://{host}:{port}/ussd/africastalking ({workers} worker(s))")
+    Granian(
+        "ussd.wsgi:app",
+        address=host,
+        port=port,
+        interface="wsgi",
+        workers=workers,
+        log_access=False,
+    ).serve()
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))
+def seed(files: tuple[str, ...]) -> None:
+    """Load subscriber and consumption CSV files into the Redis at REDIS_URL."""
+    from .seed import load_files
+
+    service = _redis_service()
+    loaded = _fail_on_error(lambda: load_files(service.store, files))
+    for data, count in loaded:
+        click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
+
+
+@main.command()
+@click.argument("msisdn")
+def show(msisdn: str) -> None:
+    """Print as JSON what is stored for a subscriber."""
+    from .months import month_of
+    from .phone import normalize_msisdn
+
+    service = _redis_service()
+    number = _fail_on_error(lambda: normalize_msisdn(msisdn))
+    record = _fail_on_error(
+        lambda: service.store.describe(number, month_of(service.clock(), service.zone))
+    )
+    if record is None:
+        raise click.ClickException(f"no subscriber {number}")
+    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("msisdn")
+@click.argument("profile")
+@click.option("--channel", type=click.Choice(["web", "app"]), default="web", show_default=True)
+def migrate(msisdn: str, profile: str, channel: str) -> None:
+    """Migrate a subscriber as the web customer area or the app would: the same rules."""
+    from .phone import normalize_msisdn
+    from .rules import Channel
+
+    service = _redis_service()
+    number = _fail_on_error(lambda: normalize_msisdn(msisdn))
+    decision = _fail_on_error(lambda: service.migrate(number, profile, Channel(channel)))
+    click.echo(json.dumps({
+        "reason": decision.reason.value,
+        "approved": decision.approved,
+        "current": decision.current and decision.current.value,
+        "target": decision.target and decision.target.value,
+        "required": decision.required,
+        "consumed": decision.consumed,
+        "migrations_left": decision.migrations_left,
+    }, indent=2))
+    if not decision.approved:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="The server to dial.")
+@click.option("--msisdn", default="+2250700000001", show_default=True,
+              help="The subscriber's number.")
+@click.option("--dial", default="#121#", show_default=True, help="The code dialled.")
+@click.option("--input", "inputs", multiple=True,
+              help="An input to send (repeatable); none: interactive.")
+def sim(url: str, msisdn: str, dial: str, inputs: tuple[str, ...]) -> None:
+    """Dial #121# like a handset: play --input values, or type them at the prompt."""
+    from .sim import Handset, SimulatorError
+
+    handset = Handset(url, msisdn, dial)
+    try:
+        screen = handset.start()
+        _show(dial, screen)
+        if inputs:
+            for position, text in enumerate(inputs):
+                if screen.end:
+                    unused = len(inputs) - position
+                    raise SimulatorError(f"the session ended with {unused} input(s) unused")
+                click.echo(f"> {text}")
+                screen = handset.send(text)
+                _show(text, screen)
+            return
+        while not screen.end:
+            text = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+            screen = handset.send(text)
+            _show(text, screen)
+    except SimulatorError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except (click.Abort, EOFError):
+        click.echo("\n(hung up)")
+
+
+def _show(sent: str, screen) -> None:
+    bar = "END" if screen.end else "CON"
+    click.echo(f"+---------------------------- {bar}")
+    for line in screen.text.split("\n"):
+        click.echo(f"| {line}")
+    click.echo("+----------------------------")
+
+
+def _settings():
+    from .settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return _fail_on_error(Settings.from_env)
+
+
+def _redis_service():
+    """The service on the Redis at REDIS_URL; a clear error when there is none."""
+    from .menu import load_menu
+    from .service import UssdService
+    from .store import Store, connect
+
+    settings = _settings()
+    if settings.redis_url is None:
+        raise click.ClickException(
+            "REDIS_URL is not set: this command works on a Redis server "
+            "(for example REDIS_URL=redis://127.0.0.1:6379/0)"
+        )
+    menu = _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    store = Store(_fail_on_error(lambda: connect(settings)), settings.key_prefix,
+                  settings.session_ttl)
+    if not store.ping():
+        raise click.ClickException(f"cannot reach Redis at {_redacted(settings.redis_url)}")
+    return UssdService(menu, store, settings)
+
+
+def _load_into_redis(settings, demo: bool, seed_files: tuple[str, ...]) -> None:
+    from .demo import load_demo
+    from .seed import load_files
+
+    service = _redis_service()
+    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files)):
+        click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
+    if demo:
+        click.echo(f"Demo data set: {_fail_on_error(lambda: load_demo(service))} subscribers")
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _fail_on_error(action):
+    """Run ``action``; turn our errors into a one-line message and exit status 1."""
+    try:
+        return action()
+    except UssdError as error:
+        raise click.ClickException(str(error)) from None
+
+
+if __name__ == "__main__":
+    main()
