@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import ALICE, NOW, THIS_MONTH, Dialler
+from conftest import BRUNO, NOW, THIS_MONTH, Dialler
 
 from ussd.settings import Settings
 from ussd.store import Store
@@ -27,13 +27,16 @@ def race_app(real_redis, key_prefix):
 
 def test_concurrent_confirms_never_exceed_the_cap(race_app):
     app = race_app
-    targets = ["2", "3", "1", "4"]  # Tigre, Dauphin, Novamix, Aigle (refused: 3.000 < 8.000)
+    # Bruno is on Tigre with 9.500 F CFA: Novamix, Dauphin and Aigle are all open to him. With
+    # three targets, the rules refuse a session only for its own target becoming the current
+    # profile (that group has won) or the cap: so exactly 3 of the sessions must succeed.
+    targets = ["1", "3", "4"]
     sessions = []
     for number in range(SESSIONS):
-        session = Dialler(app.test_client(), ALICE, session_id=f"race-{number}")
+        session = Dialler(app.test_client(), BRUNO, session_id=f"race-{number}")
         session.dial()
         session.send("1")
-        session.send(targets[number % 2])  # Tigre or Dauphin: both approved at this point
+        session.send(targets[number % 3])
         sessions.append(session)
     barrier = threading.Barrier(SESSIONS)
 
@@ -51,15 +54,16 @@ def test_concurrent_confirms_never_exceed_the_cap(race_app):
     for reply in refusals:
         assert reply in (
             "END Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois prochain.",
-            "END Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée.",
+            "END Vous avez déjà le profil Novamix. Aucune migration n'a été décomptée.",
             "END Vous avez déjà le profil Dauphin. Aucune migration n'a été décomptée.",
+            "END Vous avez déjà le profil Aigle. Aucune migration n'a été décomptée.",
         )
-    record = app.extensions["ussd"].store.describe(ALICE, THIS_MONTH)
+    record = app.extensions["ussd"].store.describe(BRUNO, THIS_MONTH)
     assert record["migrations_this_month"] == 3
     assert len(record["history"]) == 3
     # The history is a chain: each migration starts from where the previous one left.
     chain = record["history"]
-    assert chain[0]["from"] == "novamix"
+    assert chain[0]["from"] == "tigre"
     assert all(a["to"] == b["from"] for a, b in zip(chain, chain[1:]))
     assert record["profile"] == chain[-1]["to"]
     # Each success screen counts down from what the store held when it was applied.
