@@ -6,7 +6,9 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only, and fullmatch: "$" and "\d" would let "2026-01\n" and "２０２６-01" in,
+# to be stored under a consumption field that no hop ever reads.
+MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 def month_of(moment: datetime, zone: ZoneInfo) -> str:
@@ -19,7 +21,7 @@ def month_of(moment: datetime, zone: ZoneInfo) -> str:
 
 def parse_month(text: str) -> tuple[int, int]:
     """``(year, month)`` of a ``YYYY-MM`` string; ValueError when it is not one."""
-    match = MONTH_PATTERN.match(text)
+    match = MONTH_PATTERN.fullmatch(text)
     if not match:
         raise ValueError(f"not a YYYY-MM month: {text!r}")
     return int(match.group(1)), int(match.group(2))
