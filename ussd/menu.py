@@ -39,6 +39,9 @@ COMMON_TEXTS = (
     "conditions.free",
     "conditions.threshold",
 )
+# The lines of {conditions} are filled per profile with these alone (render.conditions).
+CONDITION_TEXTS = ("conditions.free", "conditions.threshold")
+CONDITION_FIELDS = frozenset({"target", "required"})
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,12 @@ def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) 
             problems.extend(
                 f"texts/{language.value}.toml {key!r}: {problem}" for problem in _placeholders(value)[1]
             )
+            if key in CONDITION_TEXTS:
+                problems.extend(
+                    f"texts/{language.value}.toml {key!r}: placeholder {{{name}}} is not filled "
+                    f"in a conditions line (only {{target}} and {{required}} are)"
+                    for name in sorted(_placeholders(value)[0] - CONDITION_FIELDS)
+                )
     if problems:
         raise InvalidMenuError("invalid menu:\n  " + "\n  ".join(problems))
     return Menu(
@@ -236,5 +245,5 @@ def _flatten(table: Mapping, prefix: str = "") -> dict[str, str]:
         elif isinstance(value, str):
             flat[f"{prefix}{key}"] = value
         else:
-            raise InvalidMenuError(f"text {prefix}{key!r} must be a string, got {value!r}")
+            raise InvalidMenuError(f"text {prefix + key!r} must be a string, got {value!r}")
     return flat

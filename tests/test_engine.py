@@ -1,0 +1,277 @@
+"""The pure menu engine, without Redis: records in, records out (ussd/engine.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ussd.engine import Session, begin, ended, reply_of, step
+from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing
+
+N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
+POLICY = Policy()
+ALICE = Standing(N, migrations_this_month=0, consumed_last_month=3000)
+
+MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+PROFILES = (
+    "Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n4. Aigle\n"
+    "0 Retour | 00 Accueil"
+)
+CONFIRM_TIGRE = (
+    "Migration vers Tigre: gratuite. Il vous restera 2 migration(s) ce mois. "
+    "Vos avantages en cours sont conservés.\n1. Confirmer\n2. Annuler\n0 Retour | 00 Accueil"
+)
+INVALID = "Choix invalide.\n"
+
+
+def walk(menu, inputs, standing=ALICE, language=None, policy=POLICY):
+    """The record after typing ``inputs`` from the start, and every migration asked for."""
+    session = begin(menu, standing, language, policy)
+    migrations = []
+    for text in inputs:
+        result = step(menu, session, text, standing, policy)
+        session = result.session
+        if result.migration is not None:
+            migrations.append(result.migration)
+    return session, migrations
+
+
+def shown(menu, session, policy=POLICY):
+    reply = reply_of(menu, session, policy)
+    return ("END " if reply.end else "CON ") + reply.text
+
+
+def test_begin_for_a_known_subscriber_shows_the_main_menu(menu):
+    session = begin(menu, ALICE, None, POLICY)
+    assert session == Session(screen="main", language=Language.FR)
+    assert shown(menu, session) == "CON " + MAIN
+
+
+def test_begin_in_the_subscribers_language(menu):
+    session = begin(menu, ALICE, Language.EN, POLICY)
+    assert session.language is Language.EN
+    assert shown(menu, session) == (
+        "CON Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+    )
+
+
+@pytest.mark.parametrize(("language", "text"), [
+    (None, "Ce numéro n'est pas reconnu par le service #121#. Contactez le service client."),
+    (Language.EN, "This number is not known to the #121# service. Please contact customer care."),
+])
+def test_begin_for_an_unknown_subscriber_ends_at_once(menu, language, text):
+    session = begin(menu, None, language, POLICY)
+    assert shown(menu, session) == "END " + text
+    assert ended(menu, session, POLICY)
+    # Whatever is typed next, nothing moves.
+    assert step(menu, session, "1", None, POLICY).session == session
+
+
+def test_option_1_lists_the_profiles_with_the_current_one_marked(menu):
+    session, migrations = walk(menu, ["1"])
+    assert shown(menu, session) == "CON " + PROFILES
+    assert session.back == ("main",)
+    assert migrations == []
+
+
+def test_choosing_a_profile_decides_at_once_but_never_migrates(menu):
+    session, migrations = walk(menu, ["1", "2"])
+    assert shown(menu, session) == "CON " + CONFIRM_TIGRE
+    assert migrations == []
+
+
+def test_a_refusal_ends_with_the_figures_and_no_migration(menu):
+    session, migrations = walk(menu, ["1", "4"])
+    assert shown(menu, session) == (
+        "END Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois "
+        "passé. Vous avez consommé 3.000 F CFA."
+    )
+    assert migrations == []
+
+
+def test_the_limit_screen_when_the_months_migrations_are_used(menu):
+    standing = Standing(N, migrations_this_month=3, consumed_last_month=99_000)
+    session, migrations = walk(menu, ["1", "3"], standing)
+    assert shown(menu, session) == (
+        "END Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois prochain."
+    )
+    assert migrations == []
+
+
+def test_confirming_an_approved_decision_asks_for_the_migration(menu):
+    session, [migration] = walk(menu, ["1", "2", "1"])
+    assert shown(menu, session) == (
+        "END Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la "
+        "limite de leur validité. Migrations restantes ce mois: 2."
+    )
+    assert migration.target is T
+    assert migration.expected == ALICE  # what the store must still find, atomically
+    assert migration.decision == Decision(
+        Reason.APPROVED, T, current=N, required=2500, consumed=3000,
+        migrations_used=0, migrations_left=2,
+    )
+
+
+def test_confirm_decides_again_on_the_standing_of_the_moment(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    # Meanwhile another channel used up the month's migrations.
+    spent = Standing(D, migrations_this_month=3, consumed_last_month=3000)
+    result = step(menu, confirm, "1", spent, POLICY)
+    assert result.migration is None
+    assert shown(menu, result.session).startswith("END Vous avez déjà effectué vos 3 migrations")
+    # ... or moved the subscriber to the very profile being confirmed.
+    already = Standing(T, migrations_this_month=1, consumed_last_month=3000)
+    result = step(menu, confirm, "1", already, POLICY)
+    assert result.migration is None
+    assert shown(menu, result.session) == (
+        "END Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée."
+    )
+
+
+def test_cancel_returns_home_without_migration(menu):
+    session, migrations = walk(menu, ["1", "2", "2"])
+    assert shown(menu, session) == "CON " + MAIN
+    assert session.back == ()
+    assert migrations == []
+
+
+def test_nothing_moves_after_the_end(menu):
+    session, _ = walk(menu, ["1", "2", "1"])
+    for text in ("1", "0", "00", "99"):
+        result = step(menu, session, text, ALICE, POLICY)
+        assert result.session == session
+        assert result.migration is None  # a repeated confirm never migrates twice
+
+
+def test_0_goes_back_one_screen_and_00_home(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    assert confirm.back == ("main", "profiles")
+    back = step(menu, confirm, "0", ALICE, POLICY).session
+    assert shown(menu, back) == "CON " + PROFILES
+    assert back.back == ("main",)
+    home = step(menu, confirm, "00", ALICE, POLICY).session
+    assert shown(menu, home) == "CON " + MAIN
+    assert home.back == ()
+    assert shown(menu, step(menu, back, "0", ALICE, POLICY).session) == "CON " + MAIN
+
+
+@pytest.mark.parametrize("text", ["0", "00", "99"])
+def test_navigation_is_invalid_where_it_leads_nowhere(menu, text):
+    main = begin(menu, ALICE, None, POLICY)  # no back from home; one page only
+    session = step(menu, main, text, ALICE, POLICY).session
+    assert session.screen == "main"
+    assert shown(menu, session) == "CON " + INVALID + MAIN
+
+
+def test_99_pages_a_long_screen_and_0_leaves_it(menu):
+    conditions, _ = walk(menu, ["3"])
+    first = shown(menu, conditions)
+    assert first.endswith("\n99 Suite\n0 Retour | 00 Accueil")
+    second = step(menu, conditions, "99", ALICE, POLICY).session
+    assert second.page == 1
+    assert shown(menu, second) == (
+        "CON Aigle: 8.000 F CFA consommés le mois passé\n0 Retour | 00 Accueil"
+    )
+    past_the_end = step(menu, second, "99", ALICE, POLICY).session
+    assert (past_the_end.page, past_the_end.invalid) == (1, 1)
+    assert shown(menu, step(menu, second, "0", ALICE, POLICY).session) == "CON " + MAIN
+
+
+@pytest.mark.parametrize("text", ["7", "5", "abc", "", "01", "1.0", "+1", "-1", "²", "١", "1" * 500])
+def test_invalid_input_reshows_the_screen_with_a_notice(menu, text):
+    profiles, _ = walk(menu, ["1"])
+    result = step(menu, profiles, text, ALICE, POLICY)
+    assert result.migration is None
+    assert result.session.screen == "profiles"
+    assert result.session.invalid == 1
+    assert shown(menu, result.session) == "CON " + INVALID + PROFILES
+
+
+def test_input_is_read_without_surrounding_spaces(menu):
+    session, _ = walk(menu, [" 1 "])
+    assert session.screen == "profiles"
+
+
+def test_too_many_invalid_inputs_end_politely(menu):
+    session, _ = walk(menu, ["1", "9", "9"])
+    assert session.invalid == 2
+    assert shown(menu, session) == "CON " + INVALID + PROFILES
+    session = step(menu, session, "9", ALICE, POLICY).session
+    assert shown(menu, session) == "END Trop de choix invalides. Merci de recomposer #121#."
+    assert ended(menu, session, POLICY)
+
+
+def test_a_valid_input_resets_the_invalid_count(menu):
+    session, _ = walk(menu, ["9", "9", "1", "9", "9"])
+    assert session.screen == "profiles"
+    assert session.invalid == 2
+    assert not ended(menu, session, POLICY)
+
+
+def test_the_subscriber_vanishing_mid_session_ends_it(menu):
+    profiles, _ = walk(menu, ["1"])
+    session = step(menu, profiles, "2", None, POLICY).session
+    assert shown(menu, session).startswith("END Ce numéro n'est pas reconnu")
+
+
+def test_my_profile_shows_the_standing(menu):
+    standing = Standing(T, migrations_this_month=1, consumed_last_month=12_500)
+    session, _ = walk(menu, ["2"], standing)
+    assert shown(menu, session) == (
+        "CON Votre profil: Tigre.\nMigrations restantes ce mois: 2 sur 3.\n"
+        "Crédit consommé le mois passé: 12.500 F CFA.\n0 Retour | 00 Accueil"
+    )
+
+
+def test_the_language_is_kept_through_the_dialogue(menu):
+    john = Standing(A, 0, 12_000)
+    session, [migration] = walk(menu, ["1", "1", "1"], john, Language.EN)
+    assert session.language is Language.EN
+    assert migration.target is N
+    assert shown(menu, session) == (
+        "END Your profile is now Novamix. You keep your current benefits within their "
+        "validity. Migrations left this month: 2."
+    )
+    assert Session.loads(session.dumps()).language is Language.EN
+
+
+@pytest.mark.parametrize("inputs", [
+    [], ["1"], ["1", "2"], ["1", "2", "1"], ["1", "4"], ["3"], ["3", "99"], ["1", "7"],
+    ["1", "2", "0"], ["9", "9", "9"],
+])
+@pytest.mark.parametrize("language", [Language.FR, Language.EN])
+def test_a_record_survives_dumps_and_loads(menu, inputs, language):
+    session, _ = walk(menu, inputs, language=language)
+    session = Session(**{**session.__dict__, "hop": len(inputs)})
+    again = Session.loads(session.dumps())
+    assert again == session
+    assert reply_of(menu, again, POLICY) == reply_of(menu, session, POLICY)
+    assert Session.loads(again.dumps().encode()) == session  # Redis may hand back bytes
+
+
+def test_the_confirm_record_is_compact(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    confirm = Session(**{**confirm.__dict__, "hop": 12, "invalid": 2})
+    record = confirm.dumps()
+    assert len(record.encode()) < 150, record
+    assert json.loads(record) == {
+        "s": "confirm", "l": "fr", "n": 12, "v": {"target": "tigre", "left": 2},
+        "b": ["main", "profiles"], "i": 2,
+    }
+
+
+def test_a_fresh_record_stores_no_defaults(menu):
+    assert json.loads(begin(menu, ALICE, None, POLICY).dumps()) == {"s": "main", "l": "fr", "n": 0}
+
+
+def test_thresholds_come_from_the_policy(menu):
+    policy = Policy(monthly_cap=1, thresholds={T: 5000})
+    session, migrations = walk(menu, ["1", "2"], policy=policy)
+    assert shown(menu, session, policy) == (
+        "END Migration vers Tigre impossible: il faut 5.000 F CFA de crédit consommé le mois "
+        "passé. Vous avez consommé 3.000 F CFA."
+    )
+    session, [migration] = walk(menu, ["1", "4", "1"], policy=policy)
+    assert migration.target is A
+    assert shown(menu, session, policy).endswith("Migrations restantes ce mois: 0.")
