@@ -1,0 +1,178 @@
+"""Subscriber and consumption CSV files, checked whole before anything is stored (ussd/seed.py)."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from ussd.errors import SeedError
+from ussd.rules import Language, Profile
+from ussd.seed import DataKind, load_files, read_data_file
+from ussd.store import Store
+
+
+def write(tmp_path, name, text, encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def problems_of(path):
+    with pytest.raises(SeedError) as failure:
+        read_data_file(path)
+    assert failure.value.path == str(path)
+    assert str(path) in str(failure.value)
+    assert "nothing loaded" in str(failure.value)
+    return failure.value.problems
+
+
+def test_subscribers_with_a_language_column(tmp_path):
+    path = write(tmp_path, "subs.csv",
+                 "msisdn,profile,language\n0700000001,Novamix,fr\n+2250700000005,AIGLE,EN\n"
+                 "2250700000006,tigre,\n")
+    data = read_data_file(path)
+    assert data.kind is DataKind.SUBSCRIBERS
+    assert data.path == str(path)
+    assert data.rows == (
+        ("+2250700000001", Profile.NOVAMIX, Language.FR),
+        ("+2250700000005", Profile.AIGLE, Language.EN),
+        ("+2250700000006", Profile.TIGRE, Language.FR),  # an empty language is French
+    )
+
+
+def test_subscribers_without_a_language_column_are_french(tmp_path):
+    path = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Dauphin\n")
+    assert read_data_file(path).rows == (("+2250700000001", Profile.DAUPHIN, Language.FR),)
+
+
+def test_consumption(tmp_path):
+    path = write(tmp_path, "conso.csv",
+                 "msisdn,month,amount\n0700000001,2026-10,3000\n0700000001,2026-09,0\n"
+                 "0700000002, 2026-10 , 9500\n")
+    data = read_data_file(path)
+    assert data.kind is DataKind.CONSUMPTION
+    assert data.rows == (
+        ("+2250700000001", "2026-10", 3000),
+        ("+2250700000001", "2026-09", 0),
+        ("+2250700000002", "2026-10", 9500),
+    )
+
+
+def test_header_case_spaces_bom_crlf_and_blank_lines(tmp_path):
+    text = "\ufeffMSISDN , Profile\r\n\r\n0700000001,Tigre\r\n   ,  \r\n\r\n0700000002,Aigle\r\n\r\n"
+    data = read_data_file(write(tmp_path, "subs.csv", text))
+    assert data.kind is DataKind.SUBSCRIBERS
+    assert [row[0] for row in data.rows] == ["+2250700000001", "+2250700000002"]
+
+
+def test_a_header_alone_is_an_empty_load(tmp_path):
+    assert read_data_file(write(tmp_path, "conso.csv", "msisdn,month,amount\n")).rows == ()
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("msisdn,profile\n0700000001,Lion\n",
+     "line 2: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)"),
+    ("msisdn,profile,language\n0700000001,Tigre,de\n", "line 2: unknown language 'de'"),
+    ("msisdn,profile\n12345,Tigre\n", "line 2: not a valid CI number: '12345'"),
+    ("msisdn,profile\n+33612345678,Tigre\n", "line 2: not a valid CI number: '+33612345678'"),
+    ("msisdn,profile\n,Tigre\n", "line 2: not a phone number: ''"),
+    ("msisdn,profile\n0700000001x,Tigre\n", "line 2: not a phone number: '0700000001x'"),
+    ("msisdn,profile\n0700000001,Tigre,fr\n", "line 2: expected 2 fields, got 3"),
+    ("msisdn,profile,language\n0700000001\n", "line 2: expected 3 fields, got 1"),
+    ("msisdn,profile\n0700000001,Tigre\n+2250700000001,Aigle\n",
+     "line 3: repeats line 2 (+2250700000001)"),
+    ("msisdn,month,amount\n0700000001,2026-13,100\n", "line 2: not a YYYY-MM month: '2026-13'"),
+    ("msisdn,month,amount\n0700000001,10/2026,100\n", "line 2: not a YYYY-MM month: '10/2026'"),
+    ("msisdn,month,amount\n0700000001,2026-10,-100\n",
+     "line 2: amount must be a whole number of F CFA, got '-100'"),
+    ("msisdn,month,amount\n0700000001,2026-10,2.500\n",
+     "line 2: amount must be a whole number of F CFA, got '2.500'"),
+    ("msisdn,month,amount\n0700000001,2026-10,beaucoup\n", "line 2: amount must be a whole"),
+    ("msisdn,month,amount\n0700000001,2026-10,\n", "line 2: amount must be a whole"),
+    ("msisdn,month,amount\n0700000001,2026-10,10000000000000\n", "line 2: amount must be a whole"),
+    ("msisdn,month,amount\n0700000001,2026-10\n", "line 2: expected 3 fields, got 2"),
+    ("msisdn,month,amount\n0700000001,2026-10,5,6\n", "line 2: expected 3 fields, got 4"),
+    ("msisdn,month,amount\n0700000001,2026-10,5\n+2250700000001,2026-10,6\n",
+     "line 3: repeats line 2 (+2250700000001, 2026-10)"),
+])
+def test_a_bad_row_is_named_by_line(tmp_path, text, problem):
+    [reported] = problems_of(write(tmp_path, "data.csv", text))
+    assert reported.startswith(problem), reported
+
+
+def test_every_bad_row_is_reported_with_its_own_line(tmp_path):
+    path = write(tmp_path, "conso.csv",
+                 "msisdn,month,amount\n0700000001,2026-10,100\n\nbad,2026-10,1\n"
+                 "0700000002,2026-10,1\n0700000002,2026-1,1\n0700000003,2026-10,x\n")
+    problems = problems_of(path)
+    assert [p.split(":")[0] for p in problems] == ["line 4", "line 6", "line 7"]
+    message = str(SeedError(str(path), problems))
+    assert message.startswith(f"{path}: 3 bad row(s), nothing loaded\n  line 4: ")
+
+
+def test_the_same_number_may_have_several_months(tmp_path):
+    path = write(tmp_path, "conso.csv",
+                 "msisdn,month,amount\n0700000001,2026-09,1\n0700000001,2026-10,2\n")
+    assert len(read_data_file(path).rows) == 2
+
+
+@pytest.mark.parametrize("header", ["msisdn,amount", "phone,profile", "msisdn,profile,month",
+                                    "msisdn;profile", "0700000001,Tigre"])
+def test_an_unknown_header_is_refused(tmp_path, header):
+    [problem] = problems_of(write(tmp_path, "data.csv", f"{header}\n0700000001,Tigre\n"))
+    assert problem.startswith("line 1: unknown header")
+    assert "msisdn,profile,language" in problem and "msisdn,month,amount" in problem
+
+
+@pytest.mark.parametrize("text", ["", "\ufeff"])
+def test_an_empty_file_is_refused(tmp_path, text):
+    assert problems_of(write(tmp_path, "data.csv", text)) == ["empty file: expected a header line"]
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path):
+    path = write(tmp_path, "data.csv", "msisdn,profile\n0700000001,Tigré\n", encoding="utf-16")
+    [problem] = problems_of(path)
+    assert problem.startswith("cannot read")
+
+
+def test_a_missing_file_is_refused(tmp_path):
+    [problem] = problems_of(tmp_path / "nowhere.csv")
+    assert problem.startswith("cannot read")
+
+
+@pytest.fixture
+def store(key_prefix):
+    return Store(fakeredis.FakeRedis(decode_responses=True), prefix=key_prefix)
+
+
+def test_load_files_stores_subscribers_and_consumption(tmp_path, store):
+    subscribers = write(tmp_path, "subs.csv", "msisdn,profile,language\n0700000001,Tigre,en\n"
+                                              "0700000002,Aigle,\n")
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,3000\n")
+    loaded = load_files(store, [subscribers, consumption])
+    assert [(data.kind, count) for data, count in loaded] == [
+        (DataKind.SUBSCRIBERS, 2), (DataKind.CONSUMPTION, 1)
+    ]
+    alice = store.describe("+2250700000001", "2026-11")
+    assert (alice["profile"], alice["language"], alice["consumption"]) == (
+        "tigre", "en", {"2026-10": 3000}
+    )
+    assert store.describe("+2250700000002", "2026-11")["language"] == "fr"
+
+
+def snapshot(store):
+    return {key: store.redis.hgetall(key) for key in store.redis.keys(f"{store.keys.prefix}:*")}
+
+
+def test_load_files_loads_nothing_when_one_file_is_bad(tmp_path, store):
+    store.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    before = snapshot(store)
+    assert before
+    good = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n")
+    also_good = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000009,2026-10,5\n")
+    bad = write(tmp_path, "bad.csv", "msisdn,month,amount\n0700000001,2026-10,-5\n")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [good, also_good, bad])
+    assert str(bad) in str(failure.value)
+    assert "line 2" in str(failure.value)
+    assert snapshot(store) == before
