@@ -178,7 +178,9 @@ def test_99_pages_a_long_screen_and_0_leaves_it(menu):
     assert shown(menu, step(menu, second, "0", ALICE, POLICY).session) == "CON " + MAIN
 
 
-@pytest.mark.parametrize("text", ["7", "5", "abc", "", "01", "1.0", "+1", "-1", "²", "١", "1" * 500])
+@pytest.mark.parametrize(
+    "text", ["7", "5", "abc", "", "01", "1.0", "+1", "-1", "²", "١", "1" * 500]
+)
 def test_invalid_input_reshows_the_screen_with_a_notice(menu, text):
     profiles, _ = walk(menu, ["1"])
     result = step(menu, profiles, text, ALICE, POLICY)

@@ -59,7 +59,8 @@ def test_consumption(tmp_path):
 
 
 def test_header_case_spaces_bom_crlf_and_blank_lines(tmp_path):
-    text = "\ufeffMSISDN , Profile\r\n\r\n0700000001,Tigre\r\n   ,  \r\n\r\n0700000002,Aigle\r\n\r\n"
+    text = ("\ufeffMSISDN , Profile\r\n\r\n0700000001,Tigre\r\n   ,  \r\n\r\n"
+            "0700000002,Aigle\r\n\r\n")
     data = read_data_file(write(tmp_path, "subs.csv", text))
     assert data.kind is DataKind.SUBSCRIBERS
     assert [row[0] for row in data.rows] == ["+2250700000001", "+2250700000002"]

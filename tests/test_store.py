@@ -1,0 +1,261 @@
+"""The Redis store, on fakeredis and on a real Redis (ussd/store.py), and the other channels'
+migrations through it (``UssdService.migrate``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH
+
+from ussd.rules import Channel, Decision, Language, Profile, Reason, Standing
+from ussd.store import MigrationOutcome, MigrationResult, Store, Subscriber
+
+N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
+ENTRY = {"at": "2026-11-15T10:00:00+00:00", "from": "novamix", "to": "tigre", "channel": "ussd"}
+CONFIRM = '{"s":"confirm","l":"fr","n":2,"v":{"target":"tigre","left":2}}'
+MIGRATED = '{"s":"migrated","l":"fr","n":3,"v":{"target":"tigre","left":2}}'
+
+
+def session_key(store, msisdn=ALICE, session_id="S1"):
+    return store.keys.session(msisdn, "africastalking", session_id)
+
+
+def subscriber_fields(store, msisdn):
+    return store.redis.hgetall(store.keys.subscriber(msisdn))
+
+
+def test_load_hop_without_a_session(store):
+    record, subscriber = store.load_hop(ALICE, session_key(store), THIS_MONTH, LAST_MONTH)
+    assert record is None
+    assert subscriber == Subscriber(ALICE, Language.FR, Standing(N, 0, 3000))
+
+
+def test_load_hop_returns_the_session_record_and_the_subscriber(store):
+    store.save_session(session_key(store, JOHN), CONFIRM)
+    record, subscriber = store.load_hop(JOHN, session_key(store, JOHN), THIS_MONTH, LAST_MONTH)
+    assert record == CONFIRM
+    assert subscriber == Subscriber(JOHN, Language.EN, Standing(A, 0, 12000))
+
+
+def test_load_hop_of_an_unknown_number(store):
+    assert store.load_hop(NOBODY, session_key(store, NOBODY), THIS_MONTH, LAST_MONTH) == (
+        None, None
+    )
+
+
+def test_the_standing_counts_last_months_consumption_and_this_months_migrations(store):
+    store.put_consumption([(ALICE, THIS_MONTH, 50_000), (ALICE, "2026-09", 70_000)])
+    store.redis.hset(store.keys.subscriber(ALICE), mapping={"m:2026-10": 3, "m:2026-11": 1})
+    subscriber = store.load_subscriber(ALICE, THIS_MONTH, LAST_MONTH)
+    assert subscriber.standing == Standing(N, migrations_this_month=1, consumed_last_month=3000)
+    # The month after, the count starts again and this month's consumption is "last month".
+    subscriber = store.load_subscriber(ALICE, "2026-12", THIS_MONTH)
+    assert subscriber.standing == Standing(N, migrations_this_month=0, consumed_last_month=50_000)
+
+
+def test_a_subscriber_without_consumption_has_consumed_nothing(store):
+    store.put_subscribers([("+2250700000006", N, Language.FR)])
+    subscriber = store.load_subscriber("+2250700000006", THIS_MONTH, LAST_MONTH)
+    assert subscriber.standing == Standing(N, 0, 0)
+
+
+def test_save_session_sets_the_ttl(store):
+    key = session_key(store)
+    store.save_session(key, CONFIRM)
+    assert store.redis.get(key) == CONFIRM
+    assert 170 <= store.redis.ttl(key) <= 180
+
+
+def test_the_session_ttl_is_configuration(redis_client, key_prefix):
+    store = Store(redis_client, prefix=key_prefix, session_ttl=7)
+    key = session_key(store)
+    store.save_session(key, CONFIRM)
+    assert 0 < store.redis.ttl(key) <= 7
+
+
+def migrate(store, session=True, expected_record=CONFIRM, expected=None, target=T,
+            entry=ENTRY, new_record=MIGRATED):
+    return store.apply_migration(
+        ALICE, session_key(store) if session else None, expected_record,
+        expected or Standing(N, 0, 3000), target, THIS_MONTH, LAST_MONTH, entry, new_record,
+    )
+
+
+def test_apply_migration_applies_everything_at_once(store):
+    key = session_key(store)
+    store.save_session(key, CONFIRM)
+    assert migrate(store) == MigrationOutcome(MigrationResult.APPLIED)
+    assert subscriber_fields(store, ALICE) == {
+        "p": "tigre", "l": "fr", f"c:{LAST_MONTH}": "3000", f"m:{THIS_MONTH}": "1"
+    }
+    assert [json.loads(e) for e in store.redis.lrange(store.keys.history(ALICE), 0, -1)] == [
+        ENTRY
+    ]
+    assert store.redis.get(key) == MIGRATED
+    assert 170 <= store.redis.ttl(key) <= 180
+
+
+def test_a_second_apply_from_the_same_record_finds_the_session_moved_on(store):
+    store.save_session(session_key(store), CONFIRM)
+    assert migrate(store).result is MigrationResult.APPLIED
+    # The same confirm again (a retried hop): the record is no longer the one decided on.
+    again = migrate(store)
+    assert again == MigrationOutcome(MigrationResult.STALE_SESSION, session=MIGRATED)
+    assert subscriber_fields(store, ALICE)[f"m:{THIS_MONTH}"] == "1"
+    assert store.redis.llen(store.keys.history(ALICE)) == 1
+
+
+@pytest.mark.parametrize("found", [None, '{"s":"profiles","l":"fr","n":2}'])
+def test_stale_session_when_the_record_changed(store, found):
+    if found is not None:
+        store.save_session(session_key(store), found)
+    outcome = migrate(store)  # decided on CONFIRM, which is not (or no longer) there
+    assert outcome == MigrationOutcome(MigrationResult.STALE_SESSION, session=found)
+    assert subscriber_fields(store, ALICE)["p"] == "novamix"
+    assert f"m:{THIS_MONTH}" not in subscriber_fields(store, ALICE)
+    assert store.redis.llen(store.keys.history(ALICE)) == 0
+    assert store.redis.get(session_key(store)) == found
+
+
+def test_a_first_hop_confirming_at_once_expects_no_record(store):
+    assert migrate(store, expected_record=None).result is MigrationResult.APPLIED
+    assert store.redis.get(session_key(store)) == MIGRATED
+
+
+@pytest.mark.parametrize(("change", "fresh"), [
+    ({"p": "dauphin"}, Standing(D, 0, 3000)),  # another session migrated...
+    ({f"m:{THIS_MONTH}": "2"}, Standing(N, 2, 3000)),  # ...and back, twice
+    ({f"c:{LAST_MONTH}": "2000"}, Standing(N, 0, 2000)),  # billing corrected the figure
+])
+def test_stale_subscriber_when_the_figures_changed(store, change, fresh):
+    store.save_session(session_key(store), CONFIRM)
+    store.redis.hset(store.keys.subscriber(ALICE), mapping=change)
+    before = subscriber_fields(store, ALICE)
+    outcome = migrate(store)
+    assert outcome == MigrationOutcome(MigrationResult.STALE_SUBSCRIBER, standing=fresh)
+    assert subscriber_fields(store, ALICE) == before
+    assert store.redis.llen(store.keys.history(ALICE)) == 0
+    assert store.redis.get(session_key(store)) == CONFIRM
+
+
+def test_stale_subscriber_when_the_subscriber_is_gone(store):
+    store.reset_subscribers([ALICE])
+    outcome = migrate(store, expected_record=None)
+    assert outcome == MigrationOutcome(MigrationResult.STALE_SUBSCRIBER, standing=None)
+    assert store.redis.exists(store.keys.subscriber(ALICE)) == 0
+
+
+def test_apply_without_a_session_for_the_web_channel(store):
+    entry = {**ENTRY, "channel": "web"}
+    assert migrate(store, session=False, expected_record=None, entry=entry, new_record="") == (
+        MigrationOutcome(MigrationResult.APPLIED)
+    )
+    assert subscriber_fields(store, ALICE)["p"] == "tigre"
+    assert store.redis.exists(session_key(store)) == 0
+    assert not list(store.redis.scan_iter(f"{store.keys.prefix}:*:session:*"))
+    # Without a session only the subscriber is checked: the same figures now are stale.
+    stale = migrate(store, session=False, expected_record=None, entry=entry, new_record="")
+    assert stale == MigrationOutcome(MigrationResult.STALE_SUBSCRIBER,
+                                     standing=Standing(T, 1, 3000))
+
+
+def test_describe(store):
+    migrate(store, expected_record=None)
+    store.put_consumption([(ALICE, "2026-09", 1500)])
+    store.redis.hset(store.keys.subscriber(ALICE), "m:2026-10", 2)
+    assert store.describe(ALICE, THIS_MONTH) == {
+        "msisdn": ALICE,
+        "profile": "tigre",
+        "language": "fr",
+        "consumption": {"2026-09": 1500, LAST_MONTH: 3000},
+        "migrations_by_month": {"2026-10": 2, THIS_MONTH: 1},
+        "migrations_this_month": 1,
+        "history": [ENTRY],
+    }
+    assert store.describe(JOHN, THIS_MONTH)["language"] == "en"
+    assert store.describe(JOHN, THIS_MONTH)["migrations_this_month"] == 0
+    assert store.describe(NOBODY, THIS_MONTH) is None
+
+
+def test_reset_subscribers_forgets_only_those_named(store):
+    migrate(store, expected_record=None)
+    store.reset_subscribers([ALICE, NOBODY])
+    assert store.describe(ALICE, THIS_MONTH) is None
+    assert store.redis.exists(store.keys.history(ALICE)) == 0
+    assert store.describe(BRUNO, THIS_MONTH)["profile"] == "tigre"
+
+
+def test_every_key_of_a_subscriber_shares_its_hash_tag(store):
+    assert migrate(store, expected_record=None).result is MigrationResult.APPLIED
+    keys = sorted(store.redis.scan_iter(f"{store.keys.prefix}:*{ALICE[1:]}*"))
+    assert len(keys) == 3  # subscriber, history, session
+    assert all(key.startswith(f"{store.keys.prefix}:{{{ALICE}}}:") for key in keys)
+
+
+# --- the other channels: UssdService.migrate ------------------------------------------------
+
+
+def history(service, msisdn):
+    return service.store.describe(msisdn, THIS_MONTH)["history"]
+
+
+@pytest.mark.parametrize("channel", [Channel.WEB, Channel.APP])
+def test_a_web_or_app_migration_is_applied_and_recorded(service, channel):
+    decision = service.migrate(ALICE, "Tigre", channel)
+    assert decision == Decision(Reason.APPROVED, T, current=N, required=2500, consumed=3000,
+                                migrations_used=0, migrations_left=2)
+    record = service.store.describe(ALICE, THIS_MONTH)
+    assert (record["profile"], record["migrations_this_month"]) == ("tigre", 1)
+    assert record["history"] == [{"at": "2026-11-15T10:00:00+00:00", "from": "novamix",
+                                  "to": "tigre", "channel": channel.value}]
+
+
+@pytest.mark.parametrize(("msisdn", "target", "reason"), [
+    (ALICE, "aigle", Reason.INSUFFICIENT_CONSUMPTION),
+    (CELINE, "tigre", Reason.INSUFFICIENT_CONSUMPTION),
+    (BRUNO, "tigre", Reason.SAME_PROFILE),
+    (ALICE, "lion", Reason.UNKNOWN_PROFILE),
+    (NOBODY, "tigre", Reason.UNKNOWN_SUBSCRIBER),
+])
+def test_a_refused_web_migration_changes_nothing(service, msisdn, target, reason):
+    before = service.store.describe(msisdn, THIS_MONTH)
+    decision = service.migrate(msisdn, target, Channel.WEB)
+    assert decision.reason is reason
+    assert not decision.approved
+    assert service.store.describe(msisdn, THIS_MONTH) == before
+
+
+def test_a_refusal_carries_the_figures(service):
+    decision = service.migrate(ALICE, A, Channel.APP)
+    assert (decision.required, decision.consumed, decision.migrations_left) == (8000, 3000, 3)
+
+
+def test_the_cap_is_shared_between_ussd_and_the_other_channels(service, dialler):
+    session = dialler(ALICE)
+    session.dial()
+    assert session.send("1", "2", "1").startswith("END Votre profil est désormais Tigre.")
+    assert service.migrate(ALICE, D, Channel.WEB).migrations_left == 1
+    assert service.migrate(ALICE, N, Channel.APP).migrations_left == 0
+    refused = service.migrate(ALICE, T, Channel.WEB)
+    assert refused.reason is Reason.MONTHLY_LIMIT_REACHED
+    # ... and the USSD menu sees the web's migrations too.
+    session = dialler(ALICE)
+    session.dial()
+    assert session.send("1", "2") == (
+        "END Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois prochain."
+    )
+    assert [(e["to"], e["channel"]) for e in history(service, ALICE)] == [
+        ("tigre", "ussd"), ("dauphin", "web"), ("novamix", "app")
+    ]
+
+
+def test_a_web_migration_decides_again_when_the_subscriber_moved_meanwhile(service, monkeypatch):
+    # The month's migrations were used up between the read and the atomic step.
+    service.store.redis.hset(service.store.keys.subscriber(ALICE), f"m:{THIS_MONTH}", 3)
+    stale = Subscriber(ALICE, Language.FR, Standing(N, 0, 3000))
+    monkeypatch.setattr(service.store, "load_subscriber", lambda *args: stale)
+    decision = service.migrate(ALICE, T, Channel.WEB)
+    assert decision.reason is Reason.MONTHLY_LIMIT_REACHED
+    assert decision.migrations_used == 3
+    assert service.store.describe(ALICE, THIS_MONTH)["profile"] == "novamix"
