@@ -1,0 +1,258 @@
+"""The ``ussd`` command, as an operator and a tester run it (ussd/cli.py, ussd/sim.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import fakeredis
+import pytest
+from click.testing import CliRunner
+from conftest import ALICE, seed_subscribers
+from werkzeug.serving import make_server
+
+from ussd.cli import main
+from ussd.months import month_of, previous_month
+from ussd.settings import Settings
+from ussd.store import Store
+from ussd.web import create_app
+
+pytestmark = pytest.mark.real_redis
+
+LAST_MONTH = previous_month(month_of(datetime.now(UTC), ZoneInfo("Africa/Abidjan")))
+
+
+@pytest.fixture
+def env(real_redis_url, real_redis, key_prefix):
+    """The environment of a command working on the real Redis, under this test's prefix."""
+    return {"REDIS_URL": real_redis_url, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix}
+
+
+def run(args, env):
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def stored_keys(real_redis, key_prefix):
+    return sorted(real_redis.scan_iter(f"{key_prefix}:*"))
+
+
+@pytest.fixture
+def csv_files(tmp_path):
+    subscribers = tmp_path / "subscribers.csv"
+    subscribers.write_text("msisdn,profile,language\n0700000001,Novamix,fr\n"
+                           "0700000002,Tigre,en\n0700000003,Novamix,\n")
+    consumption = tmp_path / "consumption.csv"
+    consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},3000\n"
+                           f"0700000003,{LAST_MONTH},1200\n")
+    return subscribers, consumption
+
+
+def test_seed_loads_the_files_and_reports_counts(env, csv_files, real_redis, key_prefix):
+    subscribers, consumption = csv_files
+    result = run(["seed", str(subscribers), str(consumption)], env)
+    assert result.exit_code == 0, result.output
+    assert f"{subscribers}: 3 subscribers row(s) loaded" in result.output
+    assert f"{consumption}: 2 consumption row(s) loaded" in result.output
+    assert real_redis.hgetall(f"{key_prefix}:{{{ALICE}}}:sub") == {
+        "p": "novamix", "l": "fr", f"c:{LAST_MONTH}": "3000"
+    }
+    assert len(stored_keys(real_redis, key_prefix)) == 3
+
+
+def test_seed_refuses_a_bad_file_and_stores_nothing(env, csv_files, tmp_path, real_redis,
+                                                     key_prefix):
+    subscribers, consumption = csv_files
+    bad = tmp_path / "bad.csv"
+    bad.write_text("msisdn,month,amount\n0700000001,2026-10,12\n0700000002,2026-13,5\n"
+                   "0700000002,2026-10,-5\n")
+    result = run(["seed", str(subscribers), str(consumption), str(bad)], env)
+    assert result.exit_code != 0
+    assert f"{bad}: 2 bad row(s), nothing loaded" in result.output
+    assert "line 3: not a YYYY-MM month: '2026-13'" in result.output
+    assert "line 4: amount must be a whole number of F CFA, got '-5'" in result.output
+    assert "row(s) loaded" not in result.output
+    assert stored_keys(real_redis, key_prefix) == []
+
+
+def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):
+    result = run(["seed", str(csv_files[0])],
+                 {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix})
+    assert result.exit_code == 1
+    assert "REDIS_URL is not set" in result.output
+
+
+def test_seed_of_a_missing_file(env, tmp_path):
+    result = run(["seed", str(tmp_path / "nowhere.csv")], env)
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_show_prints_what_is_stored(env, csv_files):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    result = run(["show", "0700000001"], env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "msisdn": ALICE, "profile": "novamix", "language": "fr",
+        "consumption": {LAST_MONTH: 3000}, "migrations_by_month": {},
+        "migrations_this_month": 0, "history": [],
+    }
+
+
+@pytest.mark.parametrize(("number", "message"), [
+    ("0799999999", "no subscriber +2250799999999"),
+    ("12345", "not a valid CI number"),
+])
+def test_show_of_an_unknown_or_bad_number(env, number, message):
+    result = run(["show", number], env)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_migrate_applies_an_approved_migration(env, csv_files):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    result = run(["migrate", "0700000001", "Tigre", "--channel", "app"], env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "reason": "approved", "approved": True, "current": "novamix", "target": "tigre",
+        "required": 2500, "consumed": 3000, "migrations_left": 2,
+    }
+    shown = json.loads(run(["show", "+2250700000001"], env).output)
+    assert (shown["profile"], shown["migrations_this_month"]) == ("tigre", 1)
+    assert [(e["from"], e["to"], e["channel"]) for e in shown["history"]] == [
+        ("novamix", "tigre", "app")
+    ]
+
+
+@pytest.mark.parametrize(("number", "profile", "decision"), [
+    ("0700000003", "tigre", {"reason": "insufficient_consumption", "required": 2500,
+                             "consumed": 1200, "migrations_left": 3}),
+    ("0700000002", "tigre", {"reason": "same_profile"}),
+    ("0700000001", "lion", {"reason": "unknown_profile", "target": None}),
+    ("0799999999", "tigre", {"reason": "unknown_subscriber"}),
+])
+def test_migrate_prints_a_refusal_and_exits_1(env, csv_files, number, profile, decision):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    result = run(["migrate", number, profile], env)
+    assert result.exit_code == 1
+    printed = json.loads(result.output)
+    assert printed["approved"] is False
+    assert printed.items() >= decision.items()
+
+
+def test_migrate_hits_the_cap_on_the_fourth(env, csv_files):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    for profile in ("dauphin", "novamix", "dauphin"):
+        assert run(["migrate", "0700000001", profile], env).exit_code == 0
+    result = run(["migrate", "0700000001", "novamix"], env)
+    assert result.exit_code == 1
+    assert json.loads(result.output)["reason"] == "monthly_limit_reached"
+
+
+# --- the handset simulator --------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve():
+    """``serve(wsgi_app)`` runs it on a free port of 127.0.0.1 in a thread; returns its URL."""
+    servers = []
+
+    def start(app):
+        server = make_server("127.0.0.1", 0, app)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def server_url(serve, key_prefix):
+    client = fakeredis.FakeRedis(decode_responses=True)
+    settings = Settings(key_prefix=key_prefix)
+    seed_subscribers(Store(client, prefix=key_prefix))
+    clock = lambda: datetime(2026, 11, 15, 10, 0, tzinfo=UTC)  # noqa: E731
+    return serve(create_app(settings, redis_client=client, clock=clock))
+
+
+def sim(url, *inputs, msisdn="0700000001", dial=None):
+    args = ["sim", "--url", url, "--msisdn", msisdn]
+    args += ["--dial", dial] if dial else []
+    for text in inputs:
+        args += ["--input", text]
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_sim_plays_the_inputs_and_prints_every_screen(server_url):
+    result = sim(server_url, "1", "2", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "+---------------------------- CON\n"
+        "| Orange #121#\n| 1. Changer de profil\n| 2. Mon profil\n| 3. Conditions de migration\n"
+        "+----------------------------\n"
+        "> 1\n"
+        "+---------------------------- CON\n"
+        "| Choisissez votre nouveau profil:\n| 1. Novamix (actuel)\n| 2. Tigre\n| 3. Dauphin\n"
+        "| 4. Aigle\n| 0 Retour | 00 Accueil\n"
+        "+----------------------------\n"
+        "> 2\n"
+        "+---------------------------- CON\n"
+        "| Migration vers Tigre: gratuite. Il vous restera 2 migration(s) ce mois. Vos avantages"
+        " en cours sont conservés.\n| 1. Confirmer\n| 2. Annuler\n| 0 Retour | 00 Accueil\n"
+        "+----------------------------\n"
+        "> 1\n"
+        "+---------------------------- END\n"
+        "| Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la limite"
+        " de leur validité. Migrations restantes ce mois: 2.\n"
+        "+----------------------------\n"
+    )
+
+
+def test_sim_dials_a_chained_code(server_url):
+    result = sim(server_url, dial="*121*1*4#")
+    assert result.exit_code == 0, result.output
+    assert "END" in result.output.splitlines()[0]
+    assert "| Migration vers Aigle impossible" in result.output
+
+
+def test_sim_fails_when_inputs_remain_after_end(server_url):
+    result = sim(server_url, "1", "4", "1", "2")
+    assert result.exit_code == 1
+    assert "| Migration vers Aigle impossible" in result.output
+    assert "error: the session ended with 2 input(s) unused" in result.output
+
+
+def misbehaving(status="200 OK", body=b"CON Bonjour", content_type="text/plain"):
+    def app(environ, start_response):
+        start_response(status, [("Content-Type", content_type),
+                                ("Content-Length", str(len(body)))])
+        return [body]
+    return app
+
+
+@pytest.mark.parametrize(("app", "error"), [
+    (misbehaving(body=b"Bonjour"), "reply starts with neither CON nor END: 'Bonjour'"),
+    (misbehaving(body=b""), "reply starts with neither CON nor END"),
+    (misbehaving(status="500 INTERNAL SERVER ERROR", body=b"oops"), "HTTP 500"),
+    (misbehaving(content_type="text/html"), "reply is text/html, not text/plain"),
+    (misbehaving(body=("CON " + "x" * 183).encode()), "screen of 183 characters exceeds 182"),
+    (misbehaving(body=("END " + "ê" * 81).encode()), "screen of 81 characters exceeds 80"),
+])
+def test_sim_fails_when_the_server_misbehaves(serve, app, error):
+    result = sim(serve(app), "1")
+    assert result.exit_code == 1
+    assert f"error: {error}" in result.output
+
+
+def test_sim_fails_when_no_server_listens():
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = sim(f"http://127.0.0.1:{port}", "1")
+    assert result.exit_code == 1
+    assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
