@@ -84,6 +84,21 @@ def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):
     assert "REDIS_URL is not set" in result.output
 
 
+def closed_port():
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_seed_when_redis_cannot_be_reached_hides_the_password(csv_files, key_prefix):
+    url = f"redis://:hunter2hunter2@127.0.0.1:{closed_port()}/9"
+    result = run(["seed", str(csv_files[0])],
+                 {"REDIS_URL": url, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix})
+    assert result.exit_code == 1
+    assert "cannot reach Redis at redis://:***@127.0.0.1:" in result.output
+    assert "hunter2" not in result.output
+
+
 def test_seed_of_a_missing_file(env, tmp_path):
     result = run(["seed", str(tmp_path / "nowhere.csv")], env)
     assert result.exit_code == 2
@@ -161,7 +176,7 @@ def serve():
 
     def start(app):
         server = make_server("127.0.0.1", 0, app)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}"
 
@@ -250,9 +265,7 @@ def test_sim_fails_when_the_server_misbehaves(serve, app, error):
 
 
 def test_sim_fails_when_no_server_listens():
-    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     result = sim(f"http://127.0.0.1:{port}", "1")
     assert result.exit_code == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
