@@ -1,0 +1,83 @@
+"""Phone numbers: validated, normalised, and masked for logs (ussd/phone.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ussd.errors import InvalidMsisdnError
+from ussd.phone import mask_msisdn, normalize_msisdn
+
+
+@pytest.mark.parametrize("raw", [
+    "+2250700000001",
+    "2250700000001",  # gateways often drop the +
+    "002250700000001",
+    "0700000001",  # the local 10-digit form
+    " 0700000001 ",
+    "07 00 00 00 01",
+    "+225 07 00 00 00 01",
+    "07-00-00-00-01",
+])
+def test_every_way_of_writing_a_number_gives_one_e164(raw):
+    assert normalize_msisdn(raw) == "+2250700000001"
+
+
+@pytest.mark.parametrize(("raw", "e164"), [
+    ("0102030405", "+2250102030405"),  # Moov
+    ("0555443322", "+2250555443322"),  # MTN
+])
+def test_other_ivorian_numbers(raw, e164):
+    assert normalize_msisdn(raw) == e164
+
+
+@pytest.mark.parametrize("raw", [
+    "+33612345678",  # France
+    "0033612345678",
+    "+12025550100",  # USA
+    "+2250700000001234",  # too long
+    "070000000",  # 9 digits: too short
+    "07000000011",  # 11 digits: too long
+    "225070000000",  # 12 digits after the country code: neither form
+    "+225",
+    "12345",
+    "0700000001x",  # letters are never part of an MSISDN
+    "07000000ab",
+    "O700000001",  # a letter O for a zero
+    "0700000001 ext. 5",
+    "tel:+2250700000001",
+    "",
+    "   ",
+    "+" + "0" * 40,
+])
+def test_refuses_what_is_not_an_ivorian_mobile_number(raw):
+    with pytest.raises(InvalidMsisdnError):
+        normalize_msisdn(raw)
+
+
+def test_refuses_none():
+    with pytest.raises(InvalidMsisdnError):
+        normalize_msisdn(None)
+
+
+def test_mask_shows_the_country_code_and_last_three_digits():
+    assert mask_msisdn("+2250700000001") == "+225*******001"
+    assert mask_msisdn("+2250701020304") == "+225*******304"
+
+
+@given(st.from_regex(r"\A0[157][0-9]{8}\Z"))
+def test_mask_never_shows_more_of_a_subscriber_number(local):
+    e164 = normalize_msisdn(local)
+    masked = mask_msisdn(e164)
+    assert len(masked) == len(e164)
+    assert masked.startswith("+225")
+    assert masked[-3:] == e164[-3:]
+    assert re.fullmatch(r"\+225\*{7}[0-9]{3}", masked)
+
+
+@pytest.mark.parametrize("short", ["", "+225", "+22507"])
+def test_mask_hides_a_short_value_entirely(short):
+    assert mask_msisdn(short) == "*" * len(short)
