@@ -19,7 +19,21 @@ variable                   meaning                          default
 ``USSD_SEED_FILES``        CSV files to load at start,      none
                            separated by ``:`` (embedded
                            store only)
+``USSD_GATEWAYS``          the gateway dialects served,     all of them
+                           separated by ``,``
+``USSD_<DIALECT>_TOKEN``   the dialect's shared token       none
+                           (16 characters at least)
+``USSD_<DIALECT>_BASIC_    ``user:password`` the gateway    none
+AUTH``                     sends with HTTP basic auth
+``USSD_<DIALECT>_ALLOW``   addresses or CIDR networks the   any address
+                           gateway calls from, by ``,``
+``USSD_PROXY_HOPS``        proxies in front that set        ``0``
+                           ``X-Forwarded-For``
+``USSD_INSECURE``          serve gateways without a secret  off
+                           even with a Redis (see auth.py)
 =========================  ===============================  ================================
+
+``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
 
 The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
 Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
@@ -27,7 +41,9 @@ Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +53,36 @@ from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
 DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+
+
+MIN_SECRET_LENGTH = 16
+_GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
+
+
+@dataclass(frozen=True)
+class GatewaySecrets:
+    """How one gateway dialect's callers prove they are the gateway (see ``ussd/auth.py``).
+
+    ``allow`` holds the addresses and networks it may call from (empty: any), parsed here.
+    """
+
+    token: str | None = field(default=None, repr=False)
+    basic_auth: str | None = field(default=None, repr=False)  # "user:password"
+    allow: tuple = ()  # given as strings or networks, kept as ipaddress networks
+
+    def __post_init__(self):
+        networks = []
+        for entry in self.allow:
+            try:
+                networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"not an IP address or network: {entry!r}") from None
+        object.__setattr__(self, "allow", tuple(networks))
+
+    @property
+    def has_secret(self) -> bool:
+        """True when callers must show a token or credentials."""
+        return bool(self.token or self.basic_auth)
 
 
 @dataclass(frozen=True)
@@ -53,6 +99,10 @@ class Settings:
     redis_timeout: float = 1.0
     demo: bool = False
     seed_files: tuple[str, ...] = ()
+    gateways: tuple[str, ...] | None = None  # None: every dialect
+    gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
+    proxy_hops: int = 0
+    insecure: bool = False
 
     @property
     def policy(self) -> Policy:
@@ -89,6 +139,10 @@ class Settings:
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT", "1.0")),
             demo=env.get("USSD_DEMO", "").lower() in ("1", "true", "yes"),
             seed_files=tuple(f for f in env.get("USSD_SEED_FILES", "").split(os.pathsep) if f),
+            gateways=_names(env.get("USSD_GATEWAYS", "")) or None,
+            gateway_secrets=_gateway_secrets(env),
+            proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS", "0")),
+            insecure=env.get("USSD_INSECURE", "").lower() in ("1", "true", "yes"),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
@@ -114,3 +168,34 @@ def _seconds(name: str, value: str) -> float:
     if not 0 < seconds <= 60:
         raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
     return seconds
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in value.split(",") if name.strip())
+
+
+def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:
+    """``USSD_<DIALECT>_TOKEN``, ``_BASIC_AUTH`` and ``_ALLOW``, by dialect (checked at start)."""
+    found: dict[str, dict[str, object]] = {}
+    for name, value in env.items():
+        match = _GATEWAY_SECRET.match(name)
+        if not match or not value.strip():
+            continue  # compose passes unset variables as empty strings
+        dialect, kind = match.group(1).lower(), match.group(2).lower()
+        if kind == "token" and len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
+        if kind == "basic_auth":
+            user, _, password = value.partition(":")
+            if not user or len(password) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"{name} must be user:password, the password at least "
+                                  f"{MIN_SECRET_LENGTH} characters")
+        if kind == "allow":
+            value = tuple(entry for entry in value.replace(" ", ",").split(",") if entry)
+        found.setdefault(dialect, {})[kind] = value
+    secrets = {}
+    for dialect, fields in found.items():
+        try:
+            secrets[dialect] = GatewaySecrets(**fields)
+        except ConfigError as error:
+            raise ConfigError(f"USSD_{dialect.upper()}_ALLOW: {error}") from None
+    return secrets

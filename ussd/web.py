@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .gateways import dialect_modules
+from .gateways import check_security, mount
 from .menu import load_menu
 from .service import UssdService
 from .settings import Settings
@@ -26,6 +26,7 @@ def create_app(
 ) -> Flask:
     """Build the WSGI application; settings from the environment and Redis from them unless given."""
     settings = settings or Settings.from_env()
+    check_security(settings)  # before any connection: an open gateway on a Redis is refused
     menu = load_menu(settings.menus_dir, settings.policy)
     client = redis_client if redis_client is not None else connect(settings)
     store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
@@ -35,8 +36,12 @@ def create_app(
 
     app = Flask("ussd")
     app.extensions["ussd"] = service
-    for dialect in dialect_modules():
-        dialect.register(app, service)
+    if settings.proxy_hops:
+        # The gateway's address, for its allow-list, as the trusted proxies in front saw it.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
+    mount(app, service, settings)
 
     @app.get("/healthz")
     def health() -> Response:

@@ -1,24 +1,71 @@
 """Gateway dialects: each a thin adapter between one gateway's wire format and a ``Hop``.
 
-A dialect module defines ``NAME`` and a Flask blueprint-free function ``register(app,
-service)`` that adds its routes; adding a dialect is one module and one line in ``DIALECTS``.
-The engine knows nothing of dialects.
+A dialect module defines ``NAME`` and ``routes(service)``, the views it answers under
+``/ussd/<NAME>``; :func:`mount` puts every enabled dialect's views behind that dialect's
+:class:`~ussd.auth.Guard`, so no dialect can forget to authenticate its gateway. Adding a
+dialect is one module and one name in ``DIALECTS``. The engine knows nothing of dialects.
+
+The helpers below are what every dialect shares: reading a text field, the dialled code, the
+polite refusal of a malformed request, and closing a session the gateway reports as ended.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from ..errors import UssdError
+from .. import metrics
+from ..auth import Guard, check_gateway_security
+from ..errors import InvalidMsisdnError, StoreError, UssdError
+from ..months import month_of, previous_month
+from ..phone import mask_msisdn, normalize_msisdn
+from ..rules import Language
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+    from ..render import Reply
+    from ..service import UssdService
+    from ..settings import Settings
+
+# The registration: one module of this package per name, routes mounted in this order.
+DIALECTS = ("africastalking", "hubtel", "flares")
 
 SERVICE_CODE = "121"
+MAX_FIELD = 512  # longer ids and codes are not a gateway's: refused politely
+MAX_INPUT = 182  # one USSD message: no handset sends more in one hop
 
 # #121#, *121#, and the same with chained inputs: #121*1#, *121*1*2#...
 _DIALLED = re.compile(r"^[*#]?" + SERVICE_CODE + r"((?:\*[0-9]{1,3})*)#?$")
 
+log = logging.getLogger("ussd.gateway")
 
-class UnknownServiceCodeError(UssdError):
+
+class BadRequestError(UssdError):
+    """A gateway request this service cannot serve: a missing, oversized or non-text field."""
+
+
+class UnknownServiceCodeError(BadRequestError):
     """A request for a USSD code this service does not answer."""
+
+
+# What a dialect answers with the polite refusal rather than a hop.
+REFUSED = (BadRequestError, InvalidMsisdnError)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One view of a dialect: ``/ussd/<dialect><suffix>``, its methods and endpoint name."""
+
+    suffix: str
+    methods: tuple[str, ...]
+    view: Callable[[], Response]
+    endpoint: str
 
 
 def parse_service_code(code: str) -> tuple[str, ...]:
@@ -29,8 +76,102 @@ def parse_service_code(code: str) -> tuple[str, ...]:
     return tuple(part for part in match.group(1).split("*") if part)
 
 
-def dialect_modules():
-    """The dialect modules, in the order their routes are registered."""
-    from . import africastalking
+def text_field(fields: Mapping, name: str, required: bool = True, limit: int = MAX_FIELD) -> str:
+    """The text of field ``name``; BadRequestError if missing, oversized or not printable text."""
+    value = fields.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequestError(f"missing {name}")
+        return ""
+    if not isinstance(value, str):
+        raise BadRequestError(f"{name} is not text")
+    if len(value) > limit:
+        raise BadRequestError(f"{name} longer than {limit} characters")
+    if not value.isprintable():
+        raise BadRequestError(f"{name} holds control characters")
+    return value
 
-    return (africastalking,)
+
+def split_inputs(text: str) -> tuple[str, ...]:
+    """Inputs typed at once, chained with ``*`` (``1*2``), one by one; none for ``""``."""
+    return tuple(text.split("*")) if text else ()
+
+
+def refuse(service: UssdService, dialect: str, error: UssdError, raw_msisdn: object) -> Reply:
+    """The polite END for a request we cannot serve, counted; in the subscriber's language."""
+    metrics.REJECTED.labels(dialect, type(error).__name__).inc()
+    try:
+        msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
+    except InvalidMsisdnError:
+        msisdn = None
+    log.info("refused gateway=%s msisdn=%s: %s", dialect,
+             mask_msisdn(msisdn) if msisdn else "-", error)
+    return service.system_reply("invalid_request", _language(service, msisdn))
+
+
+def _language(service: UssdService, msisdn: str | None) -> Language:
+    """The subscriber's language when the number is one we know, else French."""
+    if msisdn is None:
+        return Language.FR
+    month = month_of(service.clock(), service.zone)
+    try:
+        subscriber = service.store.load_subscriber(msisdn, month, previous_month(month))
+    except StoreError:
+        return Language.FR  # the refusal matters more than its language
+    return subscriber.language if subscriber is not None else Language.FR
+
+
+def close_session(service: UssdService, dialect: str, session_id: object, raw_msisdn: object,
+                  status: str) -> None:
+    """Forget a session the gateway reports as ended (hang-up, timeout...); counted, logged.
+
+    It never changes a subscriber, and a malformed report is only counted: the record expires
+    with its TTL anyway.
+    """
+    metrics.SESSION_ENDS.labels(dialect, status[:32]).inc()
+    try:
+        msisdn = normalize_msisdn(raw_msisdn if isinstance(raw_msisdn, str) else "")
+        session_id = text_field({"id": session_id}, "id")
+    except (BadRequestError, InvalidMsisdnError):
+        return
+    try:
+        live: object = service.close(dialect, session_id, msisdn)
+    except StoreError:
+        live = "unknown"
+    log.info("session end gateway=%s msisdn=%s status=%s live=%s",
+             dialect, mask_msisdn(msisdn), status[:32], live)
+
+
+def dialect_modules(names: tuple[str, ...] | None = None) -> tuple[ModuleType, ...]:
+    """The dialect modules named (default: all), in registration order."""
+    wanted = DIALECTS if names is None else names
+    return tuple(importlib.import_module(f"{__name__}.{name}")
+                 for name in DIALECTS if name in wanted)
+
+
+def check_security(settings: Settings) -> list[str]:
+    """Refuse a production-like start with a gateway left open; log the open ones.
+
+    See :func:`ussd.auth.check_gateway_security`; ``create_app`` calls this first of all.
+    """
+    unprotected = check_gateway_security(settings, DIALECTS)
+    if unprotected:
+        log.warning("gateway endpoint(s) OPEN, no secret checked: %s", ", ".join(unprotected))
+    return unprotected
+
+
+def mount(app: Flask, service: UssdService, settings: Settings) -> None:
+    """Add every enabled dialect's routes, each behind its gateway's guard.
+
+    A dialect with a token also answers under ``/ussd/<dialect>/<token>``, for gateways that
+    can only be given a URL.
+    """
+    for module in dialect_modules(settings.gateways):
+        guard = Guard(module.NAME, settings.gateway_secrets.get(module.NAME))
+        for route in module.routes(service):
+            view = guard.protect(route.view)
+            app.add_url_rule(f"/ussd/{module.NAME}{route.suffix}", route.endpoint, view,
+                             methods=route.methods)
+            if guard.token is not None:
+                app.add_url_rule(f"/ussd/{module.NAME}/<token>{route.suffix}",
+                                 f"{route.endpoint}_keyed", view, methods=route.methods)

@@ -1,0 +1,351 @@
+"""Every gateway dialect plays the same dialogues: one table, three wire formats.
+
+The drivers in ``gateway_drivers.py`` assert each dialect's exact wire format on every reply;
+the table below says what the handset must show, whatever the dialect. Runs on fakeredis and
+on a real Redis (the ``client`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from conftest import ALICE, CELINE, JOHN, NOBODY, THIS_MONTH
+from gateway_drivers import DRIVERS, Flares, Hubtel, Screen
+
+MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+NAV = "0 Retour | 00 Accueil"
+PROFILES = ("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n"
+            f"4. Aigle\n{NAV}")
+CONFIRM_TIGRE = (
+    "Migration vers Tigre: gratuite. Il vous restera 2 migration(s) ce mois. Vos avantages en "
+    f"cours sont conservés.\n1. Confirmer\n2. Annuler\n{NAV}"
+)
+MIGRATED_TIGRE = (
+    "Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la limite de "
+    "leur validité. Migrations restantes ce mois: 2."
+)
+AIGLE_REFUSED = (
+    "Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois passé. "
+    "Vous avez consommé 3.000 F CFA."
+)
+TIGRE_REFUSED_CELINE = (
+    "Migration vers Tigre impossible: il faut 2.500 F CFA de crédit consommé le mois passé. "
+    "Vous avez consommé 1.200 F CFA."
+)
+INVALID = "Choix invalide.\n"
+TOO_MANY = "Trop de choix invalides. Merci de recomposer #121#."
+MY_PROFILE = ("Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
+              f"Crédit consommé le mois passé: 3.000 F CFA.\n{NAV}")
+CONDITIONS_1 = (
+    "Migration gratuite, 3 maximum par mois.\nNovamix: sans condition\n"
+    f"Tigre: 2.500 F CFA consommés le mois passé\nDauphin: sans condition\n99 Suite\n{NAV}"
+)
+CONDITIONS_2 = f"Aigle: 8.000 F CFA consommés le mois passé\n{NAV}"
+UNKNOWN_SUBSCRIBER = (
+    "Ce numéro n'est pas reconnu par le service #121#. Contactez le service client."
+)
+NOT_RECOGNISED = Screen("Demande non reconnue. Merci de composer #121#.", end=True)
+NOT_RECOGNISED_EN = Screen("Request not recognised. Please dial #121#.", end=True)
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """A session: who dials what, then each step's inputs and the screen it must show."""
+
+    name: str
+    msisdn: str
+    code: str
+    steps: tuple  # (inputs, text, end): the first step, with no inputs, is the dial
+    profile_after: str | None = None
+
+
+def con(*inputs: str, text: str) -> tuple:
+    return inputs, text, False
+
+
+def end(*inputs: str, text: str) -> tuple:
+    return inputs, text, True
+
+
+DIALOGUES = (
+    Dialogue("migration", ALICE, "#121#", (
+        con(text=MAIN), con("1", text=PROFILES), con("2", text=CONFIRM_TIGRE),
+        end("1", text=MIGRATED_TIGRE),
+    ), profile_after="tigre"),
+    Dialogue("star-121", ALICE, "*121#", (con(text=MAIN), con("1", text=PROFILES))),
+    Dialogue("121*1 starts at the profile list", ALICE, "#121*1#", (
+        con(text=PROFILES), con("2", text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
+    ), profile_after="tigre"),
+    Dialogue("121*1*2 decides at once", ALICE, "*121*1*2#", (
+        con(text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
+    ), profile_after="tigre"),
+    Dialogue("121*1*4 refused at once", ALICE, "#121*1*4#", (end(text=AIGLE_REFUSED),),
+             profile_after="novamix"),
+    Dialogue("chained input", ALICE, "#121#", (
+        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
+    ), profile_after="tigre"),
+    Dialogue("back and home", ALICE, "#121#", (
+        con(text=MAIN), con("1", text=PROFILES), con("2", text=CONFIRM_TIGRE),
+        con("0", text=PROFILES), con("0", text=MAIN), con("1", text=PROFILES),
+        con("2", text=CONFIRM_TIGRE), con("00", text=MAIN), con("1", text=PROFILES),
+    ), profile_after="novamix"),
+    Dialogue("cancel", ALICE, "#121#", (
+        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), con("2", text=MAIN),
+    ), profile_after="novamix"),
+    Dialogue("insufficient consumption", CELINE, "#121#", (
+        con(text=MAIN), con("1", text=PROFILES), end("2", text=TIGRE_REFUSED_CELINE),
+    ), profile_after="novamix"),
+    Dialogue("invalid input, then the polite end", ALICE, "#121#", (
+        con(text=MAIN), con("7", text=INVALID + MAIN), con("abc", text=INVALID + MAIN),
+        end("9", text=TOO_MANY),
+    )),
+    Dialogue("my profile", ALICE, "#121#", (
+        con(text=MAIN), con("2", text=MY_PROFILE), con("0", text=MAIN),
+    )),
+    Dialogue("pages", ALICE, "#121#", (
+        con(text=MAIN), con("3", text=CONDITIONS_1), con("99", text=CONDITIONS_2),
+        con("99", text=INVALID + CONDITIONS_2), con("0", text=MAIN),
+    )),
+    Dialogue("english", JOHN, "#121#", (
+        con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"),
+        con("1", text="Choose your new profile:\n1. Novamix\n2. Tigre\n3. Dauphin\n"
+                      "4. Aigle (current)\n0 Back | 00 Home"),
+        con("1", text="Migration to Novamix: free. You will have 2 migration(s) left this "
+                      "month. Your current benefits are kept.\n1. Confirm\n2. Cancel\n"
+                      "0 Back | 00 Home"),
+        end("1", text="Your profile is now Novamix. You keep your current benefits within "
+                      "their validity. Migrations left this month: 2."),
+    ), profile_after="novamix"),
+    Dialogue("unknown subscriber", NOBODY, "#121#", (end(text=UNKNOWN_SUBSCRIBER),)),
+    Dialogue("local number format", "0700000001", "#121#", (
+        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
+    ), profile_after="tigre"),
+)
+
+
+@pytest.fixture(params=DRIVERS, ids=lambda driver: driver.NAME)
+def dialect(request, client):
+    """``dialect(msisdn, ...)`` opens a session through one dialect; ``.kind`` is its class."""
+    driver = request.param
+
+    def open_session(msisdn: str, **options):
+        return driver(client, msisdn, **options)
+
+    open_session.kind = driver
+    return open_session
+
+
+def stored(service, msisdn):
+    return service.store.describe(msisdn, THIS_MONTH)
+
+
+def session_key(service, session) -> str:
+    return service.store.keys.session(ALICE, session.NAME, session.session_id)
+
+
+@pytest.mark.parametrize("dialogue", DIALOGUES, ids=lambda dialogue: dialogue.name)
+def test_dialogue(dialect, service, dialogue):
+    session = dialect(dialogue.msisdn, dial=dialogue.code)
+    (_, text, ends), *steps = dialogue.steps
+    assert session.dial() == Screen(text, ends)
+    for inputs, text, ends in steps:
+        assert session.send(*inputs) == Screen(text, ends), inputs
+    if dialogue.profile_after is not None:
+        msisdn = "+225" + dialogue.msisdn[-10:]
+        assert stored(service, msisdn)["profile"] == dialogue.profile_after
+
+
+def test_the_history_names_the_gateway(dialect, service):
+    session = dialect(ALICE)
+    session.dial()
+    session.send("1", "2")
+    session.send("1")
+    [entry] = stored(service, ALICE)["history"]
+    assert entry["gateway"] == session.NAME
+    assert entry["session"] == session.session_id
+    assert (entry["from"], entry["to"], entry["channel"]) == ("novamix", "tigre", "ussd")
+
+
+def test_a_retried_confirm_migrates_once(dialect, service):
+    session = dialect(ALICE)
+    session.dial()
+    session.send("1", "2")
+    assert session.send("1") == Screen(MIGRATED_TIGRE, True)
+    assert session.retry() == Screen(MIGRATED_TIGRE, True)
+    assert session.retry() == Screen(MIGRATED_TIGRE, True)
+    record = stored(service, ALICE)
+    assert record["migrations_this_month"] == 1
+    assert len(record["history"]) == 1
+
+
+@pytest.mark.parametrize("driver", [d for d in DRIVERS if d.TELLS_RETRIES],
+                         ids=lambda driver: driver.NAME)
+def test_every_hop_retried_gives_the_same_reply(driver, client):
+    session = driver(client, ALICE)
+    assert session.dial() == session.retry() == Screen(MAIN, False)
+    assert session.send("1") == session.retry() == Screen(PROFILES, False)
+    assert session.send("2") == session.retry() == Screen(CONFIRM_TIGRE, False)
+
+
+def test_a_retried_dial_shows_the_session_where_it_is(client):
+    # Flares cannot tell a retried hop; its first hop, the dial, is still recognised.
+    session = Flares(client, ALICE)
+    first = session.first_hop()
+    session.dial()
+    session.send("1")
+    assert session.hop(first) == Screen(PROFILES, False)
+
+
+@pytest.mark.parametrize("ending", ["hang_up", "time_out"])
+def test_the_gateway_ending_a_session_closes_it_and_changes_no_subscriber(
+        dialect, service, ending):
+    session = dialect(ALICE)
+    session.dial()
+    session.send("1", "2")
+    key = session_key(service, session)
+    assert service.store.redis.exists(key)
+    getattr(session, ending)()
+    assert not service.store.redis.exists(key)
+    record = stored(service, ALICE)
+    assert (record["profile"], record["migrations_this_month"]) == ("novamix", 0)
+
+
+def test_an_ending_for_a_number_we_cannot_read_is_just_acknowledged(dialect):
+    dialect("not a number").hang_up()  # the drivers assert the acknowledgement
+
+
+BROKEN = {
+    "a short number": {"number": "12345"},
+    "a foreign number": {"number": "+33612345678"},
+    "a number with letters": {"number": "0700000001x"},
+    "no number": {"number": ""},
+    "an unknown service code": {"code": "*999#"},
+    "no session id": {"session": ""},
+    "an oversized session id": {"session": "s" * 600},
+    "oversized input": {"input": "1" * 600},
+    "control characters": {"input": "1\x00\x1b"},
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN.values(), ids=BROKEN.keys())
+def test_malformed_requests_get_a_clean_end(dialect, service, key_prefix, broken):
+    session = dialect(ALICE)
+    assert session.hop(session.first_hop(**broken)) == NOT_RECOGNISED
+    assert not list(service.store.redis.scan_iter(f"{key_prefix}:*:session:*"))
+
+
+def test_the_refusal_speaks_the_subscribers_language(dialect):
+    session = dialect(JOHN)
+    assert session.hop(session.first_hop(code="*999#")) == NOT_RECOGNISED_EN
+
+
+# --- what only one dialect has ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    b"not json",
+    b"[1, 2]",
+    b'{"Type": "Bogus"}',
+], ids=["not JSON", "not an object", "unknown Type"])
+def test_hubtel_bodies_that_are_not_a_request_get_a_release(client, body):
+    session = Hubtel(client, ALICE)
+    session.last = {}
+    assert session.screen(session.request(body)) == NOT_RECOGNISED
+
+
+@pytest.mark.parametrize("change", [
+    {"Message": 1}, {"Mobile": 2250700000001}, {"SessionId": {"id": 1}},
+    {"Sequence": "one"}, {"Sequence": -1}, {"Sequence": True}, {"ServiceCode": "999"},
+], ids=lambda change: f"{next(iter(change))}={next(iter(change.values()))!r}")
+def test_hubtel_fields_that_are_not_text_or_numbers_get_a_release(client, change):
+    session = Hubtel(client, ALICE)
+    assert session.hop({**session.first_hop(), **change}) == NOT_RECOGNISED
+
+
+def test_hubtel_echoes_client_state_and_takes_a_sequence_as_text(client):
+    session = Hubtel(client, ALICE)
+    first = session.first_hop()
+    response = session.request({**first, "Sequence": "1", "ClientState": "é-1"})
+    assert json.loads(response.get_data(as_text=True)) == {
+        "Type": "Response", "Message": MAIN, "ClientState": "é-1"}
+    assert response.get_data() == json.dumps(
+        {"Type": "Response", "Message": MAIN, "ClientState": "é-1"}, ensure_ascii=False
+    ).encode()
+
+
+def test_hubtel_without_a_sequence_still_walks_the_dialogue(client):
+    session = Hubtel(client, ALICE)
+    assert session.hop({**session.first_hop(), "Sequence": None}) == Screen(MAIN, False)
+    assert session.hop({**session.next_hop(("1",)), "Sequence": None}) == Screen(PROFILES, False)
+
+
+def test_hubtel_initiation_may_carry_only_the_service_code(client):
+    session = Hubtel(client, ALICE)
+    assert session.hop({**session.first_hop(), "Message": ""}) == Screen(MAIN, False)
+
+
+@pytest.mark.parametrize("code", ["121", "*121#", "#121#", "121*1"])
+def test_flares_first_hop_is_the_code_with_or_without_its_signs(client, code):
+    session = Flares(client, ALICE)
+    expected = PROFILES if code.endswith("*1") else MAIN
+    assert session.hop(session.first_hop(code=code)) == Screen(expected, False)
+
+
+def test_flares_empty_input_is_an_invalid_choice(client):
+    session = Flares(client, ALICE)
+    session.dial()
+    assert session.send("") == Screen(INVALID + MAIN, False)
+
+
+def test_flares_abort_of_any_kind_closes_the_session(client, service):
+    session = Flares(client, ALICE)
+    session.dial()
+    key = session_key(service, session)
+    session._abort("something-else")
+    assert not service.store.redis.exists(key)
+
+
+def test_flares_answers_only_get(client):
+    assert client.post("/ussd/flares", data={"SessionID": "x"}).status_code == 405
+
+
+def test_africastalking_events_for_an_unknown_session_are_acknowledged(client):
+    response = client.post("/ussd/africastalking/events", data={"status": "Success"})
+    assert (response.status_code, response.get_data()) == (200, b"")
+
+
+def test_every_dialect_is_served_at_its_path(app):
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    assert {"/ussd/africastalking", "/ussd/africastalking/events", "/ussd/hubtel",
+            "/ussd/flares"} <= rules
+
+
+def test_only_the_enabled_dialects_are_served(redis_client, settings, clock, store):
+    from dataclasses import replace
+
+    from ussd.web import create_app
+
+    app = create_app(replace(settings, gateways=("hubtel",)), redis_client=redis_client,
+                     clock=clock)
+    client = app.test_client()
+    assert Hubtel(client, ALICE).dial() == Screen(MAIN, False)
+    assert client.post("/ussd/africastalking", data={}).status_code == 404
+    assert client.get("/ussd/flares").status_code == 404
+
+
+def test_every_registered_dialect_plays_the_shared_table():
+    from ussd.gateways import DIALECTS
+
+    assert tuple(driver.NAME for driver in DRIVERS) == DIALECTS
+
+
+@pytest.mark.parametrize("module", ["service", "engine"])
+def test_the_engine_knows_nothing_of_dialects(module):
+    import importlib
+    from pathlib import Path
+
+    source = Path(importlib.import_module(f"ussd.{module}").__file__).read_text("utf-8")
+    for name in ("africastalking", "hubtel", "flares", "freeflow"):
+        assert name not in source.lower()
