@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .errors import UssdError
+from .sim import HANDSETS
 
 
 @click.group()
@@ -27,15 +28,26 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Load the demo subscribers (see the README).")
 @click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="CSV file of subscribers or consumption to load first (repeatable).")
-def serve(host: str, port: int, workers: int | None, demo: bool, seed_files: tuple[str, ...]):
+@click.option("--insecure", is_flag=True,
+              help="Serve gateway endpoints that have no secret even with a Redis (only where "
+                   "nothing but the gateway can reach this server).")
+def serve(host: str, port: int, workers: int | None, demo: bool, seed_files: tuple[str, ...],
+          insecure: bool):
     """Serve the USSD endpoints with granian (a production WSGI server)."""
+    from dataclasses import replace
+
     from granian import Granian
 
+    from .auth import check_gateway_security
+    from .gateways import DIALECTS
     from .menu import load_menu
     from .seed import read_data_file
-    from .settings import Settings
 
     settings = _settings()
+    if insecure:
+        os.environ["USSD_INSECURE"] = "1"  # the workers build their apps from the environment
+        settings = replace(settings, insecure=True)
+    unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
     for path in seed_files:
         _fail_on_error(lambda path=path: read_data_file(path))
@@ -52,7 +64,13 @@ def serve(host: str, port: int, workers: int | None, demo: bool, seed_files: tup
         os.environ.pop("USSD_DEMO", None)
         os.environ.pop("USSD_SEED_FILES", None)
         workers = workers or os.cpu_count() or 1
-    click.echo(f"Serving #121# on http://{host}:{port}/ussd/africastalking ({workers} worker(s))")
+    if unprotected:
+        click.echo(f"WARNING: no secret for the gateway endpoint(s) {', '.join(unprotected)}: "
+                   "anyone who can reach this server can drive a session (see USSD_<DIALECT>_"
+                   "TOKEN in the README).")
+    served = settings.gateways or DIALECTS
+    click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
+               + ", ".join(f"/ussd/{name}" for name in served))
     Granian(
         "ussd.wsgi:app",
         address=host,
@@ -121,20 +139,36 @@ def migrate(msisdn: str, profile: str, channel: str) -> None:
 @main.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
               help="The server to dial.")
+@click.option("--gateway", type=click.Choice(list(HANDSETS)),
+              default="africastalking", show_default=True, help="The dialect to speak.")
 @click.option("--msisdn", default="+2250700000001", show_default=True,
               help="The subscriber's number.")
 @click.option("--dial", default="#121#", show_default=True, help="The code dialled.")
 @click.option("--input", "inputs", multiple=True,
               help="An input to send (repeatable); none: interactive.")
-def sim(url: str, msisdn: str, dial: str, inputs: tuple[str, ...]) -> None:
-    """Dial #121# like a handset: play --input values, or type them at the prompt."""
-    from .sim import Handset, SimulatorError
+@click.option("--hang-up", "ending", flag_value="hang_up",
+              help="After the inputs, hang up (the gateway reports it) instead of ending.")
+@click.option("--time-out", "ending", flag_value="time_out",
+              help="After the inputs, let the session time out (the gateway reports it).")
+@click.option("--token", default=None,
+              help="The gateway's token (default: USSD_<GATEWAY>_TOKEN).")
+@click.option("--user", default=None,
+              help="HTTP basic user (default: from USSD_<GATEWAY>_BASIC_AUTH).")
+@click.option("--password", default=None,
+              help="HTTP basic password (default: from USSD_<GATEWAY>_BASIC_AUTH).")
+def sim(url: str, gateway: str, msisdn: str, dial: str, inputs: tuple[str, ...],
+        ending: str | None, token: str | None, user: str | None, password: str | None) -> None:
+    """Dial #121# like a handset through a gateway: play --input values, or type them."""
+    from .sim import Credentials, SimulatorError
 
-    handset = Handset(url, msisdn, dial)
+    credentials = Credentials.from_env(gateway)
+    if token or user:
+        credentials = Credentials(token=token, user=user, password=password)
+    handset = HANDSETS[gateway](url, msisdn, dial, credentials)
     try:
         screen = handset.start()
         _show(dial, screen)
-        if inputs:
+        if inputs or ending:
             for position, text in enumerate(inputs):
                 if screen.end:
                     unused = len(inputs) - position
@@ -142,16 +176,24 @@ def sim(url: str, msisdn: str, dial: str, inputs: tuple[str, ...]) -> None:
                 click.echo(f"> {text}")
                 screen = handset.send(text)
                 _show(text, screen)
+            if ending:
+                if screen.end:
+                    raise SimulatorError("the session ended before it could be left")
+                getattr(handset, ending)()
+                click.echo("(hung up)" if ending == "hang_up" else "(timed out)")
             return
         while not screen.end:
-            text = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+            try:
+                text = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+            except (click.Abort, EOFError):
+                handset.hang_up()
+                click.echo("\n(hung up)")
+                return
             screen = handset.send(text)
             _show(text, screen)
     except SimulatorError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    except (click.Abort, EOFError):
-        click.echo("\n(hung up)")
 
 
 def _show(sent: str, screen) -> None:
