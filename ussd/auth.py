@@ -33,6 +33,7 @@ from .settings import GatewaySecrets, Settings
 
 log = logging.getLogger("ussd.auth")
 
+
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 

@@ -62,4 +62,3 @@ def routes(service: UssdService) -> tuple[Route, ...]:
         Route("", ("POST",), callback, NAME),
         Route("/events", ("POST",), events, f"{NAME}_events"),
     )
-
