@@ -1,0 +1,87 @@
+"""The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
+
+The tests of ``test_dialogues.py``, ``test_store.py`` and ``test_race.py`` are collected here a
+second time (as ``test_<module>__<name>``) with ``redis_client`` and ``real_redis`` overridden:
+both are the client the service builds for ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true``
+(``redis.RedisCluster``), on a cluster of three ``redis-server`` masters started on loopback
+ports once for this module (``tests/redis_servers.py``). Every key of a subscriber shares
+its ``{+225...}`` hash tag, so each hop's script runs on one master; the keys of different
+subscribers, and so of one test, spread over all three.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import test_dialogues
+import test_race
+import test_store
+from conftest import ALICE, SUBSCRIBERS, Dialler
+from redis_servers import RedisCluster
+
+from ussd.settings import Settings
+from ussd.store import connect
+
+pytestmark = pytest.mark.cluster
+REUSED = (test_dialogues, test_store, test_race)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    """Three masters, all 16384 slots assigned, for this module's tests (stopped after them,
+    so that tests/test_redis_servers.py finds no server of ours still running)."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_client(redis_cluster, key_prefix):
+    """The service's own client for the cluster; this test's keys are deleted afterwards."""
+    client = connect(Settings(redis_url=f"{redis_cluster.url}?cluster=true"))
+    assert isinstance(client, redis.RedisCluster)
+    yield client
+    # scan_iter runs SCAN on every master; keys are deleted one by one, since the keys of
+    # different subscribers live in different slots (a multi-key DEL would be CROSSSLOT).
+    for key in list(client.scan_iter(match=f"{key_prefix}:*", count=1000)):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def redis_client(cluster_client):
+    return cluster_client
+
+
+@pytest.fixture
+def real_redis(cluster_client):
+    return cluster_client
+
+
+def _reuse(modules) -> dict:
+    """The tests of ``modules`` under new names, and the fixtures they define, to collect here."""
+    found: dict = {}
+    for module in modules:
+        short = module.__name__.removeprefix("test_")
+        for name, value in vars(module).items():
+            if name.startswith("test_") and callable(value):
+                found[f"test_{short}__{name.removeprefix('test_')}"] = value
+            elif _is_fixture(value) and name not in ("redis_client", "real_redis"):
+                assert name not in found, f"fixture {name} defined twice in {modules}"
+                found[name] = value
+    return found
+
+
+def _is_fixture(value) -> bool:
+    # pytest >= 8.4 wraps a fixture in FixtureFunctionDefinition; older ones mark the function.
+    return (type(value).__name__ == "FixtureFunctionDefinition"
+            or hasattr(value, "_pytestfixturefunction"))
+
+
+globals().update(_reuse(REUSED))
+
+
+def test_the_keys_of_the_tests_spread_over_every_master(cluster_client, store):
+    """Not a vacuous cluster: the test subscribers' keys sit on more than one master."""
+    masters = {cluster_client.get_node_from_key(store.keys.subscriber(msisdn)).name
+               for msisdn, *_ in SUBSCRIBERS}
+    assert len(masters) > 1
