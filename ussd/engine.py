@@ -5,7 +5,9 @@ renders a record. Nothing here does I/O: the caller loads the subscriber's :clas
 and the :class:`Session` record, and when a step asks for a migration (``Step.migration``)
 the caller applies it atomically, re-checking what the decision was based on. Because a
 record holds everything its screen shows, re-rendering it gives the same reply: a retried hop
-is answered from the record alone.
+is answered from the record alone. The record also keeps what the few hops before it showed
+(:class:`Shown`, at most ``REPLAY_WINDOW - 1`` of them), so that a hop replayed out of order,
+after later hops, gets the very reply it got the first time (:func:`replayed`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,25 @@ from .menu import Menu, Screen
 from .render import BACK, HOME, MORE, Reply, choice_count, render, screen_pages
 from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reason, Standing, decide
 
+# Hops answered exactly as the first time when replayed: the last one and the three before it.
+# Gateways retry the hop they are waiting on; a copy overtaken by later hops is rarely more
+# than one or two behind, and each hop kept costs about 20 bytes of the session record.
+REPLAY_WINDOW = 4
+# json.dumps(record, separators=(",", ":"), ensure_ascii=False), without building the encoder
+# on every call: a record is written on every hop.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What an earlier hop of the session showed: enough to render its reply again, exactly."""
+
+    hop: int
+    screen: str
+    values: Mapping[str, object]
+    page: int = 0
+    invalid: int = 0
+
 
 @dataclass(frozen=True)
 class Session:
@@ -26,7 +47,8 @@ class Session:
 
     ``values`` holds what the screen shows, captured when it was entered; ``back`` the screens
     ``0`` returns to; ``invalid`` the wrong inputs in a row; ``hop`` the gateway's number of
-    the last hop handled, so that a retried hop is recognised and answered from the record.
+    the last hop handled, so that a retried hop is recognised and answered from the record;
+    ``recent`` what the hops before it showed, newest first (see :func:`advance`).
     """
 
     screen: str
@@ -36,6 +58,7 @@ class Session:
     page: int = 0
     invalid: int = 0
     hop: int = 0
+    recent: tuple[Shown, ...] = ()
 
     def dumps(self) -> str:
         """The record as compact JSON (short keys: one is kept for every live session)."""
@@ -45,24 +68,54 @@ class Session:
             ("b", list(self.back), []),
             ("p", self.page, 0),
             ("i", self.invalid, 0),
+            ("r", _dump_recent(self.values, self.recent), []),
         ):
             if value != default:
                 record[key] = value
-        return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODE(record)
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Session:
         """The record that :meth:`dumps` wrote."""
         record = json.loads(raw)
+        values = MappingProxyType(record.get("v", {}))
         return cls(
             screen=record["s"],
             language=Language(record["l"]),
-            values=MappingProxyType(record.get("v", {})),
+            values=values,
             back=tuple(record.get("b", ())),
             page=record.get("p", 0),
             invalid=record.get("i", 0),
             hop=record["n"],
+            recent=_load_recent(values, record.get("r", ())),
         )
+
+
+def _dump_recent(values: Mapping[str, object], recent: tuple[Shown, ...]) -> list[list]:
+    """``[hop, screen, page, invalid, values]`` per hop, trailing defaults left out; values
+    only when they differ from those of the next newer hop, which they mostly repeat."""
+    entries, newer = [], dict(values)
+    for shown in recent:
+        mine = dict(shown.values)
+        entry = [shown.hop, shown.screen, shown.page, shown.invalid]
+        if mine != newer:
+            entry.append(mine)
+        else:
+            while len(entry) > 2 and entry[-1] == 0:
+                entry.pop()
+        entries.append(entry)
+        newer = mine
+    return entries
+
+
+def _load_recent(values: Mapping[str, object], entries) -> tuple[Shown, ...]:
+    """The hops :func:`_dump_recent` wrote."""
+    recent, newer = [], values
+    for entry in entries:
+        hop, screen, page, invalid, *rest = [*entry, 0, 0][: max(len(entry), 4)]
+        newer = MappingProxyType(rest[0]) if rest else newer
+        recent.append(Shown(hop, screen, newer, page, invalid))
+    return tuple(recent)
 
 
 @dataclass(frozen=True)
@@ -111,7 +164,9 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
             previous = session.back[-1]
             return Step(_enter(menu, replace(session, back=session.back[:-1]), previous,
                                standing, policy, remember=False))
-        if text.isdigit() and text[0] != "0" and int(text) <= choice_count(screen):
+        # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both.
+        if (text.isascii() and text.isdigit() and text[0] != "0"
+                and int(text) <= choice_count(screen)):
             return _choose(menu, session, screen, int(text), standing, policy)
     return Step(_invalid(menu, session))
 
@@ -121,6 +176,31 @@ def reply_of(menu: Menu, session: Session, policy: Policy) -> Reply:
     error = session.invalid > 0 and session.screen != menu.system["too_many_invalid"]
     return render(menu, session.screen, session.language, session.values, policy,
                   page=session.page, error=error)
+
+
+def advance(previous: Session | None, current: Session, hop: int) -> Session:
+    """``current`` as the record of hop number ``hop``, keeping what ``previous`` showed.
+
+    The screens of the last ``REPLAY_WINDOW`` hops stay in the record (``previous`` is None
+    on the first hop of a session), for :func:`replayed`.
+    """
+    if previous is None:
+        return replace(current, hop=hop, recent=())
+    shown = Shown(previous.hop, previous.screen, previous.values, previous.page, previous.invalid)
+    recent = ((shown,) + previous.recent)[: REPLAY_WINDOW - 1]
+    return replace(current, hop=hop, recent=recent)
+
+
+def replayed(session: Session, hop: int | None) -> Session | None:
+    """The record as it stood after hop number ``hop``, to answer that hop again; None when
+    the hop is older than the window (or has no number)."""
+    if hop == session.hop:
+        return session
+    for shown in session.recent:
+        if shown.hop == hop:
+            return replace(session, screen=shown.screen, values=shown.values, page=shown.page,
+                           invalid=shown.invalid)
+    return None
 
 
 def ended(menu: Menu, session: Session, policy: Policy) -> bool:

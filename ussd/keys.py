@@ -6,6 +6,9 @@ Cluster slot and one Lua script can update them together::
     <prefix>:{<msisdn>}:sub                  hash: the subscriber (fields below)
     <prefix>:{<msisdn>}:history              list: one JSON entry per migration, oldest first
     <prefix>:{<msisdn>}:session:<digest>     string: a live USSD session record, with its TTL
+    <prefix>:{<msisdn>}:session:<digest>:closed   the same record once the gateway has reported
+                                             the session ended, until its TTL runs out: a late
+                                             copy of a hop is answered from it, never re-applied
 
 Nothing a gateway sends is put in a key as it is: the MSISDN is validated and normalised first
 (digits after a ``+``), and a gateway's session id is hashed, so no input can steer a key name.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 PROFILE_FIELD = "p"
 LANGUAGE_FIELD = "l"
@@ -29,6 +33,13 @@ def consumption_field(month: str) -> str:
 def migrations_field(month: str) -> str:
     """Field of the subscriber hash counting the successful migrations of ``month``."""
     return f"m:{month}"
+
+
+@lru_cache(maxsize=65536)  # every hop of a session names it, for its key and its log line
+def session_digest(gateway: str, session_id: str) -> str:
+    """20 hex digits naming a gateway's session (in its key, and in logs), whatever its id."""
+    text = f"{gateway}\0{session_id}".encode(errors="surrogatepass")
+    return hashlib.blake2b(text, digest_size=10).hexdigest()
 
 
 class KeySpace:
@@ -54,8 +65,11 @@ class KeySpace:
 
     def session(self, msisdn: str, gateway: str, session_id: str) -> str:
         """A live session of the subscriber, as one gateway names it."""
-        digest = hashlib.blake2b(f"{gateway}\0{session_id}".encode(), digest_size=10).hexdigest()
-        return f"{self._tag(msisdn)}:session:{digest}"
+        return f"{self._tag(msisdn)}:session:{session_digest(gateway, session_id)}"
+
+    def closed_session(self, session_key: str) -> str:
+        """Where a session's record goes when the gateway reports the session ended."""
+        return f"{session_key}:closed"
 
     def subscriber_pattern(self) -> str:
         """A SCAN pattern matching every subscriber hash."""

@@ -9,19 +9,24 @@ in the same atomic step as the migration).
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from . import metrics
-from .engine import Session, begin, reply_of, step
+from .engine import Migration, Session, advance, begin, replayed, reply_of, step
 from .errors import StoreConflictError, StoreError
+from .keys import session_digest
 from .menu import Menu
 from .months import month_of, previous_month
 from .phone import mask_msisdn
 from .render import Reply, render
-from .rules import Channel, Decision, Language, Profile, decide
+from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .settings import Settings
 from .store import MigrationResult, Store
 
@@ -30,6 +35,23 @@ log = logging.getLogger("ussd.hop")
 # Racing sessions of one subscriber can each make the migration script find the subscriber
 # moved on; every such loss means another migration succeeded, so the cap bounds the retries.
 MAX_MIGRATION_ATTEMPTS = 8
+# The language of subscribers this worker has served, when not French (the default), so that
+# the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
+MAX_REMEMBERED_LANGUAGES = 100_000
+
+
+_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
+
+
+def _without_numbers(text: str) -> str:
+    """``text`` with every run of digits long enough to be a phone number blanked."""
+    return _NUMBER.sub("<number>", text)
+
+
+def _where(error: BaseException) -> str:
+    """The frames an exception went through, innermost first, on one line."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,9 @@ class UssdService:
         self.policy = settings.policy
         self.zone = settings.zone
         self.clock = clock
+        self._languages: dict[str, Language] = {}
+        self._months_cache: tuple[float | None, str, str] = (None, "", "")
+        self._languages_lock = threading.Lock()
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -72,14 +97,40 @@ class UssdService:
             reply = self._handle(hop)
         except StoreError as error:
             outcome = "unavailable"
-            log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn), error)
-            reply = self.system_reply("unavailable", Language.FR)
+            log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
+                        _without_numbers(str(error)))
+            reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
+        except Exception as error:
+            # A bug must not reach the gateway as a 500 (it would retry, or show its own error
+            # page): the same polite END, and where it failed in the log for us. Not the
+            # exception's message: it may hold a key name, so a whole phone number.
+            outcome = "error"
+            log.error("hop of %s failed: %s at %s", mask_msisdn(hop.msisdn),
+                      type(error).__name__, _where(error))
+            reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
         elapsed = time.perf_counter() - started
         metrics.record_hop(hop.gateway, outcome, reply.end, elapsed)
+        # The session is logged by the digest its Redis key uses: a gateway's session id may
+        # embed the phone number, and it is the gateway's text, not ours, to put in a log line.
         log.info("hop gateway=%s msisdn=%s session=%s inputs=%d end=%s outcome=%s ms=%.1f",
-                 hop.gateway, mask_msisdn(hop.msisdn), hop.session_id[:64], len(hop.inputs),
-                 reply.end, outcome, elapsed * 1000)
+                 hop.gateway, mask_msisdn(hop.msisdn), session_digest(hop.gateway, hop.session_id),
+                 len(hop.inputs), reply.end, outcome, elapsed * 1000)
         return reply
+
+    def language_of(self, msisdn: str) -> Language:
+        """The subscriber's language as this worker last saw it (French if never seen)."""
+        return self._languages.get(msisdn, Language.FR)
+
+    def _remember_language(self, msisdn: str, language: Language) -> None:
+        if self._languages.get(msisdn, Language.FR) is language:
+            return
+        with self._languages_lock:
+            if language is Language.FR:
+                self._languages.pop(msisdn, None)
+                return
+            if len(self._languages) >= MAX_REMEMBERED_LANGUAGES:
+                del self._languages[next(iter(self._languages))]
+            self._languages[msisdn] = language
 
     def system_reply(self, role: str, language: Language) -> Reply:
         """A system screen (``unavailable``, ``goodbye``...) in ``language``."""
@@ -118,63 +169,117 @@ class UssdService:
         """Forget a session the gateway reports as ended; True if it was still live."""
         return self.store.close_session(self.store.keys.session(msisdn, gateway, session_id))
 
+    def _months(self, now: datetime) -> tuple[str, str]:
+        """This month and the last, in the operator's zone; worked out once a second."""
+        second = now.timestamp() // 1 if now.tzinfo is not None else None
+        cached = self._months_cache
+        if second is None or cached[0] != second:
+            month = month_of(now, self.zone)  # a naive ``now`` raises here, as it should
+            cached = self._months_cache = (second, month, previous_month(month))
+        return cached[1], cached[2]
+
     def _handle(self, hop: Hop) -> Reply:
         now = self.clock()
-        month = month_of(now, self.zone)
-        last_month = previous_month(month)
+        month, last_month = self._months(now)
         key = self.store.keys.session(hop.msisdn, hop.gateway, hop.session_id)
-        record, subscriber = self.store.load_hop(hop.msisdn, key, month, last_month)
+        read = self.store.read_hop(hop.msisdn, key, month, last_month)
+        record, subscriber = read.record, read.subscriber
         standing = subscriber.standing if subscriber else None
-        if record is None:
-            language = subscriber.language if subscriber else None
-            session = begin(self.menu, standing, language, self.policy)
-            pending = hop.dialled + hop.inputs
-        else:
-            session = Session.loads(record)
-            pending = self._new_inputs(session, hop)
-            if pending is None:  # a retried hop: the same reply, nothing applied again
-                metrics.RETRIES.labels(hop.gateway).inc()
-                return reply_of(self.menu, session, self.policy)
-        sequence = hop.sequence if hop.sequence is not None else session.hop + 1
+        if subscriber is not None:
+            self._remember_language(hop.msisdn, subscriber.language)
+        if read.closed is not None:
+            # A late copy of a hop of a session the gateway has ended: never walked again.
+            return self._replay(hop, Session.loads(read.closed), closed=True)
 
+        # Each turn answers from ``record``, the session as last read. Every write checks that
+        # the record is still that one; when another hop of the session (a copy of this one,
+        # most often) wrote first, the next turn answers from what it left: as a replay if it
+        # already handled this hop. A lost race means someone else moved on, so turns are few.
         for _ in range(MAX_MIGRATION_ATTEMPTS):
-            current, migration = session, None
-            for text in pending:
-                result = step(self.menu, current, text, standing, self.policy)
-                current, migration = result.session, result.migration
-                if migration is not None:
-                    break  # the migration ends the dialogue; later chained inputs are moot
-            current = replace(current, hop=sequence)
+            session = Session.loads(record) if record is not None else None
+            if session is None:
+                language = subscriber.language if subscriber else None
+                start = begin(self.menu, standing, language, self.policy)
+                pending = hop.dialled + hop.inputs
+            else:
+                start = session
+                pending = self._new_inputs(session, hop)
+                if pending is None:  # a replayed hop: answered as the first time, nothing applied
+                    return self._replay(hop, session)
+            current, migration = self._walk(start, pending, standing)
+            current = advance(session, current, self._sequence(hop, start))
             if migration is None:
-                self.store.save_session(key, current.dumps())
-                return reply_of(self.menu, current, self.policy)
-            entry = {
-                "at": now.isoformat(timespec="seconds"),
-                "from": migration.expected.profile.value,
-                "to": migration.target.value,
-                "channel": Channel.USSD.value,
-                "gateway": hop.gateway,
-                "session": hop.session_id[:64],
-            }
+                written, found = self.store.update_session(key, record, current.dumps())
+                if written:
+                    return reply_of(self.menu, current, self.policy)
+                if found is None:  # the gateway closed the session meanwhile
+                    return self.system_reply("goodbye", start.language)
+                record = found
+                continue
             answer = self.store.apply_migration(
                 hop.msisdn, key, record, migration.expected, migration.target, month,
-                last_month, entry, current.dumps(),
+                last_month, self._history_entry(hop, now, migration), current.dumps(),
             )
             if answer.result is MigrationResult.APPLIED:
                 metrics.MIGRATIONS.labels(migration.target.value).inc()
                 return reply_of(self.menu, current, self.policy)
-            if answer.result is MigrationResult.STALE_SESSION:
-                # A concurrent copy of this hop got there first: answer as it did.
-                metrics.RETRIES.labels(hop.gateway).inc()
-                if answer.session is None:
-                    return self.system_reply("goodbye", session.language)
-                return reply_of(self.menu, Session.loads(answer.session), self.policy)
-            standing = answer.standing  # another session migrated meanwhile: decide again
-        raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(hop.msisdn)}")
+            if answer.result is MigrationResult.STALE_SUBSCRIBER:
+                standing = answer.standing  # another session migrated meanwhile: decide again
+                continue
+            if answer.session is None:  # the gateway closed the session meanwhile
+                return self.system_reply("goodbye", start.language)
+            record = answer.session  # STALE_SESSION: another copy of the hop got there first
+        raise StoreConflictError(f"hop kept conflicting for {mask_msisdn(hop.msisdn)}")
+
+    def _walk(self, session: Session, pending: tuple[str, ...],
+              standing: Standing | None) -> tuple[Session, Migration | None]:
+        """Step the engine through ``pending``; stops at a migration to apply."""
+        for text in pending:
+            result = step(self.menu, session, text, standing, self.policy)
+            session = result.session
+            if result.migration is not None:
+                return session, result.migration  # it ends the dialogue: later inputs are moot
+        return session, None
+
+    def _replay(self, hop: Hop, session: Session, closed: bool = False) -> Reply:
+        """A hop handled before: its first reply, from the record's window of recent hops.
+
+        Older than the window (see ``engine.REPLAY_WINDOW``), the current screen (the goodbye
+        for a closed session): nothing is applied again either way.
+        """
+        metrics.RETRIES.labels(hop.gateway).inc()
+        shown = replayed(session, self._sequence(hop, session))
+        if shown is None:
+            if closed:
+                return self.system_reply("goodbye", session.language)
+            shown = session
+        return reply_of(self.menu, shown, self.policy)
+
+    @staticmethod
+    def _history_entry(hop: Hop, now: datetime, migration: Migration) -> dict:
+        return {
+            "at": now.isoformat(timespec="seconds"),
+            "from": migration.expected.profile.value,
+            "to": migration.target.value,
+            "channel": Channel.USSD.value,
+            "gateway": hop.gateway,
+            "session": hop.session_id[:64],
+        }
+
+    @staticmethod
+    def _sequence(hop: Hop, start: Session) -> int:
+        """The number of this hop in its session, as the record keeps it.
+
+        A cumulative gateway's hops are numbered by their input count; another's by the
+        sequence it sends, or failing that one more than the record's last.
+        """
+        if hop.cumulative:
+            return len(hop.inputs)
+        return hop.sequence if hop.sequence is not None else start.hop + 1
 
     @staticmethod
     def _new_inputs(session: Session, hop: Hop) -> tuple[str, ...] | None:
-        """The inputs this hop adds to the session, or None when it is a retry."""
+        """The inputs this hop adds to the session, or None when it is a replay."""
         if hop.cumulative:
             if len(hop.inputs) <= session.hop:
                 return None

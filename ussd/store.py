@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ConfigError, StoreError, StoreUnavailableError
 from .keys import (
@@ -61,6 +63,43 @@ end
 return {'applied'}
 """
 
+# KEYS[1] session record, KEYS[2] the same once closed, KEYS[3] subscriber hash
+# ARGV the subscriber's fields to read
+# Returns {record, closed record (only read when there is no record), field values...}, each
+# false (None) when absent. One command: the client's cost of a pipeline of three was a tenth
+# of a hop's CPU (bench/README.md).
+READ_SCRIPT = """
+local record = redis.call('GET', KEYS[1])
+local closed = false
+if not record then
+  closed = redis.call('GET', KEYS[2])
+end
+local fields = redis.call('HMGET', KEYS[3], unpack(ARGV))
+return {record, closed, fields[1], fields[2], fields[3], fields[4]}
+"""
+
+# KEYS[1] session record
+# ARGV[1] the record as read at the start of the hop ("" if none), ARGV[2] the new record,
+# ARGV[3] its TTL (s)
+# Returns {1} when written, or {0, record}: another hop of this session wrote first (record ""
+# if the session is gone). A plain SET would let a slow copy of an old hop overwrite the
+# record of a later one, and the next hop would then be read against the wrong screen.
+SAVE_SCRIPT = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then
+  return {0, current}
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return {1}
+"""
+
+# A dead Redis refuses connections at once, a hung one answers nothing: either way a hop must
+# end in about one timeout. redis-py's default for a client built from its arguments is up to
+# 10 retries with back-off (seconds per hop), so: one immediate retry of a broken connection
+# (a pooled socket that a restarted Redis closed), and no retry of a timeout. Every write
+# is conditional (SAVE_SCRIPT, MIGRATE_SCRIPT), so even a retried write cannot apply twice.
+RETRY = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
+
 
 def connect(settings: Settings) -> Any:
     """A Redis client for ``settings``: the URL's server or cluster, else the embedded store."""
@@ -73,6 +112,7 @@ def connect(settings: Settings) -> Any:
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
+        retry=RETRY,
     )
     try:
         if cluster:
@@ -97,6 +137,8 @@ _UNREACHABLE = (
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
+    # Not a RedisError: "Redis Cluster cannot be connected", or a slot no node serves.
+    redis.exceptions.RedisClusterException,
     OSError,
 )
 
@@ -119,6 +161,19 @@ class MigrationResult(StrEnum):
 
 
 @dataclass(frozen=True)
+class HopRead:
+    """What a hop reads before stepping: its session, and the subscriber.
+
+    ``closed`` is the record of a session the gateway has reported ended (then ``record`` is
+    None): a late copy of one of its hops is answered from it, never walked again.
+    """
+
+    record: str | None
+    closed: str | None
+    subscriber: Subscriber | None
+
+
+@dataclass(frozen=True)
 class MigrationOutcome:
     """The script's answer, with what it found when something had moved."""
 
@@ -135,6 +190,8 @@ class Store:
         self.keys = KeySpace(prefix)
         self.session_ttl = session_ttl
         self._migrate = client.register_script(MIGRATE_SCRIPT)
+        self._save = client.register_script(SAVE_SCRIPT)
+        self._read = client.register_script(READ_SCRIPT)
 
     # --- one hop -------------------------------------------------------------------------
 
@@ -142,16 +199,19 @@ class Store:
         self, msisdn: str, session_key: str, month: str, last_month: str
     ) -> tuple[str | None, Subscriber | None]:
         """The session record (or None) and the subscriber (or None), in one round trip."""
+        read = self.read_hop(msisdn, session_key, month, last_month)
+        return read.record, read.subscriber
+
+    def read_hop(self, msisdn: str, session_key: str, month: str, last_month: str) -> HopRead:
+        """The session record, or the closed one, and the subscriber, in one round trip."""
+        keys = [session_key, self.keys.closed_session(session_key), self.keys.subscriber(msisdn)]
+        fields = [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month),
+                  migrations_field(month)]
         with self._guard():
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.get(session_key)
-            pipe.hmget(
-                self.keys.subscriber(msisdn),
-                [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month),
-                 migrations_field(month)],
-            )
-            record, (profile, language, consumed, count) = pipe.execute()
-        return record, _subscriber(msisdn, profile, language, consumed, count)
+            record, closed, profile, language, consumed, count = self._run(self._read, keys,
+                                                                           fields)
+        subscriber = _subscriber(msisdn, profile, language, consumed, count)
+        return HopRead(record, closed if record is None else None, subscriber)
 
     def load_subscriber(self, msisdn: str, month: str, last_month: str) -> Subscriber | None:
         """The subscriber as the rules see it this month, or None if unknown."""
@@ -168,10 +228,29 @@ class Store:
         with self._guard():
             self.redis.set(session_key, record, ex=self.session_ttl)
 
-    def close_session(self, session_key: str) -> bool:
-        """Forget a session the gateway says has ended; True if it was live."""
+    def update_session(self, session_key: str, expected: str | None,
+                       record: str) -> tuple[bool, str | None]:
+        """Write a session record over ``expected`` (None: no record yet), with its TTL.
+
+        Returns ``(True, None)``, or ``(False, found)`` when another hop of the session wrote
+        first: ``found`` is the record it left (None if the session is gone). One round trip.
+        """
         with self._guard():
-            return bool(self.redis.delete(session_key))
+            answer = self._run(self._save, [session_key],
+                               [expected or "", record, self.session_ttl])
+        return bool(int(answer[0])), (answer[1] or None) if len(answer) > 1 else None
+
+    def close_session(self, session_key: str) -> bool:
+        """Retire a session the gateway says has ended; True if it was live.
+
+        The record moves to its ``closed`` key for the rest of its TTL, so that a late copy of
+        one of its hops is answered from it and cannot start the session over.
+        """
+        with self._guard():
+            try:
+                return bool(self.redis.rename(session_key, self.keys.closed_session(session_key)))
+            except redis.exceptions.ResponseError:  # no such key: expired, or closed already
+                return False
 
     def apply_migration(
         self,
@@ -205,7 +284,7 @@ class Store:
             self.session_ttl,
         ]
         with self._guard():
-            answer = self._migrate(keys=keys, args=args)
+            answer = self._run(self._migrate, keys, args)
         result = MigrationResult(answer[0])
         if result is MigrationResult.STALE_SESSION:
             return MigrationOutcome(result, session=answer[1] or None)
@@ -262,6 +341,21 @@ class Store:
             "history": [json.loads(entry) for entry in history],
         }
 
+    def load_scripts(self) -> bool:
+        """Load the Lua scripts into Redis (every master of a cluster) once, at start-up.
+
+        A script Redis does not hold costs its first caller two more round trips (``NOSCRIPT``,
+        then ``SCRIPT LOAD``); loaded here, no hop pays them. False when Redis cannot be
+        reached now: each script then loads on its first use, as after a Redis restart.
+        """
+        try:
+            with self._guard():
+                for script in (self._read, self._save, self._migrate):
+                    script.sha = self.redis.script_load(script.script)
+        except StoreError:
+            return False
+        return True
+
     def ping(self) -> bool:
         """True when Redis answers."""
         try:
@@ -271,6 +365,14 @@ class Store:
             return False
 
     # --- plumbing ------------------------------------------------------------------------
+
+    def _run(self, script, keys: list, args: list):
+        """Run a registered script by its SHA1, as loaded at start-up (``EVALSHA``, one round
+        trip); only if Redis has lost it (a restart) is it loaded again and run."""
+        try:
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return script(keys=keys, args=args)
 
     def _write(self, rows: Iterable, command) -> int:
         count = 0
