@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,6 +31,7 @@ def create_app(
     menu = load_menu(settings.menus_dir, settings.policy)
     client = redis_client if redis_client is not None else connect(settings)
     store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    store.load_scripts()  # once per process, so that no hop pays for it
     service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
     if redis_client is None and settings.redis_url is None:
         fill_embedded_store(service, settings)
@@ -41,6 +43,7 @@ def create_app(
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
+    app.wsgi_app = ascii_query(app.wsgi_app)
     mount(app, service, settings)
 
     @app.get("/healthz")
@@ -56,6 +59,24 @@ def create_app(
     @app.get("/metrics")
     def prometheus() -> Response:
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def ascii_query(wsgi_app: Callable) -> Callable:
+    """Percent-encode the raw non-ASCII bytes of a malformed query string.
+
+    The server hands them over as they came; werkzeug decodes the query as strict UTF-8, and a
+    stray byte would turn a GET hop (Flares) into a 500. Encoded, it reaches the dialect as an
+    invalid character, refused politely in the dialect's own reply.
+    """
+
+    def app(environ: dict, start_response: Callable):
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii():
+            environ["QUERY_STRING"] = quote(query.encode("latin-1", "replace"),
+                                            safe="&=+%;/?:@,$!*'()~")
+        return wsgi_app(environ, start_response)
 
     return app
 
