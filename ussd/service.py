@@ -2,8 +2,10 @@
 
 The gateways translate their dialect into a :class:`Hop` and the :class:`Reply` back; this
 module is the only place that joins the pure engine to the store. A hop costs two Redis round
-trips: the pipelined read, then the write (or the migration script, which writes the record
-in the same atomic step as the migration).
+trips: the read, then the write (or the migration script, which writes the record in the same
+atomic step as the migration). Both writes are conditional on the record the hop read, so a
+replayed or racing copy of a hop answers as the first copy did and applies nothing twice
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -166,7 +168,11 @@ class UssdService:
         raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
-        """Forget a session the gateway reports as ended; True if it was still live."""
+        """End a session the gateway reports as ended; True if it was still live.
+
+        Its record is kept aside until its TTL runs out, so that a late copy of one of its
+        hops is answered as before and never walks the session again.
+        """
         return self.store.close_session(self.store.keys.session(msisdn, gateway, session_id))
 
     def _months(self, now: datetime) -> tuple[str, str]:
