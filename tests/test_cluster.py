@@ -6,7 +6,8 @@ both are the client the service builds for ``REDIS_URL=redis://127.0.0.1:<port>/
 (``redis.RedisCluster``), on a cluster of three ``redis-server`` masters started on loopback
 ports once for this module (``tests/redis_servers.py``). Every key of a subscriber shares
 its ``{+225...}`` hash tag, so each hop's script runs on one master; the keys of different
-subscribers, and so of one test, spread over all three.
+subscribers, and so of one test, spread over all three. Then: round trips per hop on the
+cluster, counted as the benchmark counts them.
 """
 
 from __future__ import annotations
@@ -85,3 +86,35 @@ def test_the_keys_of_the_tests_spread_over_every_master(cluster_client, store):
     masters = {cluster_client.get_node_from_key(store.keys.subscriber(msisdn)).name
                for msisdn, *_ in SUBSCRIBERS}
     assert len(masters) > 1
+
+
+class CountingConnection(redis.Connection):
+    """Counts what it sends: one call per request written, a command or a whole pipeline."""
+
+    sent = 0
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.sent += 1
+        return super().send_packed_command(command, check_health)
+
+
+def test_a_dialogue_costs_at_most_two_round_trips_per_hop(cluster_client, key_prefix, store,
+                                                          clock):
+    """Dial, change profile, choose, confirm (the migration): two round trips each, on the
+    cluster too, the scripts having been loaded on every master when the app was made."""
+    from ussd.web import create_app
+
+    for node in cluster_client.get_nodes():  # count from the next connection on
+        pool = node.redis_connection.connection_pool
+        pool.connection_class = CountingConnection
+        pool.reset()
+    cluster_client.script_flush()  # what the app does not load at start-up would show
+    app = create_app(Settings(key_prefix=key_prefix), redis_client=cluster_client, clock=clock)
+    session = Dialler(app.test_client(), ALICE)
+    per_hop = []
+    for inputs in ((), ("1",), ("2",), ("1",)):
+        before = CountingConnection.sent
+        reply = session.send(*inputs) if inputs else session.dial()
+        per_hop.append(CountingConnection.sent - before)
+    assert reply.startswith("END Votre profil est désormais Tigre")
+    assert per_hop == [2, 2, 2, 2]
