@@ -205,6 +205,8 @@ def replayed(session: Session, hop: int | None) -> Session | None:
 
 def ended(menu: Menu, session: Session, policy: Policy) -> bool:
     """True once the session has shown the last page of an end screen."""
+    if not menu.screens[session.screen].end:
+        return False  # most screens: no need to render one to know it (every input asks)
     return reply_of(menu, session, policy).end
 
 
