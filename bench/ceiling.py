@@ -20,7 +20,9 @@ TTL = 180
 
 def create_app(redis_url: str | None = None) -> Flask:
     """The ceiling app on the Redis at ``redis_url`` (default: ``REDIS_URL``)."""
-    client = redis.Redis.from_url(redis_url or os.environ["REDIS_URL"], decode_responses=True)
+    # The client settings of the service's own (ussd.store.connect): replies decoded, 1 s timeouts.
+    client = redis.Redis.from_url(redis_url or os.environ["REDIS_URL"], decode_responses=True,
+                                  socket_timeout=1.0, socket_connect_timeout=1.0)
     app = Flask("ceiling")
 
     @app.post("/ussd/africastalking")

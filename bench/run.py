@@ -1,6 +1,6 @@
 """Benchmark of the #121# service against the Flask+Redis ceiling, on this machine.
 
-    python bench/run.py            (about a minute; needs wrk: apt-get install wrk)
+    python bench/run.py            (about a minute and a half; needs wrk: apt-get install wrk)
 
 Starts its own redis-server on 127.0.0.1 and measures, in order:
 
@@ -21,6 +21,7 @@ starts is stopped by PID at the end. Exit status 1 when a floor is missed or a r
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import secrets
@@ -53,9 +54,9 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="worker processes of each app (default: one per CPU)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help=f"Python threads per worker (default: the server's; granian "
-                             f"{DEFAULT_THREADS})")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"Python threads per worker, granian and gunicorn gthread alike "
+                             f"(default: {DEFAULT_THREADS}, as ussd serve)")
     parser.add_argument("--server", choices=SERVERS, default="granian",
                         help="WSGI server for both apps (default: granian, as ussd serve)")
     parser.add_argument("--concurrency", type=int, default=16,
@@ -64,9 +65,9 @@ def arguments() -> argparse.Namespace:
                         help="seconds of each measured run (default: 10, at most 60)")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of load before measuring each app (default: 3)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="measured runs of each app, alternated; the median counts "
-                             "(default: 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured runs of each app, alternated; the median ratio counts "
+                             "(default: 3)")
     parser.add_argument("--subscribers", type=int, default=100_000,
                         help="subscribers stored, measured and played (default: 100000)")
     args = parser.parse_args()
@@ -79,6 +80,7 @@ def arguments() -> argparse.Namespace:
 
 def main() -> int:
     args = arguments()
+    logging.getLogger("ussd").setLevel(logging.ERROR)  # the apps made here to measure are quiet
     load.wrk_path()
     work = Path(tempfile.mkdtemp(prefix="ussd-bench-"))
     machine()
@@ -240,7 +242,8 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
               "raise --subscribers for figures over the whole duration")
     hops = service["load"].hops
     per_hop = ", ".join(f"{name} {calls / hops:.2f}" + (f" ({failed} failed)" if failed else "")
-                        for name, (calls, failed) in sorted(service["commands"].items()))
+                        for name, (calls, failed) in sorted(service["commands"].items())
+                        if calls / hops >= 0.005 or failed)  # not the bench's own INFO calls
     print(f"\nRedis commands per service hop (INFO commandstats; pipelined commands share a "
           f"round trip, the script's own commands count too): {per_hop}")
 
@@ -257,6 +260,13 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
           f"{', '.join(f'{r:.2f}' for r in ratios)}; median runs "
           f"{service['load'].hops_per_second:.0f} / {ceiling['load'].hops_per_second:.0f} hops/s)"
           f"   floor {checks['ratio'][2]}: {verdict(checks['ratio'][1])}")
+    # What each hop costs the machine's CPU, whatever else runs on it: the app's workers, Redis
+    # and the load generator. When the machine is shared, this ratio moves less than hops/s.
+    cpu = {name: median([(r["server_cpu"] + r["redis_cpu"] + r["load"].load_cpu_seconds)
+                         / r["load"].hops for r in runs]) for name, runs in results.items()}
+    print(f"  by CPU time per hop (app + redis + wrk): {cpu['ceiling'] / cpu['service']:.2f}   "
+          f"({cpu['service'] * 1e6:.0f} us for a service hop, {cpu['ceiling'] * 1e6:.0f} us "
+          f"for a ceiling hop)")
     print(f"Redis round trips per hop:        {trips.worst}      (dial, 1, profile, confirm+"
           f"migration: {', '.join(map(str, trips.per_hop))})   floor <= 2: "
           f"{verdict(checks['round_trips'][1])}")

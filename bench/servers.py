@@ -17,10 +17,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ussd.cli import DEFAULT_THREADS
+
 BENCH = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 SERVERS = ("granian", "gunicorn-sync", "gunicorn-gthread")
-GTHREADS = 4  # threads per gunicorn gthread worker (measured: 2 and 8 did no better)
 
 
 def free_port() -> int:
@@ -48,16 +49,16 @@ class AppServer:
     def command(self) -> list[str]:
         """The command line that serves this app with this server."""
         python = sys.executable
-        threads = self.threads or (GTHREADS if self.server == "gunicorn-gthread" else 0)
+        threads = self.threads or DEFAULT_THREADS  # as ussd serve; gunicorn sync has none
         if self.server == "granian" and self.app == "service":
-            command = [python, "-c", "from ussd.cli import main; main()", "serve",
-                       "--host", HOST, "--port", str(self.port), "--workers", str(self.workers)]
-            return command + (["--threads", str(threads)] if threads else [])
+            return [python, "-c", "from ussd.cli import main; main()", "serve",
+                    "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
+                    "--threads", str(threads)]
         if self.server == "granian":
             return [python, "-c",
                     "import sys; from ussd.cli import granian_server; "
                     "granian_server(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),"
-                    " int(sys.argv[5]) or None, working_dir=sys.argv[6]).serve()",
+                    " int(sys.argv[5]), working_dir=sys.argv[6]).serve()",
                     "ceiling:app", HOST, str(self.port), str(self.workers), str(threads),
                     str(BENCH)]
         target = "ussd.wsgi:app" if self.app == "service" else "ceiling:app"

@@ -1,0 +1,85 @@
+"""Profile the hop path: whole dialogues through the service's WSGI app, under pyinstrument.
+
+    python bench/profile.py [--dialogues 2000]      (pip install -e '.[bench]' for pyinstrument)
+
+The app is the one ``ussd serve`` runs (its Flask app, the Africa's Talking endpoint with its
+gateway secret, the hop log line at INFO) on a throw-away redis-server; the WSGI callable is
+called directly, so no HTTP server or load generator shows in the profile. Prints the call
+tree of the hops, then the app's CPU time per hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "tests"))
+
+from redis_servers import RedisServer  # noqa: E402
+
+import load  # noqa: E402
+from ussd.months import month_of, previous_month  # noqa: E402
+from ussd.settings import Settings  # noqa: E402
+from ussd.web import create_app  # noqa: E402
+
+TOKEN = "profile-token-0123456789"
+
+
+def environ(body: bytes) -> dict:
+    """A WSGI environ for one Africa's Talking callback."""
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/ussd/africastalking", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dialogues", type=int, default=2000, help="dialogues to play")
+    args = parser.parse_args()
+    from pyinstrument import Profiler
+
+    # As ussd serve logs: one INFO line per hop (here to /dev/null).
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    with RedisServer({"save": ""}) as server:
+        settings = Settings.from_env({"REDIS_URL": server.url, "USSD_KEY_PREFIX": "profile",
+                                      "USSD_GATEWAYS": "africastalking",
+                                      "USSD_AFRICASTALKING_TOKEN": TOKEN})
+        app = create_app(settings)
+        store = app.extensions["ussd"].store
+        load.seed(store, args.dialogues, previous_month(month_of(datetime.now(UTC),
+                                                                 settings.zone)))
+        bodies = [urlencode({"sessionId": f"profile-{n}", "serviceCode": "*121#",
+                             "phoneNumber": load.msisdn(n), "networkCode": "62303",
+                             "text": text}).encode()
+                  for n in range(args.dialogues) for text in load.kind_of(n).inputs]
+        profiler = Profiler(interval=0.0005)
+        cpu = time.process_time()
+        profiler.start()
+        for body in bodies:
+            b"".join(app(environ(body), lambda status, headers, exc_info=None: None))
+        profiler.stop()
+        cpu = time.process_time() - cpu
+    print(profiler.output_text(unicode=False, color=False))
+    print(f"{len(bodies)} hops, {cpu / len(bodies) * 1e6:.0f} us of CPU per hop "
+          f"(under the profiler, which adds to it)")
+
+
+if __name__ == "__main__":
+    main()
