@@ -25,6 +25,7 @@ import logging
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +91,7 @@ def main() -> int:
         store = Store(client, prefix=PREFIX, session_ttl=settings.session_ttl)
         month = previous_month(month_of(datetime.now(UTC), settings.zone))
         print(f"\nRedis {client.info('server')['redis_version']} on {server.url} "
-              f"(its own, pid {server.pid}); scratch files in {work}")
+              f"(its own, pid {server.pid}); the servers' logs in {work}")
 
         subscriber = footprint.subscriber_bytes(client, store, args.subscribers, month)
         trips = footprint.round_trips(server.url, PREFIX, args.subscribers, month)
@@ -98,7 +99,12 @@ def main() -> int:
                                           settings.session_ttl)
         results = run_load(args, server.url, client, work)
         client.close()
-    return report(args, subscriber, session, trips, results)
+    status = report(args, subscriber, session, trips, results)
+    if any(run["load"].errors for runs in results.values() for run in runs):
+        print(f"The servers' logs are kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # the hop logs of a good run: megabytes
+    return status
 
 
 def machine() -> None:
