@@ -79,7 +79,7 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
 
 
 # Python threads per worker: while one thread waits on Redis another runs. Measured on 2 cores
-# (bench/README.md): 2 threads serve 10-20% more hops than 1, and 4 no more than 2.
+# (bench/README.md): 2 threads serve 5-20% more hops than 1, and 4 no more than 2.
 DEFAULT_THREADS = 2
 # Requests a worker takes on at once beyond its threads wait in its queue, not in the kernel.
 BACKPRESSURE_PER_THREAD = 8
