@@ -78,18 +78,8 @@ def test_no_whole_number_in_the_logs_of_whole_dialogues(app, logged, dialect):
     assert "msisdn=+225*******005" in lines[-1].getMessage()
 
 
-# Known leak, left to the gateways' owner: ussd/gateways/__init__.py refuse() logs the
-# InvalidMsisdnError's message, which quotes the raw number ("not a phone number:
-# '0700000001x'"). Logging type(error).__name__ there instead fixes it; this mark must then go
-# (strict: the test fails as soon as the leak is fixed, so that the mark is not forgotten).
-LEAKS_IN_REFUSE = pytest.mark.xfail(
-    strict=True, reason="gateways.refuse logs the raw number of an InvalidMsisdnError")
-
-
 @pytest.mark.parametrize("dialect", served_dialects(), ids=lambda d: d.name)
-@pytest.mark.parametrize("number", [
-    pytest.param(number, marks=LEAKS_IN_REFUSE) for number in REFUSED_NUMBERS[:4]
-] + REFUSED_NUMBERS[4:])
+@pytest.mark.parametrize("number", REFUSED_NUMBERS)
 def test_no_whole_number_in_the_logs_of_refused_requests(client, logged, dialect, number):
     transport = test_client_transport(client)
     dialect.reply(transport(dialect.dial("S-refused", number)))

@@ -104,8 +104,10 @@ def refuse(service: UssdService, dialect: str, error: UssdError, raw_msisdn: obj
         msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
     except InvalidMsisdnError:
         msisdn = None
+    # An invalid number's message quotes the number: log only what kind of refusal it was.
+    detail = type(error).__name__ if isinstance(error, InvalidMsisdnError) else error
     log.info("refused gateway=%s msisdn=%s: %s", dialect,
-             mask_msisdn(msisdn) if msisdn else "-", error)
+             mask_msisdn(msisdn) if msisdn else "-", detail)
     return service.system_reply("invalid_request", _language(service, msisdn))
 
 
