@@ -43,6 +43,7 @@ def environ(body: bytes) -> dict:
         "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http",
         "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": True,
         "wsgi.run_once": False,
+        "wsgi.input_terminated": True,  # as granian, which hands over the whole body
     }
 
 

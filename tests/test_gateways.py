@@ -349,3 +349,30 @@ def test_the_engine_knows_nothing_of_dialects(module):
     source = Path(importlib.import_module(f"ussd.{module}").__file__).read_text("utf-8")
     for name in ("africastalking", "hubtel", "flares", "freeflow"):
         assert name not in source.lower()
+
+
+@pytest.mark.parametrize("body", [
+    b"sessionId=s1&serviceCode=%2A121%23&phoneNumber=%2B2250700000001&networkCode=62303&text=1%2A2",
+    b"text=&sessionId=a+b&sessionId=second&phoneNumber=0700000001",
+    b"text=%FF%FE&sessionId=%C3%A9t%C3%A9&bare&=empty&a=1;b=2",
+    b"sessionId=\xff\xfe&text=1",  # raw bytes that are not UTF-8: werkzeug gives an empty form
+    b"",
+])
+@pytest.mark.parametrize("terminated", [True, False])
+def test_the_short_form_read_is_werkzeugs(body, terminated):
+    from flask import Flask, request
+
+    from ussd.gateways import URLENCODED, form_of
+
+    app = Flask("forms")
+    overrides = {"wsgi.input_terminated": True} if terminated else {}
+    with app.test_request_context("/", method="POST", data=body, content_type=URLENCODED,
+                                  environ_overrides=overrides):
+        expected = request.form
+        expected_items = list(expected.items(multi=True))
+    with app.test_request_context("/", method="POST", data=body, content_type=URLENCODED,
+                                  environ_overrides=overrides):
+        form = form_of(request)
+        assert list(form.items(multi=True)) == expected_items
+        assert type(form) is type(expected)
+        assert request.form is form

@@ -16,7 +16,16 @@ from flask import Response, request
 from ..phone import normalize_msisdn
 from ..render import Reply
 from ..service import Hop, UssdService
-from . import REFUSED, Route, close_session, parse_service_code, refuse, split_inputs, text_field
+from . import (
+    REFUSED,
+    Route,
+    close_session,
+    form_of,
+    parse_service_code,
+    refuse,
+    split_inputs,
+    text_field,
+)
 
 NAME = "africastalking"
 
@@ -45,7 +54,7 @@ def routes(service: UssdService) -> tuple[Route, ...]:
     """The callback and the end-of-session events."""
 
     def callback() -> Response:
-        form = request.form
+        form = form_of(request)
         try:
             hop = parse(form)
         except REFUSED as error:
@@ -53,7 +62,7 @@ def routes(service: UssdService) -> tuple[Route, ...]:
         return wire(service.handle(hop))
 
     def events() -> Response:
-        form = request.form
+        form = form_of(request)
         close_session(service, NAME, form.get("sessionId"), form.get("phoneNumber"),
                       form.get("status", "unknown"))
         return Response("", status=200, mimetype="text/plain")
