@@ -40,7 +40,6 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
 
     from .auth import check_gateway_security
     from .gateways import DIALECTS
-    from .logs import use_buffered_log
     from .menu import load_menu
     from .seed import read_data_file
 
@@ -76,9 +75,6 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
-    # From here on, log lines go to a buffered stderr flushed within 0.2 s (at once for a
-    # warning), not a system call per hop line (ussd/logs.py). The workers inherit it.
-    use_buffered_log()
     granian_server("ussd.wsgi:app", host, port, workers, threads).serve()
 
 
