@@ -259,3 +259,20 @@ def test_a_web_migration_decides_again_when_the_subscriber_moved_meanwhile(servi
     assert decision.reason is Reason.MONTHLY_LIMIT_REACHED
     assert decision.migrations_used == 3
     assert service.store.describe(ALICE, THIS_MONTH)["profile"] == "novamix"
+
+
+def test_migrations_are_counted_by_channel_in_the_metrics(service):
+    from conftest import ALICE
+    from prometheus_client import REGISTRY
+
+    from ussd.rules import Channel
+
+    def counted(channel):
+        value = REGISTRY.get_sample_value(
+            "ussd_migrations_total", {"channel": channel, "target": "tigre"})
+        return value or 0.0
+
+    before_web, before_ussd = counted("web"), counted("ussd")
+    assert service.migrate(ALICE, "tigre", Channel.WEB).approved
+    assert counted("web") == before_web + 1
+    assert counted("ussd") == before_ussd

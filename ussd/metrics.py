@@ -11,7 +11,8 @@ HOP_SECONDS = Histogram(
     ["gateway"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-MIGRATIONS = Counter("ussd_migrations_total", "Migrations applied through USSD", ["target"])
+MIGRATIONS = Counter("ussd_migrations_total", "Migrations applied, by channel and target",
+                     ["channel", "target"])
 RETRIES = Counter("ussd_retried_hops_total", "Hops answered again from the record", ["gateway"])
 SESSION_ENDS = Counter(
     "ussd_session_end_notifications_total", "End-of-session notifications", ["gateway", "status"]

@@ -162,7 +162,7 @@ class UssdService:
                 msisdn, None, None, standing, decision.target, month, last_month, entry, ""
             )
             if answer.result is MigrationResult.APPLIED:
-                metrics.MIGRATIONS.labels(decision.target.value).inc()
+                metrics.MIGRATIONS.labels(channel.value, decision.target.value).inc()
                 return decision
             standing = answer.standing
         raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
@@ -227,7 +227,7 @@ class UssdService:
                 last_month, self._history_entry(hop, now, migration), current.dumps(),
             )
             if answer.result is MigrationResult.APPLIED:
-                metrics.MIGRATIONS.labels(migration.target.value).inc()
+                metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
                 return reply_of(self.menu, current, self.policy)
             if answer.result is MigrationResult.STALE_SUBSCRIBER:
                 standing = answer.standing  # another session migrated meanwhile: decide again
