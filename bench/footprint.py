@@ -99,7 +99,7 @@ def session_bytes(client, store, count: int, records: tuple[str, ...], ttl: int)
         pipe = client.pipeline(transaction=False)
         for number in range(chunk, min(chunk + 1000, count)):
             key = store.keys.session(load.msisdn(number), "africastalking", f"memory-{number}")
-            pipe.set(key, records[number % len(records)], ex=ttl)  # as Store.save_session
+            pipe.set(key, records[number % len(records)], ex=ttl)  # as a session write does
             keys.append(key)
         pipe.execute()
     after = used_memory(client)

@@ -25,23 +25,27 @@ def subscriber_fields(store, msisdn):
     return store.redis.hgetall(store.keys.subscriber(msisdn))
 
 
-def test_load_hop_without_a_session(store):
-    record, subscriber = store.load_hop(ALICE, session_key(store), THIS_MONTH, LAST_MONTH)
-    assert record is None
-    assert subscriber == Subscriber(ALICE, Language.FR, Standing(N, 0, 3000))
+def write_record(store, key, record):
+    """Store a session record where there was none, as a hop's write does."""
+    assert store.update_session(key, None, record) == (True, None)
 
 
-def test_load_hop_returns_the_session_record_and_the_subscriber(store):
-    store.save_session(session_key(store, JOHN), CONFIRM)
-    record, subscriber = store.load_hop(JOHN, session_key(store, JOHN), THIS_MONTH, LAST_MONTH)
-    assert record == CONFIRM
-    assert subscriber == Subscriber(JOHN, Language.EN, Standing(A, 0, 12000))
+def test_read_hop_without_a_session(store):
+    read = store.read_hop(ALICE, session_key(store), THIS_MONTH, LAST_MONTH)
+    assert read.record is None
+    assert read.subscriber == Subscriber(ALICE, Language.FR, Standing(N, 0, 3000))
 
 
-def test_load_hop_of_an_unknown_number(store):
-    assert store.load_hop(NOBODY, session_key(store, NOBODY), THIS_MONTH, LAST_MONTH) == (
-        None, None
-    )
+def test_read_hop_returns_the_session_record_and_the_subscriber(store):
+    write_record(store, session_key(store, JOHN), CONFIRM)
+    read = store.read_hop(JOHN, session_key(store, JOHN), THIS_MONTH, LAST_MONTH)
+    assert read.record == CONFIRM
+    assert read.subscriber == Subscriber(JOHN, Language.EN, Standing(A, 0, 12000))
+
+
+def test_read_hop_of_an_unknown_number(store):
+    read = store.read_hop(NOBODY, session_key(store, NOBODY), THIS_MONTH, LAST_MONTH)
+    assert (read.record, read.closed, read.subscriber) == (None, None, None)
 
 
 def test_the_standing_counts_last_months_consumption_and_this_months_migrations(store):
@@ -60,9 +64,9 @@ def test_a_subscriber_without_consumption_has_consumed_nothing(store):
     assert subscriber.standing == Standing(N, 0, 0)
 
 
-def test_save_session_sets_the_ttl(store):
+def test_a_session_write_sets_the_ttl(store):
     key = session_key(store)
-    store.save_session(key, CONFIRM)
+    write_record(store, key, CONFIRM)
     assert store.redis.get(key) == CONFIRM
     assert 170 <= store.redis.ttl(key) <= 180
 
@@ -70,7 +74,7 @@ def test_save_session_sets_the_ttl(store):
 def test_the_session_ttl_is_configuration(redis_client, key_prefix):
     store = Store(redis_client, prefix=key_prefix, session_ttl=7)
     key = session_key(store)
-    store.save_session(key, CONFIRM)
+    write_record(store, key, CONFIRM)
     assert 0 < store.redis.ttl(key) <= 7
 
 
@@ -84,7 +88,7 @@ def migrate(store, session=True, expected_record=CONFIRM, expected=None, target=
 
 def test_apply_migration_applies_everything_at_once(store):
     key = session_key(store)
-    store.save_session(key, CONFIRM)
+    write_record(store, key, CONFIRM)
     assert migrate(store) == MigrationOutcome(MigrationResult.APPLIED)
     assert subscriber_fields(store, ALICE) == {
         "p": "tigre", "l": "fr", f"c:{LAST_MONTH}": "3000", f"m:{THIS_MONTH}": "1"
@@ -97,7 +101,7 @@ def test_apply_migration_applies_everything_at_once(store):
 
 
 def test_a_second_apply_from_the_same_record_finds_the_session_moved_on(store):
-    store.save_session(session_key(store), CONFIRM)
+    write_record(store, session_key(store), CONFIRM)
     assert migrate(store).result is MigrationResult.APPLIED
     # The same confirm again (a retried hop): the record is no longer the one decided on.
     again = migrate(store)
@@ -109,7 +113,7 @@ def test_a_second_apply_from_the_same_record_finds_the_session_moved_on(store):
 @pytest.mark.parametrize("found", [None, '{"s":"profiles","l":"fr","n":2}'])
 def test_stale_session_when_the_record_changed(store, found):
     if found is not None:
-        store.save_session(session_key(store), found)
+        write_record(store, session_key(store), found)
     outcome = migrate(store)  # decided on CONFIRM, which is not (or no longer) there
     assert outcome == MigrationOutcome(MigrationResult.STALE_SESSION, session=found)
     assert subscriber_fields(store, ALICE)["p"] == "novamix"
@@ -129,7 +133,7 @@ def test_a_first_hop_confirming_at_once_expects_no_record(store):
     ({f"c:{LAST_MONTH}": "2000"}, Standing(N, 0, 2000)),  # billing corrected the figure
 ])
 def test_stale_subscriber_when_the_figures_changed(store, change, fresh):
-    store.save_session(session_key(store), CONFIRM)
+    write_record(store, session_key(store), CONFIRM)
     store.redis.hset(store.keys.subscriber(ALICE), mapping=change)
     before = subscriber_fields(store, ALICE)
     outcome = migrate(store)

@@ -1,9 +1,9 @@
 """The Redis store: loads and saves session records and subscribers, applies migrations.
 
-Each hop costs two round trips: one pipelined read (the session record and the subscriber's
-fields), then one write (the new record, or the migration script that writes it). The
-migration is one Lua script that re-checks, in the same atomic step, everything the decision
-rested on, and applies it only if nothing moved (see ``MIGRATE_SCRIPT``).
+Each hop costs two round trips: one read (``READ_SCRIPT``: the session record and the
+subscriber's fields), then one conditional write (``SAVE_SCRIPT``: the new record, or
+``MIGRATE_SCRIPT``: the migration and the record). The migration script re-checks, in the same
+atomic step, everything the decision rested on, and applies it only if nothing moved.
 """
 
 from __future__ import annotations
@@ -195,38 +195,21 @@ class Store:
 
     # --- one hop -------------------------------------------------------------------------
 
-    def load_hop(
-        self, msisdn: str, session_key: str, month: str, last_month: str
-    ) -> tuple[str | None, Subscriber | None]:
-        """The session record (or None) and the subscriber (or None), in one round trip."""
-        read = self.read_hop(msisdn, session_key, month, last_month)
-        return read.record, read.subscriber
-
     def read_hop(self, msisdn: str, session_key: str, month: str, last_month: str) -> HopRead:
         """The session record, or the closed one, and the subscriber, in one round trip."""
         keys = [session_key, self.keys.closed_session(session_key), self.keys.subscriber(msisdn)]
-        fields = [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month),
-                  migrations_field(month)]
         with self._guard():
-            record, closed, profile, language, consumed, count = self._run(self._read, keys,
-                                                                           fields)
+            record, closed, profile, language, consumed, count = self._run(
+                self._read, keys, _standing_fields(month, last_month))
         subscriber = _subscriber(msisdn, profile, language, consumed, count)
         return HopRead(record, closed if record is None else None, subscriber)
 
     def load_subscriber(self, msisdn: str, month: str, last_month: str) -> Subscriber | None:
         """The subscriber as the rules see it this month, or None if unknown."""
         with self._guard():
-            fields = self.redis.hmget(
-                self.keys.subscriber(msisdn),
-                [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month),
-                 migrations_field(month)],
-            )
+            fields = self.redis.hmget(self.keys.subscriber(msisdn),
+                                      _standing_fields(month, last_month))
         return _subscriber(msisdn, *fields)
-
-    def save_session(self, session_key: str, record: str) -> None:
-        """Write a session record with its time-to-live, in one command."""
-        with self._guard():
-            self.redis.set(session_key, record, ex=self.session_ttl)
 
     def update_session(self, session_key: str, expected: str | None,
                        record: str) -> tuple[bool, str | None]:
@@ -394,6 +377,11 @@ class Store:
             raise StoreUnavailableError(f"Redis unreachable: {error}") from error
         except redis.exceptions.RedisError as error:
             raise StoreError(f"Redis error: {error}") from error
+
+
+def _standing_fields(month: str, last_month: str) -> list[str]:
+    """The subscriber's fields the rules need, in the order ``_subscriber`` takes them."""
+    return [PROFILE_FIELD, LANGUAGE_FIELD, consumption_field(last_month), migrations_field(month)]
 
 
 def _subscriber(msisdn, profile, language, consumed, count) -> Subscriber | None:
