@@ -144,20 +144,14 @@ class UssdService:
         ``msisdn`` must be normalised. Returns the decision; an approved one has been applied.
         """
         now = self.clock()
-        month = month_of(now, self.zone)
-        last_month = previous_month(month)
+        month, last_month = self._months(now)
         subscriber = self.store.load_subscriber(msisdn, month, last_month)
         standing = subscriber.standing if subscriber else None
         for _ in range(MAX_MIGRATION_ATTEMPTS):
             decision = decide(standing, target, self.policy)
             if not decision.approved:
                 return decision
-            entry = {
-                "at": now.isoformat(timespec="seconds"),
-                "from": standing.profile.value,
-                "to": decision.target.value,
-                "channel": channel.value,
-            }
+            entry = _history_entry(now, standing.profile, decision.target, channel)
             answer = self.store.apply_migration(
                 msisdn, None, None, standing, decision.target, month, last_month, entry, ""
             )
@@ -224,7 +218,9 @@ class UssdService:
                 continue
             answer = self.store.apply_migration(
                 hop.msisdn, key, record, migration.expected, migration.target, month,
-                last_month, self._history_entry(hop, now, migration), current.dumps(),
+                last_month,
+                _history_entry(now, migration.expected.profile, migration.target, Channel.USSD, hop),
+                current.dumps(),
             )
             if answer.result is MigrationResult.APPLIED:
                 metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
@@ -262,17 +258,6 @@ class UssdService:
         return reply_of(self.menu, shown, self.policy)
 
     @staticmethod
-    def _history_entry(hop: Hop, now: datetime, migration: Migration) -> dict:
-        return {
-            "at": now.isoformat(timespec="seconds"),
-            "from": migration.expected.profile.value,
-            "to": migration.target.value,
-            "channel": Channel.USSD.value,
-            "gateway": hop.gateway,
-            "session": hop.session_id[:64],
-        }
-
-    @staticmethod
     def _sequence(hop: Hop, start: Session) -> int:
         """The number of this hop in its session, as the record keeps it.
 
@@ -293,3 +278,18 @@ class UssdService:
         if hop.sequence is not None and hop.sequence <= session.hop:
             return None
         return hop.inputs
+
+
+def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,
+                   hop: Hop | None = None) -> dict:
+    """One line of a subscriber's migration history; a USSD one names its gateway session."""
+    entry = {
+        "at": now.isoformat(timespec="seconds"),
+        "from": source.value,
+        "to": target.value,
+        "channel": channel.value,
+    }
+    if hop is not None:
+        entry["gateway"] = hop.gateway
+        entry["session"] = hop.session_id[:64]
+    return entry
