@@ -123,6 +123,14 @@ class UssdService:
         """The subscriber's language as this worker last saw it (French if never seen)."""
         return self._languages.get(msisdn, Language.FR)
 
+    def stored_language(self, msisdn: str) -> Language:
+        """The subscriber's language as stored (French for an unknown number, or no store)."""
+        try:
+            subscriber = self.store.load_subscriber(msisdn, *self._months(self.clock()))
+        except StoreError:
+            return Language.FR  # a refusal matters more than its language
+        return subscriber.language if subscriber is not None else Language.FR
+
     def _remember_language(self, msisdn: str, language: Language) -> None:
         if self._languages.get(msisdn, Language.FR) is language:
             return

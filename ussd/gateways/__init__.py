@@ -25,7 +25,6 @@ import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" decoding
 from .. import metrics
 from ..auth import Guard, check_gateway_security
 from ..errors import InvalidMsisdnError, StoreError, UssdError
-from ..months import month_of, previous_month
 from ..phone import mask_msisdn, normalize_msisdn
 from ..rules import Language
 
@@ -141,19 +140,8 @@ def refuse(service: UssdService, dialect: str, error: UssdError, raw_msisdn: obj
     detail = type(error).__name__ if isinstance(error, InvalidMsisdnError) else error
     log.info("refused gateway=%s msisdn=%s: %s", dialect,
              mask_msisdn(msisdn) if msisdn else "-", detail)
-    return service.system_reply("invalid_request", _language(service, msisdn))
-
-
-def _language(service: UssdService, msisdn: str | None) -> Language:
-    """The subscriber's language when the number is one we know, else French."""
-    if msisdn is None:
-        return Language.FR
-    month = month_of(service.clock(), service.zone)
-    try:
-        subscriber = service.store.load_subscriber(msisdn, month, previous_month(month))
-    except StoreError:
-        return Language.FR  # the refusal matters more than its language
-    return subscriber.language if subscriber is not None else Language.FR
+    language = service.stored_language(msisdn) if msisdn else Language.FR
+    return service.system_reply("invalid_request", language)
 
 
 def close_session(service: UssdService, dialect: str, session_id: object, raw_msisdn: object,
