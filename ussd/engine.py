@@ -142,7 +142,7 @@ def begin(menu: Menu, standing: Standing | None, language: Language | None,
     if standing is None:
         return Session(screen=menu.system["unknown_subscriber"], language=language)
     return _enter(menu, Session(screen=menu.start, language=language),
-                  menu.start, standing, policy, remember=False)
+                  menu.start, standing, policy)
 
 
 def step(menu: Menu, session: Session, text: str, standing: Standing | None,
@@ -158,8 +158,7 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
         return Step(replace(session, page=session.page + 1, invalid=0))
     if not screen.end:
         if text == HOME and session.screen != menu.start:
-            return Step(_enter(menu, replace(session, back=()), menu.start, standing, policy,
-                               remember=False))
+            return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
             previous = session.back[-1]
             return Step(_enter(menu, replace(session, back=session.back[:-1]), previous,
