@@ -17,7 +17,7 @@ DEMO_SUBSCRIBERS = (
      "Tigre approved (3.000 >= 2.500), Aigle refused (< 8.000), a 4th migration hits the cap"),
     ("0700000002", T, Language.FR, 9500, (), "Aigle approved (9.500 >= 8.000)"),
     ("0700000003", N, Language.FR, 1200, (), "Tigre refused (1.200 < 2.500)"),
-    ("0700000004", A, Language.FR, 20000, (N, T, D), "on Dauphin, the 3 migrations of the month used"),
+    ("0700000004", A, Language.FR, 20000, (N, T, D), "on Dauphin: the month's 3 migrations used"),
     ("0700000005", A, Language.EN, 12000, (), "served in English"),
     ("0700000006", N, Language.FR, None, (), "no consumption recorded: only Novamix and Dauphin"),
 )

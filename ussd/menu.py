@@ -127,7 +127,8 @@ def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) 
                 problems.append(f"texts/{language.value}.toml: missing {key!r}")
         for key, value in texts.get(language, {}).items():
             problems.extend(
-                f"texts/{language.value}.toml {key!r}: {problem}" for problem in _placeholders(value)[1]
+                f"texts/{language.value}.toml {key!r}: {problem}"
+                for problem in _placeholders(value)[1]
             )
             if key in CONDITION_TEXTS:
                 problems.extend(

@@ -15,7 +15,7 @@ DEFAULT_REGION = "CI"  # Côte d'Ivoire: +225 and 10 digits
 # hop's CPU. A refused number raises, and exceptions are not cached.
 @lru_cache(maxsize=32768)
 def normalize_msisdn(raw: str, region: str = DEFAULT_REGION) -> str:
-    """``raw`` in E.164 (``+2250701020304``); InvalidMsisdnError unless a valid ``region`` number."""
+    """``raw`` in E.164 (``+2250701020304``); InvalidMsisdnError unless valid in ``region``."""
     text = (raw or "").strip()
     if not text or len(text) > 32:
         raise InvalidMsisdnError(f"not a phone number: {raw!r}")

@@ -224,11 +224,11 @@ class UssdService:
                     return self.system_reply("goodbye", start.language)
                 record = found
                 continue
+            entry = _history_entry(now, migration.expected.profile, migration.target,
+                                   Channel.USSD, hop)
             answer = self.store.apply_migration(
                 hop.msisdn, key, record, migration.expected, migration.target, month,
-                last_month,
-                _history_entry(now, migration.expected.profile, migration.target, Channel.USSD, hop),
-                current.dumps(),
+                last_month, entry, current.dumps(),
             )
             if answer.result is MigrationResult.APPLIED:
                 metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()

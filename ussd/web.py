@@ -25,7 +25,7 @@ def create_app(
     redis_client: Any = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
-    """Build the WSGI application; settings from the environment and Redis from them unless given."""
+    """Build the WSGI application (settings from the environment, Redis from them, unless given)."""
     settings = settings or Settings.from_env()
     check_security(settings)  # before any connection: an open gateway on a Redis is refused
     menu = load_menu(settings.menus_dir, settings.policy)
