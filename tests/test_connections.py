@@ -1,0 +1,134 @@
+"""How hops use their connections to one Redis server (ussd/store.py, ``_Connections``).
+
+The hop's two commands skip redis-py's connection pool: each hop takes a connection the store
+hands from hop to hop. These tests run on a ``redis-server`` of their own, since they count
+every command sent and flush its scripts, which the machine's shared server must not see.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+import redis
+from conftest import ALICE, BRUNO, JOHN, NOW, Dialler, seed_subscribers
+from redis_servers import RedisServer
+
+from ussd.settings import Settings
+from ussd.store import connect
+from ussd.web import create_app
+
+pytestmark = pytest.mark.real_redis
+
+TIGRE_DONE = "END Votre profil est désormais Tigre"
+FRENCH = "CON Orange #121#\n1. Changer de profil"
+ENGLISH = "CON Orange #121#\n1. Change profile"
+
+
+class CountingConnection(redis.Connection):
+    """Counts what every connection sends (a command, or a pipeline) and the connections made."""
+
+    sent = 0
+    opened = 0
+
+    def connect(self):
+        if self._sock is None:
+            CountingConnection.opened += 1
+        return super().connect()
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.sent += 1
+        return super().send_packed_command(command, check_health)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with RedisServer({"save": ""}) as server:
+        yield server
+
+
+@pytest.fixture
+def app(server, key_prefix):
+    """The app with the client ``ussd serve`` builds, counting from its first connection."""
+    settings = Settings(key_prefix=key_prefix)
+    client = connect(replace(settings, redis_url=server.url))
+    assert type(client) is redis.Redis  # the path under test: one server, not a cluster
+    client.connection_pool.connection_class = CountingConnection
+    client.script_flush()  # what the app does not load at start-up would show on a hop
+    app = create_app(settings, redis_client=client, clock=lambda: NOW)
+    seed_subscribers(app.extensions["ussd"].store)
+    yield app
+    client.flushdb()
+    client.close()
+
+
+def play_to_tigre(client, msisdn=ALICE, session_id=None) -> str:
+    session = Dialler(client, msisdn, session_id)
+    session.dial()
+    session.send("1")
+    session.send("2")
+    return session.send("1")
+
+
+def test_every_hop_of_a_dialogue_costs_two_round_trips_and_no_new_connection(app):
+    session = Dialler(app.test_client(), ALICE)
+    opened, per_hop = CountingConnection.opened, []
+    for inputs in ((), ("1",), ("2",), ("1",)):
+        before = CountingConnection.sent
+        reply = session.send(*inputs) if inputs else session.dial()
+        per_hop.append(CountingConnection.sent - before)
+    assert reply.startswith(TIGRE_DONE)
+    assert per_hop == [2, 2, 2, 2]  # dial, change profile, choose, confirm with its migration
+    assert CountingConnection.opened == opened  # the one opened at start-up served them all
+
+
+def test_hops_at_once_open_no_more_connections_than_hops_at_once(app):
+    opened = CountingConnection.opened
+    barrier = threading.Barrier(8)
+
+    def dialogue(number: int) -> tuple[str, str]:
+        session = Dialler(app.test_client(), (ALICE, JOHN)[number % 2], f"at-once-{number}")
+        barrier.wait(timeout=10)
+        return session.dial(), session.send("1")
+
+    with ThreadPoolExecutor(8) as pool:
+        screens = list(pool.map(dialogue, range(8)))
+    assert [(dial.split("\n")[1], choose.split("\n")[0]) for dial, choose in screens] == [
+        ("1. Changer de profil", "CON Choisissez votre nouveau profil:"),
+        ("1. Change profile", "CON Choose your new profile:"),
+    ] * 4
+    assert CountingConnection.opened - opened <= 8
+    # Then one hop at a time again: the connections opened are enough.
+    opened = CountingConnection.opened
+    assert play_to_tigre(app.test_client()).startswith(TIGRE_DONE)
+    assert CountingConnection.opened == opened
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_uses_connections_of_its_own(app):
+    """A server that forks its workers after the app is made: parent and child each dial at
+    the same time, each reading only its own replies (John's in English, Alice's in French)."""
+    client = app.test_client()
+    play_to_tigre(client, BRUNO, "before-fork")  # the parent's connection is in use
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its endings through the pipe, then leave at once
+        status = 1
+        try:
+            os.close(reader)
+            screens = [Dialler(client, JOHN, f"child-{n}").dial() for n in range(200)]
+            os.write(writer, str(sum(s.startswith(ENGLISH) for s in screens)).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    screens = [Dialler(client, ALICE, f"parent-{n}").dial() for n in range(200)]
+    with os.fdopen(reader) as pipe:
+        child_good = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert child_good == "200"
+    assert sum(s.startswith(FRENCH) for s in screens) == 200
