@@ -132,3 +132,16 @@ def test_a_forked_worker_uses_connections_of_its_own(app):
     assert status == 0
     assert child_good == "200"
     assert sum(s.startswith(FRENCH) for s in screens) == 200
+
+
+def test_a_command_refused_mid_read_leaves_no_reply_for_the_next_hop(app):
+    """A session key holding the wrong type (a hash): its hop's first read command is
+    refused, the polite END follows, and the next hop on the same connection reads its own
+    replies, not the ones left after the refusal."""
+    store = app.extensions["ussd"].store
+    store.redis.hset(store.keys.session(ALICE, "africastalking", "wrong-type"), "x", "1")
+    broken = Dialler(app.test_client(), ALICE, "wrong-type")
+    assert broken.dial() == ("END Service momentanément indisponible. Merci de réessayer dans "
+                             "quelques minutes.")
+    assert Dialler(app.test_client(), JOHN).dial().startswith(ENGLISH)
+    assert play_to_tigre(app.test_client()).startswith(TIGRE_DONE)
