@@ -54,7 +54,7 @@ def routes(service: UssdService) -> tuple[Route, ...]:
     """The callback and the end-of-session events."""
 
     def callback() -> Response:
-        form = form_of(request)
+        form = form_of(request._get_current_object())
         try:
             hop = parse(form)
         except REFUSED as error:
@@ -62,7 +62,7 @@ def routes(service: UssdService) -> tuple[Route, ...]:
         return wire(service.handle(hop))
 
     def events() -> Response:
-        form = form_of(request)
+        form = form_of(request._get_current_object())
         close_session(service, NAME, form.get("sessionId"), form.get("phoneNumber"),
                       form.get("status", "unknown"))
         return Response("", status=200, mimetype="text/plain")
