@@ -147,6 +147,26 @@ def test_missing_or_wrong_secret_is_401(secured, driver, nothing_touched, header
     assert response.get_data(as_text=True) == "unauthorized\n"
 
 
+def test_a_secret_that_passed_lets_no_other_header_in(secured, driver):
+    """The guard remembers the gateway's header once it has passed; every other header still
+    meets the full check, in any order, on the same app."""
+    token = TOKENS[driver.NAME]
+    for _ in range(2):
+        session = driver(secured.test_client(), ALICE, headers=bearer(token),
+                         remote_addr="10.1.2.3")
+        assert session.dial() == MAIN
+    for headers in (bearer(token + "x"), bearer(token[:-1]), basic(driver.NAME, "wrong"),
+                    {"Authorization": f"Token {token}"}, {}):
+        refused(driver, secured, 401, headers=headers, remote_addr="10.1.2.3")
+    refused(driver, secured, 403, headers=bearer(token), remote_addr="10.9.9.9")
+    refused(driver, secured, 401, path=f"{driver.PATH}/not-the-token", headers=bearer(token),
+            remote_addr="10.1.2.3")
+    for spelling in (f"Bearer {token}", f"bearer {token}", f"BEARER {token}") * 4:
+        session = driver(secured.test_client(), ALICE, headers={"Authorization": spelling},
+                         remote_addr="10.1.2.3")
+        assert session.dial() == MAIN
+
+
 def test_another_gateways_token_is_401(secured, driver, nothing_touched):
     other = next(name for name in TOKENS if name != driver.NAME)
     refused(driver, secured, 401, headers=bearer(TOKENS[other]), remote_addr="10.1.2.3")
