@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from conftest import ALICE, seed_subscribers
 from werkzeug.serving import make_server
 
-from ussd.cli import main
+from ussd.cli import LogFormatter, main
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
@@ -269,3 +270,16 @@ def test_sim_fails_when_no_server_listens():
     result = sim(f"http://127.0.0.1:{port}", "1")
     assert result.exit_code == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
+
+
+@pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
+                                     1_764_000_000.5, 1_764_086_399.999, 1_764_086_400.001])
+def test_the_log_formatter_writes_what_the_standard_one_writes(created):
+    """The server's formatter works the time out once a second: the same lines, in order or
+    not, across a second and a day."""
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    ours, standard = LogFormatter(fmt), logging.Formatter(fmt)
+    for moment in (created - 1, created, created, created + 0.5, created):
+        record = logging.makeLogRecord({"name": "ussd.hop", "levelname": "INFO", "msg": "hop",
+                                        "created": moment, "msecs": (moment % 1) * 1000})
+        assert ours.format(record) == standard.format(record)
