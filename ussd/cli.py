@@ -30,7 +30,7 @@ def main() -> None:
 @click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="CSV file of subscribers or consumption to load first (repeatable).")
 @click.option("--threads", type=click.IntRange(1, 32), default=None,
-              help="Python threads per worker (default: 2, see bench/README.md).")
+              help="Python threads per worker (default: 3, see bench/README.md).")
 @click.option("--insecure", is_flag=True,
               help="Serve gateway endpoints that have no secret even with a Redis (only where "
                    "nothing but the gateway can reach this server).")
@@ -80,8 +80,9 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
 
 
 # Python threads per worker: while one thread waits on Redis another runs. Measured on 2 cores
-# (bench/README.md): 2 threads serve 5-20% more hops than 1, and 4 no more than 2.
-DEFAULT_THREADS = 2
+# (bench/README.md): 3 threads serve 10-15% more hops than 2 (the ceiling app as many or a
+# few more), and 4 fewer than 3.
+DEFAULT_THREADS = 3
 # Requests a worker takes on at once beyond its threads wait in its queue, not in the kernel.
 BACKPRESSURE_PER_THREAD = 8
 # A gateway waits a few seconds for a hop: a client that has not sent its headers by then is
