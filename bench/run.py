@@ -69,6 +69,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3,
                         help="measured runs of each app, alternated; the median ratio counts "
                              "(default: 3)")
+    parser.add_argument("--ceiling-connections", choices=("pool", "held"), default="pool",
+                        help="how the ceiling app sends its two commands: through redis-py's "
+                             "pool, as a plain Flask app does (default), or on connections "
+                             "kept from hop to hop, as the service's hops do")
     parser.add_argument("--subscribers", type=int, default=100_000,
                         help="subscribers stored, measured and played (default: 100000)")
     args = parser.parse_args()
@@ -133,15 +137,19 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
     # Subscribers are played once each: a slice for every warm-up and measured run.
     slices = iter(range(0, pool, pool // (2 + 2 * args.rounds)))
     tag = f"b{secrets.token_hex(3)}"
-    servers = {app: AppServer(app, args.server, args.workers, args.threads, env,
+    envs = {"service": env, "ceiling": {**env, "CEILING_CONNECTIONS": args.ceiling_connections}}
+    servers = {app: AppServer(app, args.server, args.workers, args.threads, envs[app],
                               work / f"{app}.log") for app in ("service", "ceiling")}
     results: dict[str, list[dict]] = {"service": [], "ceiling": []}
     try:
         for app in servers.values():
             app.start()
+        through = {"pool": "redis-py's pool", "held": "held connections"}
         print(f"\nLoad: {args.server}, {args.workers} worker(s) per app, "
-              f"{args.concurrency} connections, {args.duration:g} s x {args.rounds} round(s) "
-              f"per app after {args.warmup:g} s of warm-up")
+              f"{args.threads} thread(s) per worker, {args.concurrency} connections, "
+              f"{args.duration:g} s x {args.rounds} round(s) per app after {args.warmup:g} s "
+              f"of warm-up; the ceiling's Redis commands through "
+              f"{through[args.ceiling_connections]}")
 
         def one_run(app: str, seconds: float) -> dict:
             first = next(slices)
