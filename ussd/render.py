@@ -75,35 +75,33 @@ def screen_pages(
     """
     try:
         # The type goes in the key too: 1 and True are equal keys but different text.
-        frozen = tuple((name, type(value), value) for name, value in values.items())
-        return list(_cached_pages(_Same(menu), screen_name, language, frozen, _Same(policy), error))
+        frozen = tuple(zip(values.keys(), map(type, values.values()), values.values()))
+        return list(_cached_pages(_kept(menu), screen_name, language, frozen, _kept(policy),
+                                  error))
     except TypeError:  # an unhashable value: render it uncached
         return _pages(menu, screen_name, language, values, policy, error)
 
 
-class _Same:
-    """A cache key part that matches only the very same object (menus and policies are not
-    hashable); the cache holds it, so its ``id`` cannot be reused while the entry lives."""
+# Menus and policies are not hashable: the cache knows them by their ids, and every one it has
+# known is kept here, so that its id is never reused for another. A process has one or two.
+_KEPT: dict[int, object] = {}
 
-    __slots__ = ("value",)
 
-    def __init__(self, value: object):
-        self.value = value
-
-    def __hash__(self) -> int:
-        return id(self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.value is self.value
+def _kept(value: object) -> int:
+    """``id(value)``, with ``value`` kept alive for as long as the process."""
+    key = id(value)
+    if _KEPT.get(key) is not value:
+        _KEPT[key] = value
+    return key
 
 
 # Rendering is pure and a hop renders a screen two or three times (``ended``, the reply):
 # measuring every candidate page in GSM 03.38 dominated a hop's CPU before this cache.
 @lru_cache(maxsize=4096)
-def _cached_pages(menu: _Same, screen_name: str, language: Language, frozen: tuple,
-                  policy: _Same, error: bool) -> tuple[str, ...]:
+def _cached_pages(menu: int, screen_name: str, language: Language, frozen: tuple,
+                  policy: int, error: bool) -> tuple[str, ...]:
     values = {name: value for name, _, value in frozen}
-    return tuple(_pages(menu.value, screen_name, language, values, policy.value, error))
+    return tuple(_pages(_KEPT[menu], screen_name, language, values, _KEPT[policy], error))
 
 
 def _pages(
