@@ -7,7 +7,7 @@ and Redis as the service, it is what "as fast as Flask and Redis allow" means in
 ``bench/run.py``. ``REDIS_URL`` names the Redis; the WSGI callable is ``ceiling:app``.
 
 ``CEILING_CONNECTIONS=held`` (``bench/run.py --ceiling-connections held``) sends the two
-commands the way the service's hops do (``ussd.store._Connections``): on connections kept
+commands the way the service's hops do (``ussd.store.HeldConnections``): on connections kept
 from hop to hop instead of through redis-py's pool, to show how much of the ratio that is.
 """
 
@@ -17,6 +17,8 @@ import os
 
 import redis
 from flask import Flask, Response, request
+
+from ussd.store import HeldConnections
 
 SCREEN = "CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
 TTL = 180
@@ -42,19 +44,16 @@ def create_app(redis_url: str | None = None, held: bool = False) -> Flask:
 
 
 def held_connections(client: redis.Redis):
-    """``execute_command`` on connections kept from hop to hop, as the service's hops."""
-    pool, idle = client.connection_pool, []
+    """``execute_command`` on the service's held connections (no retry: a bench's ceiling)."""
+    connections = HeldConnections(client.connection_pool)
 
     def call(*command):
-        try:
-            connection = idle.pop()
-        except IndexError:
-            connection = pool.connection_class(**pool.connection_kwargs)
+        connection = connections.take()
         try:
             connection.send_command(*command)
             return connection.read_response()
         finally:
-            idle.append(connection)
+            connections.put_back(connection)
 
     return call
 

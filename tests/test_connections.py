@@ -1,4 +1,4 @@
-"""How hops use their connections to one Redis server (ussd/store.py, ``_Connections``).
+"""How hops use their connections to one Redis server (ussd/store.py, ``HeldConnections``).
 
 The hop's two commands skip redis-py's connection pool: each hop takes a connection the store
 hands from hop to hop. These tests run on a ``redis-server`` of their own, since they count

@@ -179,9 +179,9 @@ class Store:
         self.session_ttl = session_ttl
         self._migrate = client.register_script(MIGRATE_SCRIPT)
         self._save = client.register_script(SAVE_SCRIPT)
-        # On one Redis server (not a cluster, not the embedded store), the hop's scripts run
-        # on connections this store hands from hop to hop itself: see _held_call.
-        self._connections = (_Connections(client.connection_pool)
+        # On one Redis server (not a cluster, not the embedded store), the hop's commands run
+        # on connections this store hands from hop to hop itself: see _commands.
+        self._connections = (HeldConnections(client.connection_pool)
                              if type(client) is redis.Redis else None)
 
     # --- one hop -------------------------------------------------------------------------
@@ -197,15 +197,8 @@ class Store:
         subscriber_key = self.keys.subscriber(msisdn)
         fields = _standing_fields(month, last_month)
         with self._guard():
-            if self._connections is not None:
-                record, closed, values = self._held_calls(
-                    ("GET", session_key), ("GET", closed_key), ("HMGET", subscriber_key, *fields))
-            else:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.get(session_key)
-                pipe.get(closed_key)
-                pipe.hmget(subscriber_key, fields)
-                record, closed, values = pipe.execute()
+            record, closed, values = self._commands(
+                ("GET", session_key), ("GET", closed_key), ("HMGET", subscriber_key, *fields))
         subscriber = _subscriber(msisdn, *values)
         return HopRead(record, closed if record is None else None, subscriber)
 
@@ -331,7 +324,7 @@ class Store:
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up,
-        and open the first connection of the hops (see ``_held_call``).
+        and open the first connection of the hops (see ``_commands``).
 
         A script Redis does not hold costs its first caller two more round trips (``NOSCRIPT``,
         then ``SCRIPT LOAD``); loaded here, no hop pays them. False when Redis cannot be
@@ -361,29 +354,31 @@ class Store:
         """Run a registered script by its SHA1, as loaded at start-up (``EVALSHA``, one round
         trip); only if Redis has lost it (a restart) is it loaded again and run."""
         try:
-            if self._connections is not None:
-                return self._held_call("EVALSHA", script.sha, len(keys), *keys, *args)
-            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+            return self._commands(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
         except redis.exceptions.NoScriptError:
             return script(keys=keys, args=args)
 
-    def _held_call(self, *command):
-        """One command on a held connection (see ``_held_calls``), its reply."""
-        return self._held_calls(command)[0]
-
-    def _held_calls(self, *commands: tuple) -> list:
-        """Commands sent together on a connection this store holds: one round trip.
+    def _commands(self, *commands: tuple) -> list:
+        """A hop's commands, sent together (one round trip); their replies, in order.
 
         redis-py's ``execute_command`` takes a connection from the pool under a lock, polls
         its socket, gives it back, and runs retry and telemetry hooks around it, on every
         command: about 25 us of CPU, as much again as the round trip itself
-        (bench/README.md). The hop's commands skip that: see :class:`_Connections`. The
-        connection is redis-py's own, with the client's settings: its timeouts, its health
-        check, its handling of a broken socket (closed, then reopened on the next command),
-        and the client's retry policy (``RETRY``). Every reply is read, even after an error
-        reply, so that none is left for the next hop to read as its own.
+        (bench/README.md). On one Redis server the hop's commands skip that, on a connection
+        of :class:`HeldConnections`: redis-py's own, with the client's settings (its timeouts,
+        its health check, its handling of a broken socket, closed then reopened on the next
+        command) and the client's retry policy (``RETRY``). Every reply is read, even after an
+        error reply, so that none is left for the next hop to read as its own. A cluster or
+        the embedded store gets them through its client, as one pipeline.
         """
         connections = self._connections
+        if connections is None:
+            if len(commands) == 1:
+                return [self.redis.execute_command(*commands[0])]
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute()
         connection = connections.take()
 
         def call():
@@ -401,7 +396,7 @@ class Store:
         try:
             return connection.retry.call_with_retry(call, lambda _error: connection.disconnect())
         finally:
-            connections.idle.append(connection)
+            connections.put_back(connection)
 
     def _write(self, rows: Iterable, command) -> int:
         count = 0
@@ -425,14 +420,14 @@ class Store:
             raise StoreError(f"Redis error: {error}") from error
 
 
-class _Connections:
+class HeldConnections:
     """Connections of a client's settings, handed from hop to hop without its pool.
 
     A hop takes the last one put back (a list's ``pop`` and ``append`` need no lock), or
     opens one more when every one is in use: there are as many as hops have ever run at once
     in this process. They are made as the pool makes its own (its connection class and
     settings) but are not the pool's, so they take none of its places; each is closed when
-    the store is dropped. A connection whose command failed was closed by redis-py itself,
+    its holder is dropped. A connection whose command failed was closed by redis-py itself,
     so none goes back with a reply left unread. After a fork the child starts a list of its
     own: the parent's sockets are not its to use.
     """
@@ -448,15 +443,20 @@ class _Connections:
         try:
             connection.connect()
         finally:
-            self.idle.append(connection)
+            self.put_back(connection)
 
     def take(self):
+        """A connection no one else is using."""
         if self.pid != os.getpid():
             self.pid, self.idle = os.getpid(), []
         try:
             return self.idle.pop()
         except IndexError:
             return self.pool.connection_class(**self.pool.connection_kwargs)
+
+    def put_back(self, connection) -> None:
+        """Give back a connection taken, for the next hop."""
+        self.idle.append(connection)
 
 
 def _standing_fields(month: str, last_month: str) -> list[str]:
