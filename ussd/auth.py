@@ -94,21 +94,21 @@ class Guard:
             ip = ip.ipv4_mapped
         return any(ip in network for network in self.networks)
 
-    def authenticated(self, path_token: str | None, current: Request | None = None) -> bool:
+    def authenticated(self, path_token: str | None, current: Request) -> bool:
         """True when the request carries this dialect's secret (path token, bearer or basic).
 
         A gateway sends the same ``Authorization`` header on every hop: once it has passed,
         its value is recognised as it is, without parsing and hashing it again (about 5 us a
         hop). Only headers that passed are kept, a few at most, so a caller without the secret
-        adds nothing and always meets the full constant-time check.
+        adds nothing and always meets the full constant-time check. A token in the path is
+        always checked.
         """
-        current = current or request._get_current_object()
-        header = current.environ.get("HTTP_AUTHORIZATION")
-        if path_token is None and header is not None and header in self._passed:
+        header = current.environ.get("HTTP_AUTHORIZATION") if path_token is None else None
+        if header is not None and header in self._passed:
             return True
         if not self._carries_secret(path_token, current):
             return False
-        if path_token is None and header is not None and len(self._passed) < MAX_PASSED_HEADERS:
+        if header is not None and len(self._passed) < MAX_PASSED_HEADERS:
             self._passed.add(header)
         return True
 
