@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ussd.errors import InvalidMsisdnError
-from ussd.phone import mask_msisdn, normalize_msisdn
+from ussd.phone import international_number, mask_msisdn, normalize_msisdn
 
 
 @pytest.mark.parametrize("raw", [
@@ -81,3 +82,44 @@ def test_mask_never_shows_more_of_a_subscriber_number(local):
 @pytest.mark.parametrize("short", ["", "+225", "+22507"])
 def test_mask_hides_a_short_value_entirely(short):
     assert mask_msisdn(short) == "*" * len(short)
+
+
+# The short way for "+225...": it must build exactly the number phonenumbers.parse builds, so
+# that every check after it (validity for the region, the E.164 form) answers as before.
+_DIGITS = st.one_of(
+    st.text("0123456789", min_size=1, max_size=19),
+    st.from_regex(r"\A0{1,12}[0-9]{0,8}\Z"),  # leading zeros, which parse counts
+    st.from_regex(r"\A0[0-9]{9}\Z"),  # the shape of every Ivorian number
+)
+
+
+@settings(max_examples=2000)
+@given(_DIGITS)
+@example("0700000001")
+@example("0012345678")
+@example("0000000000")
+@example("0")
+@example("00")
+def test_the_short_way_builds_what_phonenumbers_parse_builds(digits):
+    text = "+225" + digits
+    number = international_number(text, "CI")
+    try:
+        parsed = phonenumbers.parse(text, "CI")
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if number is not None:  # when it does not know, parse decides
+        assert number == parsed
+        assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == text
+
+
+@pytest.mark.parametrize("text", [
+    "0700000001", "2250700000001", "+225 07 00 00 00 01", "+22507-00", "+225",
+    "+33612345678", "+2250700000001x", "+225٠٧٠٠٠٠٠٠٠١",
+])
+def test_the_short_way_leaves_any_other_writing_to_phonenumbers(text):
+    assert international_number(text, "CI") is None
+
+
+def test_the_short_way_is_not_taken_where_parse_strips_a_national_prefix():
+    assert international_number("+33612345678", "FR") is None
+    assert normalize_msisdn("+33612345678", "FR") == "+33612345678"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
+from phonenumbers import PhoneNumber
 
 from .errors import InvalidMsisdnError
 
@@ -27,13 +28,48 @@ def normalize_msisdn(raw: str, region: str = DEFAULT_REGION) -> str:
     elif text.startswith("225") and len(text) == 13:
         text = "+" + text  # gateways often drop the +
     try:
-        number = phonenumbers.parse(text, region)
+        number = international_number(text, region) or phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         raise InvalidMsisdnError(f"not a phone number: {raw!r}") from None
     # Only the operator's own country: a foreign number cannot hold one of its profiles.
     if not phonenumbers.is_valid_number_for_region(number, region):
         raise InvalidMsisdnError(f"not a valid {region} number: {raw!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def international_number(text: str, region: str) -> PhoneNumber | None:
+    """``phonenumbers.parse(text, region)`` for a number written as gateways send it, ``+``,
+    the region's country code and the national digits, in a sixth of its time; None for
+    any other writing, left to ``parse``.
+
+    The number is built as ``parse`` builds it (its leading zeros kept as it keeps them):
+    tests/test_phone.py checks that the two agree on every kind of digit string. Regions
+    whose national prefix ``parse`` would strip are always left to it.
+    """
+    prefix = _country_prefix(region)
+    if prefix is None or not text.startswith(prefix):
+        return None
+    digits = text[len(prefix):]
+    if not 2 <= len(digits) <= 17 or not (digits.isascii() and digits.isdigit()):
+        return None
+    number = PhoneNumber(country_code=int(prefix[1:]), national_number=int(digits))
+    if digits[0] == "0":  # as phonenumberutil._set_italian_leading_zeros_for_phone_number
+        number.italian_leading_zero = True
+        zeros = 1
+        while zeros < len(digits) - 1 and digits[zeros] == "0":
+            zeros += 1
+        if zeros != 1:
+            number.number_of_leading_zeros = zeros
+    return number
+
+
+@lru_cache(maxsize=16)
+def _country_prefix(region: str) -> str | None:
+    """``+`` and the region's country code, when ``parse`` needs nothing but that."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.national_prefix_for_parsing or metadata.national_prefix:
+        return None
+    return f"+{metadata.country_code}"
 
 
 def mask_msisdn(msisdn: str) -> str:
