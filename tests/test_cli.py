@@ -314,11 +314,11 @@ def test_the_log_formatter_writes_a_line_as_the_standard_one_would(fmt, extra):
 
 
 def test_the_line_handler_writes_and_flushes_each_line():
-    class Stream(io.StringIO):
-        flushed: list[str] = []
+    flushed = []
 
+    class Stream(io.StringIO):
         def flush(self):
-            self.flushed.append(self.getvalue())
+            flushed.append(self.getvalue())
 
     stream = Stream()
     handler = LineHandler(stream)
@@ -326,7 +326,7 @@ def test_the_line_handler_writes_and_flushes_each_line():
     for n in (1, 2):
         handler.handle(logging.makeLogRecord({"levelname": "INFO", "msg": "hop %d",
                                               "args": (n,)}))
-    assert stream.flushed == ["INFO hop 1\n", "INFO hop 1\nINFO hop 2\n"]
+    assert flushed == ["INFO hop 1\n", "INFO hop 1\nINFO hop 2\n"]
 
 
 def test_a_line_that_cannot_be_written_goes_to_handle_error(monkeypatch):

@@ -303,7 +303,7 @@ class LineHandler(logging.StreamHandler):
             stream.flush()
         except RecursionError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001  (as logging's handlers: reported, never raised)
             self.handleError(record)
 
 
