@@ -145,3 +145,17 @@ def test_a_command_refused_mid_read_leaves_no_reply_for_the_next_hop(app):
                              "quelques minutes.")
     assert Dialler(app.test_client(), JOHN).dial().startswith(ENGLISH)
     assert play_to_tigre(app.test_client()).startswith(TIGRE_DONE)
+
+
+@pytest.mark.parametrize("commands", [
+    (("GET", "ussd:{+2250700000001}:session:0123"),),
+    (("GET", "a"), ("GET", "a:closed"), ("HMGET", "s", "p", "l", "c:2026-10", "m:2026-11")),
+    (("EVALSHA", "f" * 40, 1, "k", "", '{"s":"Succès","v":{"left":2}}', 180),),
+    (("SET", "k", "é" * 5000, "EX", 180), ("GET", "")),  # past redis-py's 6000-byte cutoff
+])
+def test_a_hops_commands_go_out_as_redis_py_packs_them(commands):
+    """The store packs a hop's commands itself, with hiredis: the very bytes redis-py sends."""
+    from ussd.store import _hiredis_pack
+
+    connection = redis.Redis(decode_responses=True).connection_pool.make_connection()
+    assert b"".join(_hiredis_pack(commands)) == b"".join(connection.pack_commands(commands))

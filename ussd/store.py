@@ -24,6 +24,11 @@ import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+try:  # redis-py's own parser and packer when installed (the "redis[hiredis]" dependency)
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - redis-py packs in Python instead
+    pack_command = None
+
 from .errors import ConfigError, StoreError, StoreUnavailableError
 from .keys import (
     LANGUAGE_FIELD,
@@ -380,9 +385,10 @@ class Store:
                 pipe.execute_command(*command)
             return pipe.execute()
         connection = connections.take()
+        packed = _pack(commands) if _pack is not None else connection.pack_commands(commands)
 
         def call():
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command(packed)
             replies, error = [], None
             for _ in commands:
                 try:
@@ -457,6 +463,20 @@ class HeldConnections:
     def put_back(self, connection) -> None:
         """Give back a connection taken, for the next hop."""
         self.idle.append(connection)
+
+
+def _hiredis_pack(commands: tuple[tuple, ...]) -> list[bytes]:
+    """A hop's commands in the Redis protocol, as redis-py's hiredis packer writes them.
+
+    ``Connection.pack_commands`` checks every argument's type and splits the command's name
+    on spaces before calling the same ``hiredis.pack_command``: a tenth of what a hop's
+    commands cost in Python. A hop's names are single words and its arguments text or
+    numbers, so nothing of that is needed here.
+    """
+    return [b"".join([pack_command(command) for command in commands])]
+
+
+_pack = _hiredis_pack if pack_command is not None else None
 
 
 def _standing_fields(month: str, last_month: str) -> list[str]:
