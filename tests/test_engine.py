@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ussd.engine import Session, begin, ended, reply_of, step
+from ussd.engine import Session, advance, begin, ended, reply_of, step
 from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
@@ -277,3 +277,24 @@ def test_thresholds_come_from_the_policy(menu):
     session, [migration] = walk(menu, ["1", "4", "1"], policy=policy)
     assert migration.target is A
     assert shown(menu, session, policy).endswith("Migrations restantes ce mois: 0.")
+
+
+def test_a_record_is_written_byte_for_byte_as_before(menu):
+    """Live sessions outlast a deploy: the record of a walked dialogue, with its window of
+    recent hops, is the very text earlier versions wrote and read."""
+    session = advance(None, begin(menu, ALICE, None, POLICY), 0)
+    for hop, text in enumerate(["1", "2"], start=1):
+        session = advance(session, step(menu, session, text, ALICE, POLICY).session, hop)
+    record = ('{"s":"confirm","l":"fr","n":2,"v":{"target":"tigre","left":2},'
+              '"b":["main","profiles"],"r":[[1,"profiles",0,0,{"current":"novamix"}],'
+              '[0,"main",0,0,{}]]}')
+    assert session.dumps() == record
+    assert Session.loads(record) == session
+
+
+def test_a_copy_with_a_field_the_record_does_not_have_is_refused(menu):
+    session = begin(menu, ALICE, None, POLICY)
+    assert session.changed(page=1, invalid=2) == Session(**{**session.__dict__, "page": 1,
+                                                            "invalid": 2})
+    with pytest.raises(TypeError, match="pages"):
+        session.changed(pages=1)
