@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from conftest import ALICE, CELINE, JOHN, NOBODY, THIS_MONTH
 from gateway_drivers import DRIVERS, Flares, Hubtel, Screen
 
@@ -376,3 +378,21 @@ def test_the_short_form_read_is_werkzeugs(body, terminated):
         assert list(form.items(multi=True)) == expected_items
         assert type(form) is type(expected)
         assert request.form is form
+
+
+_FORM_TEXT = st.text(st.sampled_from("ab=&+%;*#é 0123456789ABCDEFfx\u00ff\U0001f600"), max_size=60)
+
+
+@settings(max_examples=3000)
+@given(_FORM_TEXT)
+@example("a=%FF%FE&b=%C3%A9&c=%&d=%2&e=%zz&=&&f")
+@example("text=1%2A2%2A1&x=a+b%2Bc")
+def test_the_form_parser_reads_what_parse_qsl_reads(text):
+    """Every name and value as werkzeug's parse_qsl reads them: blanks kept, '+' as a space,
+    bad escapes kept as they came, invalid UTF-8 escapes as werkzeug quotes them."""
+    from urllib.parse import parse_qsl
+
+    from ussd.gateways import parse_form
+
+    expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+    assert parse_form(text) == expected
