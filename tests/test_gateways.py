@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 from conftest import ALICE, CELINE, JOHN, NOBODY, THIS_MONTH
 from gateway_drivers import DRIVERS, Flares, Hubtel, Screen
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
 NAV = "0 Retour | 00 Accueil"
