@@ -149,7 +149,7 @@ def test_a_command_refused_mid_read_leaves_no_reply_for_the_next_hop(app):
 
 @pytest.mark.parametrize("commands", [
     (("GET", "ussd:{+2250700000001}:session:0123"),),
-    (("GET", "a"), ("GET", "a:closed"), ("HMGET", "s", "p", "l", "c:2026-10", "m:2026-11")),
+    (("MGET", "a", "a:closed"), ("HMGET", "s", "p", "l", "c:2026-10", "m:2026-11")),
     (("EVALSHA", "f" * 40, 1, "k", "", '{"s":"Succès","v":{"left":2}}', 180),),
     (("SET", "k", "é" * 5000, "EX", 180), ("GET", "")),  # past redis-py's 6000-byte cutoff
 ])
