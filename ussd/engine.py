@@ -94,7 +94,7 @@ class Session:
         values = MappingProxyType(record.get("v", {}))
         return cls(
             screen=record["s"],
-            language=_LANGUAGES[record["l"]],
+            language=Language._value2member_map_[record["l"]],  # no enum call: a dict lookup
             values=values,
             back=tuple(record.get("b", ())),
             page=record.get("p", 0),
@@ -134,7 +134,6 @@ def _load_recent(values: Mapping[str, object], entries) -> tuple[Shown, ...]:
 
 
 _SESSION_FIELDS = frozenset(Session.__dataclass_fields__)
-_LANGUAGES = {language.value: language for language in Language}
 
 
 @dataclass(frozen=True)
