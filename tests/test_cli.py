@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import socket
-import sys
 import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -17,7 +14,7 @@ from click.testing import CliRunner
 from conftest import ALICE, seed_subscribers
 from werkzeug.serving import make_server
 
-from ussd.cli import LOG_FORMAT, LineHandler, LogFormatter, main
+from ussd.cli import main
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
@@ -272,71 +269,3 @@ def test_sim_fails_when_no_server_listens():
     result = sim(f"http://127.0.0.1:{port}", "1")
     assert result.exit_code == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
-
-
-@pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
-                                     1_764_000_000.5, 1_764_086_399.999, 1_764_086_400.001])
-def test_the_log_formatter_writes_what_the_standard_one_writes(created):
-    """The server's formatter works the time out once a second: the same lines, in order or
-    not, across a second and a day."""
-    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    ours, standard = LogFormatter(fmt), logging.Formatter(fmt)
-    for moment in (created - 1, created, created, created + 0.5, created):
-        record = logging.makeLogRecord({"name": "ussd.hop", "levelname": "INFO", "msg": "hop",
-                                        "created": moment, "msecs": (moment % 1) * 1000})
-        assert ours.format(record) == standard.format(record)
-
-
-def _failure() -> tuple:
-    try:
-        raise ValueError("boom")
-    except ValueError:
-        return sys.exc_info()
-
-
-@pytest.mark.parametrize("fmt", [LOG_FORMAT, "%(levelname)s:%(name)s:%(message)s"])
-@pytest.mark.parametrize("extra", [
-    {},
-    {"msg": "hop gateway=%s inputs=%d ms=%.1f", "args": ("africastalking", 3, 1.25)},
-    {"exc_info": _failure()},
-    {"stack_info": "Stack (most recent call last):\n  here"},
-    {"exc_text": "Traceback: cached by another formatter"},
-])
-def test_the_log_formatter_writes_a_line_as_the_standard_one_would(fmt, extra):
-    """Put together directly for a plain line in the server's format; the standard way for a
-    traceback, a stack or another format: the same text either way."""
-    fields = {"name": "ussd.hop", "levelname": "INFO", "levelno": 20, "msg": "hop",
-              "created": 1_764_000_000.25, "msecs": 250.0, **extra}
-    ours = LogFormatter(fmt).format(logging.makeLogRecord(fields))
-    assert ours == logging.Formatter(fmt).format(logging.makeLogRecord(fields))
-    if set(extra) <= {"msg", "args"}:
-        assert "\n" not in ours
-
-
-def test_the_line_handler_writes_and_flushes_each_line():
-    flushed = []
-
-    class Stream(io.StringIO):
-        def flush(self):
-            flushed.append(self.getvalue())
-
-    stream = Stream()
-    handler = LineHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    for n in (1, 2):
-        handler.handle(logging.makeLogRecord({"levelname": "INFO", "msg": "hop %d",
-                                              "args": (n,)}))
-    assert flushed == ["INFO hop 1\n", "INFO hop 1\nINFO hop 2\n"]
-
-
-def test_a_line_that_cannot_be_written_goes_to_handle_error(monkeypatch):
-    class Closed(io.StringIO):
-        def write(self, text):
-            raise OSError("disk full")
-
-    handler = LineHandler(Closed())
-    failed = []
-    monkeypatch.setattr(handler, "handleError", failed.append)
-    record = logging.makeLogRecord({"msg": "hop"})
-    handler.handle(record)
-    assert failed == [record]

@@ -6,12 +6,12 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from .errors import UssdError
+from .logs import LOG_FORMAT, LineHandler, LogFormatter
 from .sim import HANDSETS
 
 
@@ -256,55 +256,6 @@ def _settings():
     handler.setFormatter(LogFormatter(LOG_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     return _fail_on_error(Settings.from_env)
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
-
-class LogFormatter(logging.Formatter):
-    """The standard formatter, with the date and time of each second worked out once.
-
-    The server writes a line per hop: converting and formatting the time on every line was
-    an eighth of what a line costs (``time.localtime`` and ``strftime``). The same text.
-    A plain record in ``LOG_FORMAT`` is put together directly, not through the format's
-    ``%`` style and the checks for a traceback: another sixth.
-    """
-
-    _second: tuple[int, str] = (-1, "")
-
-    def format(self, record: logging.LogRecord) -> str:
-        if (self._fmt != LOG_FORMAT or record.exc_info or record.exc_text
-                or record.stack_info):
-            return super().format(record)
-        record.message = record.getMessage()
-        record.asctime = self.formatTime(record)
-        return f"{record.asctime} {record.levelname} {record.name} {record.message}"
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second, text = self._second
-        if second != int(record.created):
-            second = int(record.created)
-            text = time.strftime(self.default_time_format, self.converter(record.created))
-            self._second = (second, text)
-        return self.default_msec_format % (text, record.msecs)
-
-
-class LineHandler(logging.StreamHandler):
-    """``logging.StreamHandler`` (standard error by default), each line flushed as it is
-    written, without the second lock ``StreamHandler.flush`` takes: a line per hop."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + self.terminator
-            stream = self.stream
-            stream.write(line)
-            stream.flush()
-        except RecursionError:
-            raise
-        except Exception:  # noqa: BLE001  (as logging's handlers: reported, never raised)
-            self.handleError(record)
 
 
 def _redis_service():

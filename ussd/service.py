@@ -24,6 +24,7 @@ from . import metrics
 from .engine import Migration, Session, advance, begin, replayed, reply_of, step
 from .errors import StoreConflictError, StoreError
 from .keys import session_digest
+from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
 from .phone import mask_msisdn
@@ -32,7 +33,9 @@ from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .settings import Settings
 from .store import MigrationResult, Store
 
-log = logging.getLogger("ussd.hop")
+# The hop line goes the short way to the server's log handler (see ussd.logs); the rest as usual.
+hop_log = LineLogger(logging.getLogger("ussd.hop"))
+log = hop_log.logger
 
 # Racing sessions of one subscriber can each make the migration script find the subscriber
 # moved on; every such loss means another migration succeeded, so the cap bounds the retries.
@@ -114,7 +117,7 @@ class UssdService:
         metrics.record_hop(hop.gateway, outcome, reply.end, elapsed)
         # The session is logged by the digest its Redis key uses: a gateway's session id may
         # embed the phone number, and it is the gateway's text, not ours, to put in a log line.
-        log.info("hop gateway=%s msisdn=%s session=%s inputs=%d end=%s outcome=%s ms=%.1f",
+        hop_log.info("hop gateway=%s msisdn=%s session=%s inputs=%d end=%s outcome=%s ms=%.1f",
                  hop.gateway, mask_msisdn(hop.msisdn), session_digest(hop.gateway, hop.session_id),
                  len(hop.inputs), reply.end, outcome, elapsed * 1000)
         return reply

@@ -1,0 +1,226 @@
+"""The server's log lines (``ussd.logs``): the format, the handler, and the hop line written
+straight to the handler when ``logging`` could add nothing to it."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import time
+
+import pytest
+
+from ussd.logs import LOG_FORMAT, LineHandler, LineLogger, LogFormatter
+
+
+@pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
+                                     1_764_000_000.5, 1_764_086_399.999, 1_764_086_400.001])
+def test_the_log_formatter_writes_what_the_standard_one_writes(created):
+    """The server's formatter works the time out once a second: the same lines, in order or
+    not, across a second and a day."""
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    ours, standard = LogFormatter(fmt), logging.Formatter(fmt)
+    for moment in (created - 1, created, created, created + 0.5, created):
+        record = logging.makeLogRecord({"name": "ussd.hop", "levelname": "INFO", "msg": "hop",
+                                        "created": moment, "msecs": (moment % 1) * 1000})
+        assert ours.format(record) == standard.format(record)
+
+
+def _failure() -> tuple:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        return sys.exc_info()
+
+
+@pytest.mark.parametrize("datefmt", [None, "%d/%m %H:%M"])
+@pytest.mark.parametrize("fmt", [LOG_FORMAT, "%(levelname)s:%(name)s:%(message)s"])
+@pytest.mark.parametrize("extra", [
+    {},
+    {"msg": "hop gateway=%s inputs=%d ms=%.1f", "args": ("africastalking", 3, 1.25)},
+    {"exc_info": _failure()},
+    {"stack_info": "Stack (most recent call last):\n  here"},
+    {"exc_text": "Traceback: cached by another formatter"},
+])
+def test_the_log_formatter_writes_a_line_as_the_standard_one_would(fmt, datefmt, extra):
+    """Put together directly for a plain line in the server's format; the standard way for a
+    traceback, a stack or another format: the same text either way."""
+    fields = {"name": "ussd.hop", "levelname": "INFO", "levelno": 20, "msg": "hop",
+              "created": 1_764_000_000.25, "msecs": 250.0, **extra}
+    ours = LogFormatter(fmt, datefmt).format(logging.makeLogRecord(fields))
+    assert ours == logging.Formatter(fmt, datefmt).format(logging.makeLogRecord(fields))
+    if set(extra) <= {"msg", "args"}:
+        assert "\n" not in ours
+
+
+def test_the_line_handler_writes_and_flushes_each_line():
+    flushed = []
+
+    class Stream(io.StringIO):
+        def flush(self):
+            flushed.append(self.getvalue())
+
+    stream = Stream()
+    handler = LineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    for n in (1, 2):
+        handler.handle(logging.makeLogRecord({"levelname": "INFO", "msg": "hop %d",
+                                              "args": (n,)}))
+    assert flushed == ["INFO hop 1\n", "INFO hop 1\nINFO hop 2\n"]
+
+
+def test_a_line_that_cannot_be_written_goes_to_handle_error(monkeypatch):
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise OSError("disk full")
+
+    handler = LineHandler(Closed())
+    failed = []
+    monkeypatch.setattr(handler, "handleError", failed.append)
+    record = logging.makeLogRecord({"msg": "hop"})
+    handler.handle(record)
+    assert failed == [record]
+
+
+HOP = ("hop gateway=%s msisdn=%s inputs=%d end=%s ms=%.1f",
+       "africastalking", "+225*******001", 3, False, 1.25)
+NOW = 1_764_000_000.0625
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """``time.time`` stopped, for logging's records and the short way alike."""
+    monkeypatch.setattr(time, "time", lambda: NOW)
+
+
+def server_logger(name: str = "ussd.hop", stream: io.StringIO | None = None):
+    """A logger set up as ``ussd serve`` sets up the root one: one LineHandler, our format.
+
+    Made outside the logging tree: under pytest the root logger carries pytest's handlers.
+    """
+    logger = logging.Logger(name, logging.INFO)  # noqa: LOG001  (outside the tree)
+    handler = LineHandler(stream if stream is not None else io.StringIO())
+    handler.setFormatter(LogFormatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def test_a_hop_line_is_written_as_logging_writes_it_without_a_record(frozen, monkeypatch):
+    logger, handler = server_logger()
+    records = []
+    monkeypatch.setattr(logger, "makeRecord", lambda *a, **k: records.append(a))
+    LineLogger(logger).info(*HOP)
+    LineLogger(logger).info("hop %s", "again")
+    second = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW))
+    assert handler.stream.getvalue() == (
+        f"{second},062 INFO ussd.hop hop gateway=africastalking msisdn=+225*******001 "
+        f"inputs=3 end=False ms=1.2\n"
+        f"{second},062 INFO ussd.hop hop again\n"
+    )
+    assert records == []  # the short way: no LogRecord made
+
+
+class Dropping(logging.Filter):
+    def filter(self, record):
+        return False
+
+
+def _another_format(logger, handler):
+    handler.setFormatter(LogFormatter("%(levelname)s:%(name)s:%(message)s"))
+
+
+def _a_date_format(logger, handler):
+    handler.setFormatter(LogFormatter(LOG_FORMAT, datefmt="%H:%M"))
+
+
+def _the_standard_formatter(logger, handler):
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def _a_second_handler(logger, handler):
+    second = LineHandler(handler.stream)
+    second.setFormatter(LogFormatter(LOG_FORMAT))
+    logger.addHandler(second)
+
+
+def _a_handler_above_info(logger, handler):
+    handler.setLevel(logging.WARNING)
+
+
+def _a_logger_above_info(logger, handler):
+    logger.setLevel(logging.WARNING)
+
+
+def _a_filter_on_the_logger(logger, handler):
+    logger.addFilter(Dropping())
+
+
+def _a_filter_on_the_handler(logger, handler):
+    handler.addFilter(Dropping())
+
+
+def _a_disabled_logger(logger, handler):
+    logger.disabled = True
+
+
+def _a_filter_on_a_parent(logger, handler):
+    """Not consulted by logging for a record of a logger below: the line is written."""
+    _the_handler_on_a_parent(logger, handler)
+    logger.parent.addFilter(Dropping())
+
+
+def _another_handler_class(logger, handler):
+    logger.removeHandler(handler)
+    other = logging.StreamHandler(handler.stream)
+    other.setFormatter(handler.formatter)
+    logger.addHandler(other)
+
+
+def _the_handler_on_a_parent(logger, handler):
+    parent = logging.Logger("ussd", logging.INFO)  # noqa: LOG001
+    logger.removeHandler(handler)
+    parent.addHandler(handler)
+    logger.parent = parent
+
+
+def _not_propagated_to_the_handler(logger, handler):
+    _the_handler_on_a_parent(logger, handler)
+    logger.propagate = False
+
+
+def _no_handler_at_all(logger, handler):
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("setup", [
+    lambda logger, handler: None, _another_format, _a_date_format, _the_standard_formatter,
+    _a_second_handler, _a_handler_above_info, _a_logger_above_info, _a_filter_on_the_logger,
+    _a_filter_on_the_handler, _a_disabled_logger, _a_filter_on_a_parent, _another_handler_class,
+    _the_handler_on_a_parent, _not_propagated_to_the_handler, _no_handler_at_all,
+], ids=lambda setup: getattr(setup, "__name__", "as_served").strip("_"))
+def test_a_hop_line_reaches_what_logger_info_reaches_in_any_set_up(frozen, setup, capsys):
+    """Whatever the set-up, the hop logger writes exactly what ``logger.info`` writes:
+    the short way when it can, through ``logging`` when anything could change the line."""
+    written = {}
+    for way in ("logging", "short"):
+        logger, handler = server_logger()
+        setup(logger, handler)
+        if way == "short":
+            LineLogger(logger).info(*HOP)
+        else:
+            logger.info(*HOP)
+        written[way] = (handler.stream.getvalue(), capsys.readouterr().err)
+    assert written["short"] == written["logging"]
+
+
+def test_a_line_the_stream_refuses_goes_to_logging_which_reports_it(frozen, monkeypatch):
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError("disk full")
+
+    logger, handler = server_logger(stream=Full())
+    failed = []
+    monkeypatch.setattr(handler, "handleError", failed.append)
+    LineLogger(logger).info(*HOP)
+    assert [record.getMessage() for record in failed] == [HOP[0] % HOP[1:]]
+    assert failed[0].name == "ussd.hop" and failed[0].levelno == logging.INFO
