@@ -4,12 +4,15 @@ migrations through it (``UssdService.migrate``)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH
 
+from ussd.errors import StoreError, StoreUnavailableError
 from ussd.rules import Channel, Decision, Language, Profile, Reason, Standing
-from ussd.store import MigrationOutcome, MigrationResult, Store, Subscriber
+from ussd.settings import Settings
+from ussd.store import MigrationOutcome, MigrationResult, Store, Subscriber, connect
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 ENTRY = {"at": "2026-11-15T10:00:00+00:00", "from": "novamix", "to": "tigre", "channel": "ussd"}
@@ -280,3 +283,18 @@ def test_migrations_are_counted_by_channel_in_the_metrics(service):
     assert service.migrate(ALICE, "tigre", Channel.WEB).approved
     assert counted("web") == before_web + 1
     assert counted("ussd") == before_ussd
+
+
+def test_an_unreachable_redis_and_a_refused_command_are_told_apart(store):
+    """No Redis at the address: StoreUnavailableError (the service's "unavailable" screen,
+    logged as a store failure); a command Redis refuses: a plain StoreError."""
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone = Store(connect(Settings.from_env({"REDIS_URL": f"redis://127.0.0.1:{port}/9"})))
+    with pytest.raises(StoreUnavailableError, match="Redis unreachable"):
+        gone.read_hop(ALICE, session_key(gone), THIS_MONTH, LAST_MONTH)
+    store.redis.hset(session_key(store), "not", "a string")  # the wrong type for MGET
+    with pytest.raises(StoreError, match="Redis error: WRONGTYPE") as refused:
+        store.update_session(session_key(store), None, CONFIRM)
+    assert not isinstance(refused.value, StoreUnavailableError)
