@@ -116,7 +116,31 @@ def parse_form(text: str) -> list[tuple[str, str]]:
 def _unquote_plus(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
-    return unquote(text, errors="werkzeug.url_quote") if "%" in text else text
+    return _unquote(text) if "%" in text else text
+
+
+# "%2a", "%2A"... -> "*": every spelling of an escaped ASCII character.
+_ASCII_ESCAPES = {
+    f"{high}{low}": chr(code)
+    for code in range(128)
+    for high in {f"{code >> 4:x}", f"{code >> 4:X}"}
+    for low in {f"{code & 15:x}", f"{code & 15:X}"}
+}
+
+
+def _unquote(text: str) -> str:
+    """``unquote(text, errors="werkzeug.url_quote")``, a third of its time when every escape
+    is an ASCII character's, as in a gateway's fields (``%2B225...``, ``%2A121%23``, ``1%2A2``);
+    any other escape (a byte of a multi-byte character, a stray ``%``) goes to ``unquote``."""
+    head, *escaped = text.split("%")
+    parts = [head]
+    for part in escaped:
+        char = _ASCII_ESCAPES.get(part[:2])
+        if char is None:
+            return unquote(text, errors="werkzeug.url_quote")
+        parts.append(char)
+        parts.append(part[2:])
+    return "".join(parts)
 
 
 def parse_service_code(code: str) -> tuple[str, ...]:
