@@ -62,13 +62,14 @@ def arguments() -> argparse.Namespace:
                         help="WSGI server for both apps (default: granian, as ussd serve)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="connections, each playing one dialogue at a time (default: 16)")
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds of each measured run (default: 10, at most 60)")
+    parser.add_argument("--duration", type=float, default=5.0,
+                        help="seconds of each measured run (default: 5, at most 60)")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of load before measuring each app (default: 3)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="measured runs of each app, alternated; the median ratio counts "
-                             "(default: 3)")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="measured runs of each app, in pairs, the first of each pair "
+                             "alternating; the median of the pairs' ratios counts (default: 6, "
+                             "at most 9)")
     parser.add_argument("--ceiling-connections", choices=("pool", "held"), default="pool",
                         help="how the ceiling app sends its two commands: through redis-py's "
                              "pool, as a plain Flask app does (default), or on connections "
@@ -76,8 +77,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=100_000,
                         help="subscribers stored, measured and played (default: 100000)")
     args = parser.parse_args()
-    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 30 or not 1 <= args.rounds <= 5:
-        parser.error("--duration 1-60 s, --warmup 0-30 s, --rounds 1-5: the bench is bounded")
+    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 30 or not 1 <= args.rounds <= 9:
+        parser.error("--duration 1-60 s, --warmup 0-30 s, --rounds 1-9: the bench is bounded")
     if not 1 <= args.concurrency <= 256 or args.subscribers < 10_000:
         parser.error("--concurrency 1-256, --subscribers at least 10000")
     return args
@@ -148,7 +149,7 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
         print(f"\nLoad: {args.server}, {args.workers} worker(s) per app, "
               f"{args.threads} thread(s) per worker, {args.concurrency} connections, "
               f"{args.duration:g} s x {args.rounds} round(s) per app after {args.warmup:g} s "
-              f"of warm-up; the ceiling's Redis commands through "
+              f"of warm-up, the first app of each round alternating; the ceiling's Redis commands through "
               f"{through[args.ceiling_connections]}")
 
         def one_run(app: str, seconds: float) -> dict:
@@ -174,8 +175,11 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
         if args.warmup:
             for app in servers:
                 one_run(app, args.warmup)
-        for _ in range(args.rounds):
-            for app in servers:
+        # Each round is a pair of runs, one per app, back to back; which goes first alternates
+        # from round to round, so that a load on the machine that grows or fades during the
+        # bench weighs on both apps alike instead of always on the second.
+        for number in range(args.rounds):
+            for app in (("service", "ceiling") if number % 2 == 0 else ("ceiling", "service")):
                 results[app].append(one_run(app, args.duration))
     finally:
         for app in servers.values():
@@ -225,8 +229,8 @@ def median(values: list[float]) -> float:
 
 
 def report(args, subscriber: float, session: float, trips, results) -> int:
-    # Each round ran the service then the ceiling back to back: their ratio is taken round by
-    # round, so that a change in the machine's other load between rounds cancels out.
+    # Each round ran both apps back to back: their ratio is taken round by round, so that a
+    # change in the machine's other load between rounds cancels out.
     ratios = [s["load"].hops_per_second / c["load"].hops_per_second
               for s, c in zip(results["service"], results["ceiling"])]
     ratio = median(ratios)
