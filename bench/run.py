@@ -62,14 +62,14 @@ def arguments() -> argparse.Namespace:
                         help="WSGI server for both apps (default: granian, as ussd serve)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="connections, each playing one dialogue at a time (default: 16)")
-    parser.add_argument("--duration", type=float, default=5.0,
-                        help="seconds of each measured run (default: 5, at most 60)")
+    parser.add_argument("--duration", type=float, default=3.0,
+                        help="seconds of each measured run (default: 3, at most 60)")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of load before measuring each app (default: 3)")
-    parser.add_argument("--rounds", type=int, default=6,
+    parser.add_argument("--rounds", type=int, default=9,
                         help="measured runs of each app, in pairs, the first of each pair "
-                             "alternating; the median of the pairs' ratios counts (default: 6, "
-                             "at most 9)")
+                             "alternating; the median of the pairs' ratios counts (default: 9, "
+                             "at most 15)")
     parser.add_argument("--ceiling-connections", choices=("pool", "held"), default="pool",
                         help="how the ceiling app sends its two commands: through redis-py's "
                              "pool, as a plain Flask app does (default), or on connections "
@@ -77,8 +77,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=100_000,
                         help="subscribers stored, measured and played (default: 100000)")
     args = parser.parse_args()
-    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 30 or not 1 <= args.rounds <= 9:
-        parser.error("--duration 1-60 s, --warmup 0-30 s, --rounds 1-9: the bench is bounded")
+    if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 30 or not 1 <= args.rounds <= 15:
+        parser.error("--duration 1-60 s, --warmup 0-30 s, --rounds 1-15: the bench is bounded")
     if not 1 <= args.concurrency <= 256 or args.subscribers < 10_000:
         parser.error("--concurrency 1-256, --subscribers at least 10000")
     return args
