@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import sys
 import time
 
 import pytest
 
-from ussd.logs import BATCH_BYTES, LOG_FORMAT, LineHandler, LineLogger, LogFormatter
+from ussd.logs import LOG_FORMAT, LineHandler, LineLogger, LogFormatter
 
 
 @pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
@@ -54,131 +53,33 @@ def test_the_log_formatter_writes_a_line_as_the_standard_one_would(fmt, datefmt,
         assert "\n" not in ours
 
 
-class Writes(io.StringIO):
-    """A stream that records each write that reaches it."""
+def test_the_line_handler_writes_and_flushes_each_line():
+    flushed = []
 
-    def __init__(self):
-        super().__init__()
-        self.writes: list[str] = []
+    class Stream(io.StringIO):
+        def flush(self):
+            flushed.append(self.getvalue())
 
-    def write(self, text):
-        self.writes.append(text)
-        return super().write(text)
-
-
-def line_handler(stream, **options) -> LineHandler:
-    handler = LineHandler(stream, **options)
+    stream = Stream()
+    handler = LineHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    return handler
-
-
-def record(level: int, msg: str, *args) -> logging.LogRecord:
-    return logging.makeLogRecord({"levelno": level, "levelname": logging.getLevelName(level),
-                                  "msg": msg, "args": args})
-
-
-def test_the_line_handler_writes_its_lines_together_once_flushed():
-    stream = Writes()
-    handler = line_handler(stream, flush_interval=60)
-    for n in (1, 2, 3):
-        handler.handle(record(logging.INFO, "hop %d", n))
-    assert stream.writes == []
-    handler.flush()
-    assert stream.writes == ["INFO hop 1\nINFO hop 2\nINFO hop 3\n"]
-    handler.flush()  # nothing left to write
-    assert len(stream.writes) == 1
-
-
-def test_a_warning_is_written_at_once_after_the_lines_before_it():
-    stream = Writes()
-    handler = line_handler(stream, flush_interval=60)
-    handler.handle(record(logging.INFO, "hop 1"))
-    handler.handle(record(logging.WARNING, "store failure"))
-    handler.handle(record(logging.INFO, "hop 2"))
-    assert stream.writes == ["INFO hop 1\nWARNING store failure\n"]
-    handler.close()  # as logging.shutdown at exit: the rest is written
-    assert stream.getvalue() == "INFO hop 1\nWARNING store failure\nINFO hop 2\n"
-
-
-def test_no_batch_is_larger_than_an_atomic_pipe_write_and_no_line_is_cut():
-    stream = Writes()
-    handler = line_handler(stream, flush_interval=60)
-    lines = [f"hop {n} " + "x" * (n % 300) for n in range(200)]
-    for line in lines:
-        handler.handle(record(logging.INFO, line))
-    handler.flush()
-    assert all(len(write) <= BATCH_BYTES and write.endswith("\n") for write in stream.writes)
-    assert len(stream.writes) > 1
-    assert stream.getvalue() == "".join(f"INFO {line}\n" for line in lines)
-
-
-def test_a_quiet_server_still_writes_its_last_lines_within_the_interval():
-    stream = Writes()
-    handler = line_handler(stream, flush_interval=0.05)
-    handler.handle(record(logging.INFO, "hop 1"))
-    handler.handle(record(logging.INFO, "hop 2"))
-    deadline = time.monotonic() + 5
-    while not stream.writes and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stream.writes == ["INFO hop 1\nINFO hop 2\n"]
-    handler.close()
-
-
-def test_without_an_interval_every_line_is_written_at_once():
-    stream = Writes()
-    handler = line_handler(stream, flush_interval=0)
     for n in (1, 2):
-        handler.handle(record(logging.INFO, "hop %d", n))
-    assert stream.writes == ["INFO hop 1\n", "INFO hop 2\n"]
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_the_child_of_a_fork_does_not_write_its_parents_lines():
-    """Parent and child share the stream, as a server's workers share standard error: the
-    lines kept at the fork are the parent's to write, once."""
-    reader, writer = os.pipe()
-    handler = line_handler(os.fdopen(writer, "w"), flush_interval=60)
-    handler.handle(record(logging.INFO, "parent's hop"))
-    pid = os.fork()
-    if pid == 0:  # the child: writes its own line, then leaves at once
-        status = 1
-        try:
-            handler.handle(record(logging.INFO, "child's hop"))
-            handler.flush()
-            status = 0
-        finally:
-            os._exit(status)
-    assert os.waitpid(pid, 0)[1] == 0
-    handler.close()
-    handler.stream.close()
-    with os.fdopen(reader) as pipe:
-        assert sorted(pipe.read().splitlines()) == ["INFO child's hop", "INFO parent's hop"]
-
-
-class Full(io.StringIO):
-    def write(self, text):
-        raise OSError("disk full")
+        handler.handle(logging.makeLogRecord({"levelname": "INFO", "msg": "hop %d",
+                                              "args": (n,)}))
+    assert flushed == ["INFO hop 1\n", "INFO hop 1\nINFO hop 2\n"]
 
 
 def test_a_line_that_cannot_be_written_goes_to_handle_error(monkeypatch):
-    handler = line_handler(Full(), flush_interval=0)
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise OSError("disk full")
+
+    handler = LineHandler(Closed())
     failed = []
     monkeypatch.setattr(handler, "handleError", failed.append)
-    refused = record(logging.INFO, "hop")
-    handler.handle(refused)
-    assert failed == [refused]
-
-
-def test_lines_the_flushing_thread_cannot_write_are_reported(monkeypatch):
-    handler = line_handler(Full(), flush_interval=0.05)
-    failed = []
-    monkeypatch.setattr(handler, "handleError", failed.append)
-    handler.handle(record(logging.INFO, "hop"))
-    deadline = time.monotonic() + 5
-    while not failed and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert failed and failed[0].getMessage().startswith("log lines could not be written to")
-    handler._flusher = None  # its thread stops; the stream would refuse the close's flush
+    record = logging.makeLogRecord({"msg": "hop"})
+    handler.handle(record)
+    assert failed == [record]
 
 
 HOP = ("hop gateway=%s msisdn=%s inputs=%d end=%s ms=%.1f",
@@ -198,8 +99,7 @@ def server_logger(name: str = "ussd.hop", stream: io.StringIO | None = None):
     Made outside the logging tree: under pytest the root logger carries pytest's handlers.
     """
     logger = logging.Logger(name, logging.INFO)  # noqa: LOG001  (outside the tree)
-    # Every line written at once: these tests are about what is written, not when.
-    handler = LineHandler(stream if stream is not None else io.StringIO(), flush_interval=0)
+    handler = LineHandler(stream if stream is not None else io.StringIO())
     handler.setFormatter(LogFormatter(LOG_FORMAT))
     logger.addHandler(handler)
     return logger, handler
@@ -238,7 +138,7 @@ def _the_standard_formatter(logger, handler):
 
 
 def _a_second_handler(logger, handler):
-    second = LineHandler(handler.stream, flush_interval=0)
+    second = LineHandler(handler.stream)
     second.setFormatter(LogFormatter(LOG_FORMAT))
     logger.addHandler(second)
 
@@ -314,6 +214,10 @@ def test_a_hop_line_reaches_what_logger_info_reaches_in_any_set_up(frozen, setup
 
 
 def test_a_line_the_stream_refuses_goes_to_logging_which_reports_it(frozen, monkeypatch):
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError("disk full")
+
     logger, handler = server_logger(stream=Full())
     failed = []
     monkeypatch.setattr(handler, "handleError", failed.append)

@@ -6,17 +6,13 @@
 more than anything else the service adds to a hop but the two round trips, mostly in the
 record ``logging`` builds (twenty attributes), its filters and its walk up the loggers'
 handlers, none of which a plain line needs. When the line would reach that handler alone,
-it is written straight to it: the same text, the same stream, the same lock. The handler
-writes its lines in batches (see :class:`LineHandler`).
+it is written straight to it: the same text, the same stream, the same lock.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-import weakref
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -65,119 +61,34 @@ class LogFormatter(logging.Formatter):
         return self.default_msec_format % (text, msecs)
 
 
-# Lines are written in batches of at most this many bytes: a write of up to PIPE_BUF bytes to
-# a pipe is never interleaved with another process's (the other workers write to the same
-# standard error), so no line is ever cut, whatever collects the log.
-BATCH_BYTES = 4096
-# A line waits at most this long before it is written, however quiet the server.
-FLUSH_INTERVAL = 0.2
-
-
 class LineHandler(logging.StreamHandler):
-    """``logging.StreamHandler`` (standard error by default) that writes its lines in batches.
-
-    A write to the stream lets go of the GIL: another of the worker's threads takes it, and
-    this one must wait to get it back. Written one by one, the hop lines cost the server 6 %
-    of its hops (bench/README.md). Lines are kept, in order, until they would fill a batch
-    (``BATCH_BYTES``), until ``FLUSH_INTERVAL`` has passed (a thread of the handler writes them
-    then), until a WARNING or worse comes (written at once, after them), or until the handler
-    is flushed or closed (``logging.shutdown`` does both at exit). A process killed outright
-    loses the lines of its last ``FLUSH_INTERVAL``. ``flush_interval=0`` writes every line at
-    once. The child of a fork starts with none of its parent's lines.
-    """
-
-    def __init__(self, stream=None, flush_interval: float = FLUSH_INTERVAL):
-        super().__init__(stream)
-        self.flush_interval = flush_interval
-        self._pending: list[str] = []
-        self._size = 0
-        self._flusher: threading.Thread | None = None
-        _HANDLERS.add(self)
+    """``logging.StreamHandler`` (standard error by default), each line flushed as it is
+    written, without the second lock ``StreamHandler.flush`` takes: a line per hop."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._add(self.format(record) + self.terminator,
-                      urgent=record.levelno >= logging.WARNING)
+            line = self.format(record) + self.terminator
+            stream = self.stream
+            stream.write(line)
+            stream.flush()
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001  (as logging's handlers: reported, never raised)
             self.handleError(record)
 
     def write_line(self, line: str) -> bool:
-        """Add one finished line, as ``emit`` adds a formatted record; False if the stream
-        refused the batch it completed (the caller then hands the record to ``logging``,
-        which reports the failure)."""
+        """Write one finished line under the handler's lock; False if the stream refused it
+        (the caller then hands the record to ``logging``, which reports the failure)."""
         with self.lock:
             try:
-                self._add(line + self.terminator, urgent=False)
+                stream = self.stream
+                stream.write(line + self.terminator)
+                stream.flush()
             except RecursionError:
                 raise
             except Exception:  # noqa: BLE001
                 return False
         return True
-
-    def flush(self) -> None:
-        """Write every line kept, now."""
-        with self.lock:
-            self._write_pending()
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._flusher = None  # its thread stops at its next wake-up
-            super().close()
-
-    def _add(self, line: str, urgent: bool) -> None:
-        # Called with the handler's lock held.
-        if self._size + len(line) > BATCH_BYTES:
-            self._write_pending()
-        self._pending.append(line)
-        self._size += len(line)
-        if urgent or not self.flush_interval:
-            self._write_pending()
-        elif self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_every, daemon=True,
-                                             name="ussd-log-flush")
-            self._flusher.start()
-
-    def _write_pending(self) -> None:
-        # Called with the handler's lock held. The lines are dropped even if the stream
-        # refuses them: the error is reported once, not again with every later line.
-        if not self._pending:
-            return
-        text = "".join(self._pending)
-        self._pending.clear()
-        self._size = 0
-        stream = self.stream
-        stream.write(text)
-        stream.flush()
-
-    def _flush_every(self) -> None:
-        me = threading.current_thread()
-        while self._flusher is me:
-            time.sleep(self.flush_interval)
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001
-                self.handleError(logging.makeLogRecord(
-                    {"msg": "log lines could not be written to %r", "args": (self.stream,)}))
-
-    def _forget_the_parents_lines(self) -> None:
-        self._pending, self._size, self._flusher = [], 0, None
-
-
-# Every LineHandler of the process: the child of a fork forgets its parent's lines (the
-# parent writes them) and its flushing thread (a fork copies no thread).
-_HANDLERS: weakref.WeakSet[LineHandler] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for handler in _HANDLERS:
-        handler._forget_the_parents_lines()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class LineLogger:
