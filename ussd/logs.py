@@ -2,11 +2,11 @@
 
 ``ussd serve`` sends every logger to one :class:`LineHandler` on standard error, formatted by
 :class:`LogFormatter` in :data:`LOG_FORMAT`. The service writes one line per hop
-(:class:`LineLogger`): through ``logging`` it cost a hop about 30 us of CPU in the server,
-more than anything else the service adds to a hop but the two round trips, mostly in the
-record ``logging`` builds (twenty attributes), its filters and its walk up the loggers'
-handlers, none of which a plain line needs. When the line would reach that handler alone,
-it is written straight to it: the same text, the same stream, the same lock.
+(:class:`LineLogger`). Through ``logging`` the line cost 6.4 us warm, and a hop in the
+in-process harness 20-30 us of CPU more than with the line off, mostly in the record
+``logging`` builds (twenty attributes), its filters and its walk up the loggers' handlers,
+none of which a plain line needs. When the line would reach that handler alone, it is written
+straight to it: the same text, the same stream, the same lock (3.4 us warm).
 """
 
 from __future__ import annotations

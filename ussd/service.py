@@ -118,8 +118,9 @@ class UssdService:
         # The session is logged by the digest its Redis key uses: a gateway's session id may
         # embed the phone number, and it is the gateway's text, not ours, to put in a log line.
         hop_log.info("hop gateway=%s msisdn=%s session=%s inputs=%d end=%s outcome=%s ms=%.1f",
-                 hop.gateway, mask_msisdn(hop.msisdn), session_digest(hop.gateway, hop.session_id),
-                 len(hop.inputs), reply.end, outcome, elapsed * 1000)
+                     hop.gateway, mask_msisdn(hop.msisdn),
+                     session_digest(hop.gateway, hop.session_id), len(hop.inputs), reply.end,
+                     outcome, elapsed * 1000)
         return reply
 
     def language_of(self, msisdn: str) -> Language:
