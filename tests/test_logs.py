@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
+import subprocess
 import sys
 import time
 
@@ -224,3 +227,44 @@ def test_a_line_the_stream_refuses_goes_to_logging_which_reports_it(frozen, monk
     LineLogger(logger).info(*HOP)
     assert [record.getMessage() for record in failed] == [HOP[0] % HOP[1:]]
     assert failed[0].name == "ussd.hop" and failed[0].levelno == logging.INFO
+
+
+SERVER = r'''
+import logging
+from ussd.cli import _settings
+from ussd.web import create_app
+
+made = []
+make_record = logging.Logger.makeRecord
+def counting(self, name, *args, **kwargs):
+    made.append(name)
+    return make_record(self, name, *args, **kwargs)
+logging.Logger.makeRecord = counting
+
+_settings()  # the logging of ussd serve: one LineHandler on standard error
+app = create_app()  # the embedded store with the demo subscribers (USSD_DEMO=1)
+client = app.test_client()
+for text in ("", "1"):
+    reply = client.post("/ussd/africastalking", data={
+        "sessionId": "ATUid_log", "serviceCode": "*121#", "phoneNumber": "+2250700000001",
+        "networkCode": "62303", "text": text})
+    assert reply.status_code == 200, reply.status_code
+print("records made for ussd.hop:", made.count("ussd.hop"))
+'''
+
+
+def test_the_server_writes_each_hop_line_to_standard_error_the_short_way():
+    """As ``ussd serve`` sets logging up: each hop's line on standard error, in the server's
+    format, the number masked, and no LogRecord made for it."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("USSD_") and key != "REDIS_URL"}
+    done = subprocess.run([sys.executable, "-c", SERVER], capture_output=True, text=True,
+                          env={**env, "USSD_DEMO": "1"}, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "records made for ussd.hop: 0"
+    hop_lines = [line for line in done.stderr.splitlines() if " ussd.hop " in line]
+    line = (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ussd.hop hop gateway=africastalking "
+            r"msisdn=\+225\*{7}001 session=[0-9a-f]{20} inputs=%d end=False outcome=ok "
+            r"ms=\d+\.\d")
+    assert [bool(re.fullmatch(line % n, text)) for n, text in enumerate(hop_lines)] == [True] * 2
+    assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
