@@ -119,11 +119,11 @@ def _unquote_plus(text: str) -> str:
     return _unquote(text) if "%" in text else text
 
 
-# "%2a", "%2A"... -> "*": every spelling of an escaped ASCII character.
+# "2a", "2A"... -> "*": both spellings of every escaped ASCII character (its first hex
+# digit, 0-7, has one).
 _ASCII_ESCAPES = {
-    f"{high}{low}": chr(code)
+    f"{code >> 4}{low}": chr(code)
     for code in range(128)
-    for high in {f"{code >> 4:x}", f"{code >> 4:X}"}
     for low in {f"{code & 15:x}", f"{code & 15:X}"}
 }
 
