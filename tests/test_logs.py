@@ -268,3 +268,13 @@ def test_the_server_writes_each_hop_line_to_standard_error_the_short_way():
             r"ms=\d+\.\d")
     assert [bool(re.fullmatch(line % n, text)) for n, text in enumerate(hop_lines)] == [True] * 2
     assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
+
+
+def test_a_line_whose_arguments_do_not_fit_is_reported_never_raised(frozen, monkeypatch):
+    """As logging does with any record: the hop goes on, and the error is reported."""
+    logger, handler = server_logger()
+    failed = []
+    monkeypatch.setattr(handler, "handleError", failed.append)
+    LineLogger(logger).info("hop inputs=%d", "three")
+    assert handler.stream.getvalue() == ""
+    assert [(record.msg, record.args) for record in failed] == [("hop inputs=%d", ("three",))]

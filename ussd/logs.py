@@ -111,10 +111,12 @@ class LineLogger:
             return
         handler = sole_line_handler(logger)
         if handler is not None:
-            formatter = handler.formatter
-            line = formatter.line(time.time(), logging.getLevelName(logging.INFO),
-                                  logger.name, msg % args)
-            if handler.write_line(line):
+            try:
+                message = msg % args
+            except Exception:  # noqa: BLE001  (logging reports it below, and never raises)
+                message = None
+            if message is not None and handler.write_line(handler.formatter.line(
+                    time.time(), logging.getLevelName(logging.INFO), logger.name, message)):
                 return
         logger.info(msg, *args, stacklevel=2)
 
