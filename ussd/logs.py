@@ -67,18 +67,19 @@ class LineHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + self.terminator
-            stream = self.stream
-            stream.write(line)
-            stream.flush()
+            line = self.format(record)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001  (as logging's handlers: reported, never raised)
             self.handleError(record)
+            return
+        if not self.write_line(line):
+            self.handleError(record)
 
     def write_line(self, line: str) -> bool:
-        """Write one finished line under the handler's lock; False if the stream refused it
-        (the caller then hands the record to ``logging``, which reports the failure)."""
+        """Write one finished line under the handler's lock (``emit`` holds it already);
+        False if the stream refused it (the caller then hands the record to ``logging``,
+        which reports the failure)."""
         with self.lock:
             try:
                 stream = self.stream
