@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # redis_servers: throw-away redis-serve
 import load
 import redis
 from redis_servers import RedisServer
-from servers import AppServer
+from servers import AppServer, service_env
 
 from ussd.cli import DEFAULT_THREADS, default_workers
 from ussd.months import month_of, previous_month
@@ -64,7 +65,8 @@ def export(revision: str | None, into: Path) -> Path:
     into.mkdir()
     if revision is None:
         for part in ("ussd", "menus"):
-            subprocess.run(["cp", "-r", str(ROOT / part), str(into)], check=True)
+            shutil.copytree(ROOT / part, into / part,
+                            ignore=shutil.ignore_patterns("__pycache__"))
     else:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "ussd", "menus"],
                                  check=True, capture_output=True).stdout
@@ -89,8 +91,7 @@ def main() -> int:
         load.seed(Store(client, prefix=PREFIX), subscribers, month)
         client.close()
         token = secrets.token_urlsafe(16)
-        env = {"REDIS_URL": server.url, "USSD_KEY_PREFIX": PREFIX,
-               "USSD_GATEWAYS": "africastalking", "USSD_AFRICASTALKING_TOKEN": token}
+        env = service_env(server.url, PREFIX, token)
         servers = {name: AppServer("service", "granian", default_workers(), DEFAULT_THREADS,
                                    {**env, "PYTHONPATH": str(tree)}, work / f"{name}.log")
                    for name, tree in trees.items()}
@@ -131,7 +132,7 @@ def main() -> int:
           f"{', '.join(f'{r:.2f}' for r in hops)})")
     print(f"base/changed CPU time per hop: {statistics.median(cpu):.3f} (above 1: the change "
           f"costs less)")
-    subprocess.run(["rm", "-rf", str(work)], check=False)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -41,7 +41,7 @@ from redis_servers import RedisServer  # noqa: E402
 
 import footprint  # noqa: E402
 import load  # noqa: E402
-from servers import SERVERS, AppServer  # noqa: E402
+from servers import SERVERS, AppServer, service_env  # noqa: E402
 from ussd.cli import DEFAULT_THREADS, default_workers  # noqa: E402
 from ussd.months import month_of, previous_month  # noqa: E402
 from ussd.settings import Settings  # noqa: E402
@@ -126,12 +126,7 @@ def machine() -> None:
 def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
     """Serve both apps, warm each up, then alternate measured runs; every run's figures."""
     token = secrets.token_urlsafe(16)
-    env = {
-        "REDIS_URL": redis_url,
-        "USSD_KEY_PREFIX": PREFIX,
-        "USSD_GATEWAYS": "africastalking",
-        "USSD_AFRICASTALKING_TOKEN": token,  # as in production: the gateway's secret checked
-    }
+    env = service_env(redis_url, PREFIX, token)
     replies = load.expected_replies()
     fixed = open_screen()
     pool = args.subscribers
@@ -149,8 +144,8 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
         print(f"\nLoad: {args.server}, {args.workers} worker(s) per app, "
               f"{args.threads} thread(s) per worker, {args.concurrency} connections, "
               f"{args.duration:g} s x {args.rounds} round(s) per app after {args.warmup:g} s "
-              f"of warm-up, the first app of each round alternating; the ceiling's Redis commands through "
-              f"{through[args.ceiling_connections]}")
+              f"of warm-up, the first app of each round alternating; the ceiling's Redis "
+              f"commands through {through[args.ceiling_connections]}")
 
         def one_run(app: str, seconds: float) -> dict:
             first = next(slices)

@@ -31,6 +31,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def service_env(redis_url: str, prefix: str, token: str) -> dict[str, str]:
+    """The service's settings in the benches: the Africa's Talking endpoint only, on
+    ``redis_url`` under ``prefix``, its gateway secret ``token`` checked as in production."""
+    return {
+        "REDIS_URL": redis_url,
+        "USSD_KEY_PREFIX": prefix,
+        "USSD_GATEWAYS": "africastalking",
+        "USSD_AFRICASTALKING_TOKEN": token,
+    }
+
+
 class AppServer:
     """One app (``service`` or ``ceiling``) served by one WSGI server kind, as a child process."""
 
