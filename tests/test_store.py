@@ -7,12 +7,28 @@ import json
 import socket
 
 import pytest
-from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH
+from conftest import (
+    ALICE,
+    BRUNO,
+    CELINE,
+    JOHN,
+    LAST_MONTH,
+    NOBODY,
+    SUBSCRIBERS,
+    THIS_MONTH,
+)
 
 from ussd.errors import StoreError, StoreUnavailableError
 from ussd.rules import Channel, Decision, Language, Profile, Reason, Standing
 from ussd.settings import Settings
-from ussd.store import MigrationOutcome, MigrationResult, Store, Subscriber, connect
+from ussd.store import (
+    MigrationOutcome,
+    MigrationResult,
+    PruneReport,
+    Store,
+    Subscriber,
+    connect,
+)
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 ENTRY = {"at": "2026-11-15T10:00:00+00:00", "from": "novamix", "to": "tigre", "channel": "ussd"}
@@ -191,6 +207,53 @@ def test_reset_subscribers_forgets_only_those_named(store):
     assert store.describe(ALICE, THIS_MONTH) is None
     assert store.redis.exists(store.keys.history(ALICE)) == 0
     assert store.describe(BRUNO, THIS_MONTH)["profile"] == "tigre"
+
+
+def test_prune_deletes_the_months_before_the_one_kept_and_nothing_else(store):
+    """On every subscriber (on every master of a cluster): the consumption and migration
+    counts of older months go; the months kept, any other field, the history, the sessions
+    and another deployment's subscribers stay."""
+    assert migrate(store, expected_record=None).result is MigrationResult.APPLIED
+    for msisdn, *_ in SUBSCRIBERS:
+        store.put_consumption([(msisdn, "2026-08", 100), (msisdn, "2026-09", 200)])
+        store.redis.hset(store.keys.subscriber(msisdn),
+                         mapping={"m:2026-09": 1, "m:2026-10": 2, "c:2026": 5, "note": "x"})
+    other = Store(store.redis, prefix=f"{store.keys.prefix}x")
+    try:
+        other.put_consumption([(ALICE, "2026-08", 100)])
+        assert store.prune_months(LAST_MONTH) == PruneReport(subscribers=4, changed=4, fields=12)
+        for msisdn, profile, language, consumed in SUBSCRIBERS:
+            expected = {"p": profile.value, "l": language.value, f"c:{LAST_MONTH}": str(consumed),
+                        "m:2026-10": "2", "c:2026": "5", "note": "x"}
+            if msisdn == ALICE:
+                expected |= {"p": "tigre", "m:2026-11": "1"}
+            assert subscriber_fields(store, msisdn) == expected
+        assert [json.loads(entry) for entry in store.redis.lrange(store.keys.history(ALICE),
+                                                                  0, -1)] == [ENTRY]
+        assert store.redis.get(session_key(store)) == MIGRATED
+        assert subscriber_fields(other, ALICE) == {"c:2026-08": "100"}
+        assert store.prune_months(LAST_MONTH) == PruneReport(subscribers=4, changed=0, fields=0)
+    finally:
+        other.redis.delete(other.keys.subscriber(ALICE))
+
+
+def test_prune_removes_a_hash_left_with_only_old_months(store):
+    store.put_consumption([(NOBODY, "2026-09", 700), (NOBODY, "2025-12", 800)])
+    assert store.prune_months(LAST_MONTH) == PruneReport(subscribers=5, changed=1, fields=2)
+    assert store.redis.exists(store.keys.subscriber(NOBODY)) == 0
+
+
+def test_a_dry_run_of_prune_counts_and_deletes_nothing(store):
+    store.put_consumption([(ALICE, "2026-09", 200), (BRUNO, "2026-09", 300)])
+    store.redis.hset(store.keys.subscriber(BRUNO), "m:2026-09", 3)
+    before = {msisdn: subscriber_fields(store, msisdn) for msisdn, *_ in SUBSCRIBERS}
+    assert store.prune_months(LAST_MONTH, dry_run=True) == PruneReport(4, changed=2, fields=3)
+    assert {msisdn: subscriber_fields(store, msisdn) for msisdn, *_ in SUBSCRIBERS} == before
+
+
+def test_prune_refuses_a_month_that_is_not_one(store):
+    with pytest.raises(ValueError, match="not a YYYY-MM month"):
+        store.prune_months("2026-13")
 
 
 def test_every_key_of_a_subscriber_shares_its_hash_tag(store):

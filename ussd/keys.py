@@ -20,6 +20,8 @@ import hashlib
 import re
 from functools import lru_cache
 
+from .months import MONTH_PATTERN
+
 PROFILE_FIELD = "p"
 LANGUAGE_FIELD = "l"
 _MSISDN = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -33,6 +35,14 @@ def consumption_field(month: str) -> str:
 def migrations_field(month: str) -> str:
     """Field of the subscriber hash counting the successful migrations of ``month``."""
     return f"m:{month}"
+
+
+def month_of_field(field: str) -> str | None:
+    """The ``YYYY-MM`` month of a consumption or migration-count field; None for any other."""
+    kind, colon, month = field.partition(":")
+    if kind in ("c", "m") and colon and MONTH_PATTERN.fullmatch(month):
+        return month
+    return None
 
 
 @lru_cache(maxsize=65536)  # every hop of a session names it, for its key and its log line

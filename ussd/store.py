@@ -36,7 +36,9 @@ from .keys import (
     KeySpace,
     consumption_field,
     migrations_field,
+    month_of_field,
 )
+from .months import parse_month
 from .rules import Language, Profile, Standing
 from .settings import Settings
 
@@ -175,6 +177,16 @@ class MigrationOutcome:
     standing: Standing | None = None
 
 
+@dataclass
+class PruneReport:
+    """What :meth:`Store.prune_months` found: subscriber hashes visited (SCAN may visit one
+    twice), those that had fields of old months, and those fields."""
+
+    subscribers: int = 0
+    changed: int = 0
+    fields: int = 0
+
+
 class Store:
     """Sessions and subscribers in Redis (a server, a cluster, or the embedded fakeredis)."""
 
@@ -305,6 +317,44 @@ class Store:
         with _store_errors:
             for msisdn in msisdns:
                 self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
+
+    def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
+        """Delete every subscriber's consumption and migration counts of the months before
+        ``keep_from`` (``YYYY-MM``); with ``dry_run``, only count them.
+
+        The rules read last month's consumption and this month's count, nothing older; the
+        history list, which records every migration, is left whole. Fields are deleted by
+        name (``HDEL``), never rewritten, so a hop or a consumption load running meanwhile
+        loses nothing of the months kept. A hash left empty (consumption of a number that has
+        no profile) goes with its last field, as Redis removes empty hashes. SCAN visits
+        every master of a cluster; 500 subscribers per round trip.
+        """
+        parse_month(keep_from)
+
+        def old(fields: list[str]) -> list[str]:
+            return [field for field in fields
+                    if (month := month_of_field(field)) is not None and month < keep_from]
+
+        report = PruneReport()
+        with _store_errors:
+            keys = self.redis.scan_iter(match=self.keys.subscriber_pattern(), count=1000)
+            for chunk in _chunks(keys, 500):
+                pipe = self.redis.pipeline(transaction=False)
+                for key in chunk:
+                    pipe.hkeys(key)
+                stale = [(key, old(fields)) for key, fields in zip(chunk, pipe.execute())]
+                stale = [(key, fields) for key, fields in stale if fields]
+                if dry_run or not stale:
+                    removed = [len(fields) for _, fields in stale]
+                else:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for key, fields in stale:
+                        pipe.hdel(key, *fields)
+                    removed = pipe.execute()  # how many each HDEL removed
+                report.subscribers += len(chunk)
+                report.changed += sum(1 for count in removed if count)
+                report.fields += sum(removed)
+        return report
 
     def describe(self, msisdn: str, month: str) -> dict | None:
         """Everything stored for a subscriber, as plain data (None if unknown)."""
