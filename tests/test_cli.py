@@ -23,6 +23,7 @@ from ussd.web import create_app
 pytestmark = pytest.mark.real_redis
 
 LAST_MONTH = previous_month(month_of(datetime.now(UTC), ZoneInfo("Africa/Abidjan")))
+MONTH_BEFORE_LAST = previous_month(LAST_MONTH)
 
 
 @pytest.fixture
@@ -164,6 +165,39 @@ def test_migrate_hits_the_cap_on_the_fourth(env, csv_files):
     result = run(["migrate", "0700000001", "novamix"], env)
     assert result.exit_code == 1
     assert json.loads(result.output)["reason"] == "monthly_limit_reached"
+
+
+def test_prune_deletes_the_months_before_last_and_says_how_many(env, csv_files, tmp_path):
+    older = tmp_path / "older.csv"
+    older.write_text(f"msisdn,month,amount\n0700000001,{MONTH_BEFORE_LAST},800\n"
+                     f"0700000002,{MONTH_BEFORE_LAST},900\n0700000002,2020-01,5\n")
+    assert run(["seed", *map(str, csv_files), str(older)], env).exit_code == 0
+    result = run(["prune", "--dry-run"], env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"months before {LAST_MONTH}: would delete 3 field(s) of "
+                             "2 subscriber(s); 3 subscriber(s) visited\n")
+    assert json.loads(run(["show", "0700000002"], env).output)["consumption"] == {
+        "2020-01": 5, MONTH_BEFORE_LAST: 900}
+    result = run(["prune"], env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"months before {LAST_MONTH}: deleted 3 field(s) of "
+                             "2 subscriber(s); 3 subscriber(s) visited\n")
+    assert json.loads(run(["show", "0700000001"], env).output)["consumption"] == {
+        LAST_MONTH: 3000}
+    assert json.loads(run(["show", "0700000002"], env).output)["consumption"] == {}
+
+
+def test_prune_can_keep_more_months_but_never_last_month(env, csv_files, tmp_path):
+    older = tmp_path / "older.csv"
+    older.write_text(f"msisdn,month,amount\n0700000001,{MONTH_BEFORE_LAST},800\n")
+    assert run(["seed", *map(str, csv_files), str(older)], env).exit_code == 0
+    result = run(["prune", "--keep-months", "2"], env)
+    assert result.output.startswith(f"months before {MONTH_BEFORE_LAST}: deleted 0 field(s)")
+    assert json.loads(run(["show", "0700000001"], env).output)["consumption"] == {
+        MONTH_BEFORE_LAST: 800, LAST_MONTH: 3000}
+    result = run(["prune", "--keep-months", "0"], env)
+    assert result.exit_code == 2
+    assert "0 is not in the range 1<=x<=120" in result.output
 
 
 # --- the handset simulator --------------------------------------------------------------------

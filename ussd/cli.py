@@ -1,4 +1,4 @@
-"""The ``ussd`` command: serve, seed, show, migrate, and the handset simulator."""
+"""The ``ussd`` command: serve, seed, show, migrate, prune, and the handset simulator."""
 
 from __future__ import annotations
 
@@ -179,6 +179,28 @@ def migrate(msisdn: str, profile: str, channel: str) -> None:
     }, indent=2))
     if not decision.approved:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--keep-months", type=click.IntRange(1, 120), default=1, show_default=True,
+              help="Months kept before the current one (1: last month, which the rules read).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+def prune(keep_months: int, dry_run: bool) -> None:
+    """Delete the consumption and migration counts of old months from every subscriber.
+
+    The rules read only last month's consumption and this month's migrations; each month
+    kept adds two fields per subscriber. The migration history is kept whole.
+    """
+    from .months import month_of, previous_month
+
+    service = _redis_service()
+    keep_from = month_of(service.clock(), service.zone)
+    for _ in range(keep_months):
+        keep_from = previous_month(keep_from)
+    report = _fail_on_error(lambda: service.store.prune_months(keep_from, dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"months before {keep_from}: {verb} {report.fields} field(s) of "
+               f"{report.changed} subscriber(s); {report.subscribers} subscriber(s) visited")
 
 
 @main.command()
