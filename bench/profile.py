@@ -26,6 +26,7 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 from redis_servers import RedisServer  # noqa: E402
 
 import load  # noqa: E402
+from ussd.logs import LOG_FORMAT, LineHandler, LogFormatter  # noqa: E402
 from ussd.months import month_of, previous_month  # noqa: E402
 from ussd.settings import Settings  # noqa: E402
 from ussd.web import create_app  # noqa: E402
@@ -53,9 +54,11 @@ def main() -> None:
     args = parser.parse_args()
     from pyinstrument import Profiler
 
-    # As ussd serve logs: one INFO line per hop (here to /dev/null).
-    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # As ussd serve logs: one INFO line per hop, through its handler and format (so the hop
+    # line takes its short way, ussd.logs.LineLogger), here to /dev/null.
+    handler = LineHandler(open(os.devnull, "w"))
+    handler.setFormatter(LogFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     with RedisServer({"save": ""}) as server:
