@@ -54,14 +54,14 @@ def main() -> None:
     args = parser.parse_args()
     from pyinstrument import Profiler
 
-    # As ussd serve logs: one INFO line per hop, through its handler and format (so the hop
-    # line takes its short way, ussd.logs.LineLogger), here to /dev/null.
-    handler = LineHandler(open(os.devnull, "w"))
-    handler.setFormatter(LogFormatter(LOG_FORMAT))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    with RedisServer({"save": ""}) as server:
+    with open(os.devnull, "w") as devnull, RedisServer({"save": ""}) as server:
+        # As ussd serve logs: one INFO line per hop, through its handler and format (so the hop
+        # line takes its short way, ussd.logs.LineLogger), here to /dev/null.
+        handler = LineHandler(devnull)
+        handler.setFormatter(LogFormatter(LOG_FORMAT))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         settings = Settings.from_env({"REDIS_URL": server.url, "USSD_KEY_PREFIX": "profile",
                                       "USSD_GATEWAYS": "africastalking",
                                       "USSD_AFRICASTALKING_TOKEN": TOKEN})
