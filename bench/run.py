@@ -294,7 +294,8 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
     print(f"20 million subscribers: {20e6 * subscriber / 2**30:.1f} GiB, plus "
           f"{live * session / 2**20:.0f} MiB for the {live:,} sessions live at 1,000 new "
           f"dialogues/s: {total / 2**30:.1f} GiB of used_memory (each further month of "
-          f"consumption kept adds a field per subscriber)")
+          f"consumption adds a field per subscriber until ussd prune deletes it: "
+          f"bench/prune.py)")
     errors = sum(run["load"].errors for runs in results.values() for run in runs)
     return 0 if errors == 0 and all(ok for _, ok, _ in checks.values()) else 1
 
