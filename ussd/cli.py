@@ -189,7 +189,8 @@ def prune(keep_months: int, dry_run: bool) -> None:
     """Delete the consumption and migration counts of old months from every subscriber.
 
     The rules read only last month's consumption and this month's migrations; each month
-    kept adds two fields per subscriber. The migration history is kept whole.
+    kept adds two fields per subscriber. The migration history is kept whole. Run it once a
+    month, after the 1st (a hop in flight across midnight still reads the month before).
     """
     from .months import month_of, previous_month
 
