@@ -30,6 +30,12 @@ def used_memory(client) -> int:
     return int(client.info("memory")["used_memory"])
 
 
+def redis_cpu_seconds(client) -> float:
+    """CPU seconds the Redis server has used so far, user and system."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def subscriber_bytes(client, store, count: int, month: str) -> float:
     """Bytes of Redis memory per subscriber (profile, language, one month of consumption)."""
     before = used_memory(client)

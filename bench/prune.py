@@ -22,16 +22,12 @@ sys.path.insert(0, str(BENCH.parent / "tests"))  # redis_servers: throw-away red
 
 import load
 import redis
+from footprint import redis_cpu_seconds, used_memory
 from redis_servers import RedisServer
 
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
-
-
-def redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def main() -> None:
@@ -55,16 +51,16 @@ def main() -> None:
         store = Store(client, prefix="bench")
         for month in months:
             load.seed(store, args.subscribers, month)
-        before = int(client.info("memory")["used_memory"])
+        before = used_memory(client)
 
         started = time.perf_counter()
         dry = store.prune_months(last_month, dry_run=True)
         dry_seconds = time.perf_counter() - started
 
-        cpu, started = redis_cpu(client), time.perf_counter()
+        cpu, started = redis_cpu_seconds(client), time.perf_counter()
         done = store.prune_months(last_month)
-        seconds, cpu = time.perf_counter() - started, redis_cpu(client) - cpu
-        freed = before - int(client.info("memory")["used_memory"])
+        seconds, cpu = time.perf_counter() - started, redis_cpu_seconds(client) - cpu
+        freed = before - used_memory(client)
         client.close()
 
     pruned = args.months - 1

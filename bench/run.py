@@ -154,14 +154,14 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
                                    first, last, None if app == "ceiling" else replies,
                                    fixed if app == "ceiling" else None)
             server_cpu = servers[app].cpu_seconds()
-            redis_cpu = redis_cpu_seconds(client)
+            redis_cpu = footprint.redis_cpu_seconds(client)
             machine_cpu = machine_busy_seconds()
             commands = client.info("commandstats")
             result = load.play(servers[app].url, data, args.concurrency, seconds, token)
             return {
                 "load": result,
                 "server_cpu": servers[app].cpu_seconds() - server_cpu,
-                "redis_cpu": redis_cpu_seconds(client) - redis_cpu,
+                "redis_cpu": footprint.redis_cpu_seconds(client) - redis_cpu,
                 "machine_cpu": machine_busy_seconds() - machine_cpu,
                 "commands": command_deltas(commands, client.info("commandstats")),
                 "exhausted": result.sessions + result.bad_replies >= last - first,
@@ -193,11 +193,6 @@ def machine_busy_seconds() -> float:
     fields = [int(f) for f in open("/proc/stat").readline().split()[1:]]
     busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal
     return busy / os.sysconf("SC_CLK_TCK")
-
-
-def redis_cpu_seconds(client) -> float:
-    cpu = client.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def command_deltas(before: dict, after: dict) -> dict[str, tuple[int, int]]:
