@@ -24,24 +24,26 @@ from .months import MONTH_PATTERN
 
 PROFILE_FIELD = "p"
 LANGUAGE_FIELD = "l"
+CONSUMPTION_PREFIX = "c:"  # + YYYY-MM: credit consumed that month
+MIGRATIONS_PREFIX = "m:"  # + YYYY-MM: migrations made that month
 _MSISDN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def consumption_field(month: str) -> str:
     """Field of the subscriber hash with the credit consumed in ``month`` (``YYYY-MM``)."""
-    return f"c:{month}"
+    return CONSUMPTION_PREFIX + month
 
 
 def migrations_field(month: str) -> str:
     """Field of the subscriber hash counting the successful migrations of ``month``."""
-    return f"m:{month}"
+    return MIGRATIONS_PREFIX + month
 
 
 def month_of_field(field: str) -> str | None:
     """The ``YYYY-MM`` month of a consumption or migration-count field; None for any other."""
-    kind, colon, month = field.partition(":")
-    if kind in ("c", "m") and colon and MONTH_PATTERN.fullmatch(month):
-        return month
+    for prefix in (CONSUMPTION_PREFIX, MIGRATIONS_PREFIX):
+        if field.startswith(prefix) and MONTH_PATTERN.fullmatch(month := field[len(prefix):]):
+            return month
     return None
 
 

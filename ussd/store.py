@@ -31,7 +31,9 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 
 from .errors import ConfigError, StoreError, StoreUnavailableError
 from .keys import (
+    CONSUMPTION_PREFIX,
     LANGUAGE_FIELD,
+    MIGRATIONS_PREFIX,
     PROFILE_FIELD,
     KeySpace,
     consumption_field,
@@ -365,8 +367,10 @@ class Store:
             fields, history = pipe.execute()
         if not fields:
             return None
-        consumption = {k[2:]: int(v) for k, v in sorted(fields.items()) if k.startswith("c:")}
-        migrations = {k[2:]: int(v) for k, v in sorted(fields.items()) if k.startswith("m:")}
+        consumption = {k.removeprefix(CONSUMPTION_PREFIX): int(v)
+                       for k, v in sorted(fields.items()) if k.startswith(CONSUMPTION_PREFIX)}
+        migrations = {k.removeprefix(MIGRATIONS_PREFIX): int(v)
+                      for k, v in sorted(fields.items()) if k.startswith(MIGRATIONS_PREFIX)}
         return {
             "msisdn": msisdn,
             "profile": fields.get(PROFILE_FIELD),
