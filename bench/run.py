@@ -26,6 +26,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,18 +213,12 @@ def median_run(runs: list[dict]) -> dict:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def report(args, subscriber: float, session: float, trips, results) -> int:
     # Each round ran both apps back to back: their ratio is taken round by round, so that a
     # change in the machine's other load between rounds cancels out.
     ratios = [s["load"].hops_per_second / c["load"].hops_per_second
               for s, c in zip(results["service"], results["ceiling"])]
-    ratio = median(ratios)
+    ratio = statistics.median(ratios)
     cores = os.cpu_count() or 1
     print(f"\n{'app':<8} {'round':>5} {'hops/s':>7} {'sessions/s':>10} {'p50 ms':>7} "
           f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}   CPU cores (of {cores}): app redis wrk "
@@ -270,7 +265,7 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
           f"   floor {checks['ratio'][2]}: {verdict(checks['ratio'][1])}")
     # What each hop costs the machine's CPU, whatever else runs on it: the app's workers, Redis
     # and the load generator. When the machine is shared, this ratio moves less than hops/s.
-    cpu = {name: median([(r["server_cpu"] + r["redis_cpu"] + r["load"].load_cpu_seconds)
+    cpu = {name: statistics.median([(r["server_cpu"] + r["redis_cpu"] + r["load"].load_cpu_seconds)
                          / r["load"].hops for r in runs]) for name, runs in results.items()}
     print(f"  by CPU time per hop (app + redis + wrk): {cpu['ceiling'] / cpu['service']:.2f}   "
           f"({cpu['service'] * 1e6:.0f} us for a service hop, {cpu['ceiling'] * 1e6:.0f} us "
