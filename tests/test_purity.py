@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.text", "ussd.months")
+CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.text", "ussd.months",
+        "ussd.contract")
 IO_LIBRARIES = ("flask", "werkzeug", "redis", "fakeredis", "prometheus_client", "click")
 
 

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from ussd.engine import REPLAY_WINDOW
 from ussd.menu import load_menu
 from ussd.rules import Language, Profile
-from ussd.service import Hop, UssdService
+from ussd.contract import Hop
+from ussd.service import UssdService
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.store import Store
 from ussd.web import create_app

@@ -19,7 +19,8 @@ from types import MappingProxyType
 import orjson
 
 from .menu import Menu, Screen
-from .render import BACK, HOME, MORE, Reply, choice_count, render, screen_pages
+from .contract import Reply
+from .render import BACK, HOME, MORE, choice_count, render, screen_pages
 from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reason, Standing, decide
 
 # Hops answered exactly as the first time when replayed: the last one and the three before it.

@@ -9,10 +9,10 @@ paginates rather than gets cut.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .contract import Reply
 from .errors import InvalidMenuError, ScreenTooLongError
 from .rules import PROFILES_IN_ORDER, Language, Policy, Profile
 from .text import fits, format_amount
@@ -34,14 +34,6 @@ WIDEST_VALUES = {
     "left": 99,
     "used": 99,
 }
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the subscriber's handset shows: the text, and whether the session ends with it."""
-
-    text: str
-    end: bool
 
 
 def render(

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import metrics
+from .contract import Hop, Reply
 from .engine import Migration, Session, advance, begin, replayed, reply_of, step
 from .errors import StoreConflictError, StoreError
 from .keys import session_digest
@@ -28,7 +29,7 @@ from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
 from .phone import mask_msisdn
-from .render import Reply, render
+from .render import render
 from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .settings import Settings
 from .store import MigrationResult, Store
@@ -57,26 +58,6 @@ def _where(error: BaseException) -> str:
     """The frames an exception went through, innermost first, on one line."""
     frames = traceback.extract_tb(error.__traceback__)
     return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One request of a gateway, in the engine's terms.
-
-    ``inputs`` are the subscriber's inputs: every one since the dial when ``cumulative`` (the
-    gateway resends them all, as Africa's Talking does), else only this hop's. ``sequence``
-    numbers the hop within the session, so a retried hop is recognised (None: the gateway
-    gives no way to tell). ``dialled`` are the inputs chained in the dialled code itself
-    (``#121*1*2#`` gives ``("1", "2")``), walked on the first hop before ``inputs``.
-    """
-
-    gateway: str
-    session_id: str
-    msisdn: str
-    inputs: tuple[str, ...] = ()
-    cumulative: bool = False
-    sequence: int | None = None
-    dialled: tuple[str, ...] = ()
 
 
 class UssdService:

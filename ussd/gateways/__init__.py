@@ -31,7 +31,7 @@ from ..rules import Language
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
 
-    from ..render import Reply
+    from ..contract import Reply
     from ..service import UssdService
     from ..settings import Settings
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from flask import Response, request
 
 from ..phone import normalize_msisdn
-from ..render import Reply
-from ..service import Hop, UssdService
+from ..contract import Hop, Reply
+from ..service import UssdService
 from . import (
     REFUSED,
     Route,

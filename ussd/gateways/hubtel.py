@@ -17,8 +17,8 @@ from enum import StrEnum
 from flask import Response, request
 
 from ..phone import normalize_msisdn
-from ..render import Reply
-from ..service import Hop, UssdService
+from ..contract import Hop, Reply
+from ..service import UssdService
 from . import (
     MAX_INPUT,
     REFUSED,

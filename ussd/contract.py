@@ -1,0 +1,147 @@
+"""The seam between the gateways and the service: what comes in, what goes out, and the wire.
+
+A gateway dialect (``ussd/gateways/<name>.py``) turns one HTTP request of its gateway into a
+:class:`Hop` (the subscriber typed something) or an :class:`End` (the gateway reports the
+session over), and a :class:`Reply` back into its HTTP answer. The service answers hops and
+ends and knows nothing of dialects; the engine and the renderer produce replies and know
+nothing of HTTP. Everything here is plain data: no Flask, no Redis.
+
+The same dialect module also holds the client half of its wire format (the requests its
+gateway sends, and how to read our answers), which the simulator, the tests and the bench
+use. Both halves speak :class:`WireRequest` and :class:`WireReply`, so a round trip needs no
+server: ``dialect.read_reply(dialect.wire(reply, request))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Protocol
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the subscriber's handset shows: the text, and whether the session ends with it."""
+
+    text: str
+    end: bool
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One request of a gateway, in the engine's terms.
+
+    ``inputs`` are the subscriber's inputs: every one since the dial when ``cumulative`` (the
+    gateway resends them all, as Africa's Talking does), else only this hop's. ``sequence``
+    numbers the hop within the session, so a retried hop is recognised (None: the gateway
+    gives no way to tell). ``dialled`` are the inputs chained in the dialled code itself
+    (``#121*1*2#`` gives ``("1", "2")``), walked on the first hop before ``inputs``.
+    ``msisdn`` is normalised (E.164).
+    """
+
+    gateway: str
+    session_id: str
+    msisdn: str
+    inputs: tuple[str, ...] = ()
+    cumulative: bool = False
+    sequence: int | None = None
+    dialled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class End:
+    """The gateway's report that a session is over (hang-up, time-out, network failure).
+
+    The fields are as the gateway sent them, unchecked: a malformed report is only counted,
+    since the session record expires with its TTL anyway. ``status`` is the gateway's word
+    for how it ended (Africa's Talking ``Success``/``Incomplete``/``Failed``, Hubtel
+    ``Release``/``Timeout``, Flares ``clean``/``error``).
+    """
+
+    gateway: str
+    session_id: object
+    msisdn: object
+    status: str
+
+
+class EndKind(StrEnum):
+    """How a simulated session is left, for the client half of a dialect."""
+
+    HANG_UP = "hang_up"  # the subscriber cancels
+    TIME_OUT = "time_out"  # the subscriber stops answering, or the network loses them
+    COMPLETED = "completed"  # after an END: only gateways that report it (Africa's Talking)
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One HTTP request of a gateway, as plain data.
+
+    ``suffix`` is the path after ``/ussd/<dialect>`` (``""`` or ``"/events"``); ``form`` the
+    URL-encoded body's fields, ``json`` the JSON body (None when the request has none).
+    """
+
+    method: str
+    suffix: str = ""
+    query: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    form: Mapping[str, str] | None = None
+    json: object = None
+
+
+@dataclass(frozen=True)
+class WireReply:
+    """One HTTP answer to a gateway: status, media type (no parameters), headers, body."""
+
+    status: int
+    mimetype: str
+    body: str
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a dialect: ``/ussd/<dialect><suffix>`` and its HTTP methods."""
+
+    suffix: str
+    methods: tuple[str, ...]
+
+
+class Dialect(Protocol):
+    """One gateway's wire format, both halves (see ``ussd/gateways/``).
+
+    Server half, used by the one generic view: ``parse`` reads a request (raising
+    :class:`~ussd.errors.BadRequestError` or :class:`~ussd.errors.InvalidMsisdnError` for one
+    we cannot serve, answered with the dialect's polite end), ``wire`` writes a reply,
+    ``acknowledge`` answers an :class:`End`. Client half, used by the simulator, the tests and
+    the bench: the requests the gateway sends, and ``read_reply``, which raises
+    :class:`~ussd.errors.MalformedReplyError` for an answer the gateway could not relay.
+    """
+
+    name: str
+    routes: tuple[Route, ...]
+    body: str  # what the view reads for parse: "form", "json" or "query"
+    token_in_path: bool  # the gateway is only given a URL: its token goes in the path
+    numbers_hops: bool  # a retried hop can be told from a new one (cumulative text, Sequence)
+
+    def parse(self, request: WireRequest) -> Hop | End: ...
+
+    def msisdn_field(self, request: WireRequest) -> object: ...
+
+    def wire(self, reply: Reply, request: WireRequest) -> WireReply: ...
+
+    def acknowledge(self, end: End, request: WireRequest) -> WireReply: ...
+
+    def dial(self, session_id: str, msisdn: str, code: str) -> WireRequest: ...
+
+    def hop(self, session_id: str, msisdn: str, code: str,
+            inputs: tuple[str, ...]) -> WireRequest: ...
+
+    def end(self, session_id: str, msisdn: str, code: str, inputs: tuple[str, ...],
+            kind: EndKind) -> WireRequest | None: ...
+
+    def read_reply(self, answer: WireReply) -> Reply: ...
+
+    def check_acknowledgement(self, answer: WireReply) -> None: ...
