@@ -15,7 +15,7 @@ import pytest
 import redis
 from redis_servers import RedisServer, shared_redis_url
 
-from ussd.menu import load_menu
+from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
 from ussd.service import UssdService
 from ussd.settings import DEFAULT_MENUS_DIR, Settings

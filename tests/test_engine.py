@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ussd.engine import Session, advance, begin, ended, reply_of, step
-from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing
+from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing, decide
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 POLICY = Policy()
@@ -107,7 +107,8 @@ def test_confirming_an_approved_decision_asks_for_the_migration(menu):
     )
     assert migration.target is T
     assert migration.expected == ALICE  # what the store must still find, atomically
-    assert migration.decision == Decision(
+    # The decision it rests on, decided again on what the store must find.
+    assert decide(migration.expected, migration.target, POLICY) == Decision(
         Reason.APPROVED, T, current=N, required=2500, consumed=3000,
         migrations_used=0, migrations_left=2,
     )

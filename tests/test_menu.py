@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from ussd.errors import InvalidMenuError
-from ussd.menu import load_menu
+from ussd.menu_files import load_menu
 from ussd.render import screen_pages
 from ussd.rules import Language, Policy, Profile, Reason
 from ussd.settings import DEFAULT_MENUS_DIR

@@ -22,7 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from ussd.engine import REPLAY_WINDOW
-from ussd.menu import load_menu
+from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
 from ussd.contract import Hop
 from ussd.service import UssdService

@@ -41,7 +41,7 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
 
     from .auth import check_gateway_security
     from .gateways import DIALECTS
-    from .menu import load_menu
+    from .menu_files import load_menu
     from .seed import read_data_file
 
     settings = _settings()
@@ -283,7 +283,7 @@ def _settings():
 
 def _redis_service():
     """The service on the Redis at REDIS_URL; a clear error when there is none."""
-    from .menu import load_menu
+    from .menu_files import load_menu
     from .service import UssdService
     from .store import Store, connect
 

@@ -142,7 +142,6 @@ class Migration:
     """A migration the engine asks its caller to apply, and what the decision rested on."""
 
     target: Profile
-    decision: Decision
     expected: Standing
 
 
@@ -247,7 +246,7 @@ def _act(menu: Menu, session: Session, screen: Screen, action: str, target: Prof
     destination = screen.outcomes.get(decision.reason, menu.system["unknown_subscriber"])
     following = _enter(menu, session, destination, standing, policy, decision=decision)
     if action == "migrate" and decision.reason is Reason.APPROVED:
-        return Step(following, Migration(target, decision, standing))
+        return Step(following, Migration(target, standing))
     return Step(following)
 
 

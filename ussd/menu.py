@@ -1,22 +1,21 @@
 """Menu definitions: parsed once at start-up from ``menus/`` into frozen, checked values.
 
 ``menus/menu.toml`` holds the screens; ``menus/texts/<language>.toml`` the words of each
-language. :func:`load_menu` refuses a broken file with an :class:`InvalidMenuError` that says
+language. :func:`parse_menu` refuses a broken menu with an :class:`InvalidMenuError` that says
 what is wrong and where: an unknown target or action, a text missing in a language, a
-placeholder the engine does not fill, a screen that cannot fit one USSD message.
+placeholder the engine does not fill. Reading the files, and checking that every screen fits
+one USSD message, is :func:`ussd.menu_files.load_menu`'s job.
 """
 
 from __future__ import annotations
 
 import string
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
 from .errors import InvalidMenuError
-from .rules import Language, Policy, Reason
+from .rules import Language, Reason
 
 # The actions a screen may name, and the reasons their outcomes must route.
 ACTIONS = ("choose_profile", "migrate")
@@ -76,25 +75,6 @@ class Menu:
     texts: Mapping[Language, Mapping[str, str]]
     system: Mapping[str, str]
     max_invalid: int
-
-    def text(self, language: Language, key: str) -> str:
-        """The text ``key`` in ``language``."""
-        return self.texts[language][key]
-
-
-def load_menu(directory: Path | str, policy: Policy | None = None) -> Menu:
-    """Read, parse and check the menu in ``directory``; raise InvalidMenuError if broken."""
-    from .render import check_every_screen  # render depends on Menu; import here, not above
-
-    directory = Path(directory)
-    structure = _read_toml(directory / "menu.toml")
-    texts = {
-        language: _flatten(_read_toml(directory / "texts" / f"{language.value}.toml"))
-        for language in Language
-    }
-    menu = parse_menu(structure, texts)
-    check_every_screen(menu, policy or Policy())
-    return menu
 
 
 def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) -> Menu:
@@ -225,26 +205,3 @@ def _placeholders(template: str) -> tuple[set[str], list[str]]:
             problems.append(f"placeholder {{{name}}} must be plain, without !conversion or :spec")
         names.add(name)
     return names, problems
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise InvalidMenuError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise InvalidMenuError(f"{path}: {error}") from None
-
-
-def _flatten(table: Mapping, prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": "x"}}`` -> ``{"a.b": "x"}``: texts are addressed by dotted keys."""
-    flat: dict[str, str] = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, str):
-            flat[f"{prefix}{key}"] = value
-        else:
-            raise InvalidMenuError(f"text {prefix + key!r} must be a string, got {value!r}")
-    return flat

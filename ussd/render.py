@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from .contract import Reply
 from .errors import InvalidMenuError, ScreenTooLongError
+from .menu import Menu, Screen
 from .rules import PROFILES_IN_ORDER, Language, Policy, Profile
 from .text import fits, format_amount
-
-if TYPE_CHECKING:
-    from .menu import Menu, Screen
 
 # What a subscriber types to page on, go back and go home.
 MORE = "99"
@@ -198,7 +195,7 @@ def _wrap(line: str, tail: list[str]) -> list[str]:
 def check_every_screen(menu: Menu, policy: Policy) -> None:
     """Render every screen in every language with the widest values; raise if one cannot fit."""
     problems = []
-    for name, screen in menu.screens.items():
+    for name in menu.screens:
         for language in Language:
             for error in (False, True):
                 try:

@@ -12,7 +12,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .gateways import check_security, mount
-from .menu import load_menu
+from .menu_files import load_menu
 from .service import UssdService
 from .settings import Settings
 from .store import Store, connect
