@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     """Serve the USSD endpoints with granian (a production WSGI server)."""
     from dataclasses import replace
 
+    from .assembly import worker_app
     from .auth import check_gateway_security
     from .gateways import DIALECTS
     from .menu_files import load_menu
@@ -50,7 +52,6 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if insecure:
-        os.environ["USSD_INSECURE"] = "1"  # the workers build their apps from the environment
         settings = replace(settings, insecure=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
@@ -59,15 +60,14 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
-        # Each worker builds its app from the environment: let it fill its own store.
-        os.environ["USSD_DEMO"] = "1" if demo else ""
-        os.environ["USSD_SEED_FILES"] = os.pathsep.join(str(Path(f).resolve()) for f in seed_files)
+        # The worker fills its own store: these settings are handed to it (worker_app).
+        settings = replace(settings, demo=demo,
+                           seed_files=tuple(str(Path(f).resolve()) for f in seed_files))
         workers = 1
     else:
         click.echo(f"Using Redis at {_redacted(settings.redis_url)}")
         _load_into_redis(settings, demo, seed_files)
-        os.environ.pop("USSD_DEMO", None)
-        os.environ.pop("USSD_SEED_FILES", None)
+        settings = replace(settings, demo=False, seed_files=())  # loaded once, above
         workers = workers or default_workers()
     if unprotected:
         click.echo(f"WARNING: no secret for the gateway endpoint(s) {', '.join(unprotected)}: "
@@ -76,7 +76,9 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
-    granian_server("ussd.wsgi:app", host, port, workers, threads).serve()
+    # Each worker builds its app from these very settings, not from the environment.
+    granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
+        target_loader=functools.partial(worker_app, settings))
 
 
 # Python threads per worker: while one thread waits on Redis another runs. Measured on 2 cores
@@ -283,9 +285,7 @@ def _settings():
 
 def _redis_service():
     """The service on the Redis at REDIS_URL; a clear error when there is none."""
-    from .menu_files import load_menu
-    from .service import UssdService
-    from .store import Store, connect
+    from .assembly import build_service
 
     settings = _settings()
     if settings.redis_url is None:
@@ -293,12 +293,10 @@ def _redis_service():
             "REDIS_URL is not set: this command works on a Redis server "
             "(for example REDIS_URL=redis://127.0.0.1:6379/0)"
         )
-    menu = _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
-    store = Store(_fail_on_error(lambda: connect(settings)), settings.key_prefix,
-                  settings.session_ttl)
-    if not store.ping():
+    service = _fail_on_error(lambda: build_service(settings))
+    if not service.store.ping():
         raise click.ClickException(f"cannot reach Redis at {_redacted(settings.redis_url)}")
-    return UssdService(menu, store, settings)
+    return service
 
 
 def _load_into_redis(settings, demo: bool, seed_files: tuple[str, ...]) -> None:

@@ -127,22 +127,26 @@ class Settings:
                 profile = Profile.parse(name.removeprefix("USSD_THRESHOLD_"))
                 if profile is None:
                     raise ConfigError(f"{name}: no such profile")
-                thresholds[profile] = _number(name, value)
+                thresholds[profile] = _number(name, value, 0)
+        default = cls()  # every default is written once, in the fields above
         settings = cls(
-            redis_url=env.get("USSD_REDIS_URL") or env.get("REDIS_URL") or None,
-            key_prefix=env.get("USSD_KEY_PREFIX", "ussd"),
-            session_ttl=_number("USSD_SESSION_TTL", env.get("USSD_SESSION_TTL", "180")),
-            timezone=env.get("USSD_TIMEZONE", "Africa/Abidjan"),
-            monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP", "3")),
+            redis_url=env.get("USSD_REDIS_URL") or env.get("REDIS_URL") or default.redis_url,
+            key_prefix=env.get("USSD_KEY_PREFIX", default.key_prefix),
+            session_ttl=_number("USSD_SESSION_TTL", env.get("USSD_SESSION_TTL"),
+                                default.session_ttl),
+            timezone=env.get("USSD_TIMEZONE", default.timezone),
+            monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP"),
+                                default.monthly_cap),
             thresholds=thresholds,
-            menus_dir=Path(env.get("USSD_MENUS_DIR", DEFAULT_MENUS_DIR)),
-            redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT", "1.0")),
-            demo=env.get("USSD_DEMO", "").lower() in ("1", "true", "yes"),
+            menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
+            redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
+                                   default.redis_timeout),
+            demo=_flag(env.get("USSD_DEMO")),
             seed_files=tuple(f for f in env.get("USSD_SEED_FILES", "").split(os.pathsep) if f),
-            gateways=_names(env.get("USSD_GATEWAYS", "")) or None,
+            gateways=_names(env.get("USSD_GATEWAYS", "")) or default.gateways,
             gateway_secrets=_gateway_secrets(env),
-            proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS", "0")),
-            insecure=env.get("USSD_INSECURE", "").lower() in ("1", "true", "yes"),
+            proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
+            insecure=_flag(env.get("USSD_INSECURE")),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
@@ -150,7 +154,13 @@ class Settings:
         return settings
 
 
-def _number(name: str, value: str) -> int:
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _number(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
     try:
         number = int(value)
     except ValueError:
@@ -160,7 +170,9 @@ def _number(name: str, value: str) -> int:
     return number
 
 
-def _seconds(name: str, value: str) -> float:
+def _seconds(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
     try:
         seconds = float(value)
     except ValueError:

@@ -11,11 +11,9 @@ from urllib.parse import quote
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .assembly import build_service
 from .gateways import check_security, mount
-from .menu_files import load_menu
-from .service import UssdService
 from .settings import Settings
-from .store import Store, connect
 
 log = logging.getLogger("ussd")
 
@@ -28,13 +26,8 @@ def create_app(
     """Build the WSGI application (settings from the environment, Redis from them, unless given)."""
     settings = settings or Settings.from_env()
     check_security(settings)  # before any connection: an open gateway on a Redis is refused
-    menu = load_menu(settings.menus_dir, settings.policy)
-    client = redis_client if redis_client is not None else connect(settings)
-    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
-    store.load_scripts()  # once per process, so that no hop pays for it
-    service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
-    if redis_client is None and settings.redis_url is None:
-        fill_embedded_store(service, settings)
+    service = build_service(settings, redis_client, clock)
+    store = service.store
 
     app = Flask("ussd")
     app.extensions["ussd"] = service
@@ -79,14 +72,3 @@ def ascii_query(wsgi_app: Callable) -> Callable:
         return wsgi_app(environ, start_response)
 
     return app
-
-
-def fill_embedded_store(service: UssdService, settings: Settings) -> None:
-    """Load the start-up data into this process's embedded store (demo and seed files)."""
-    from .demo import load_demo
-    from .seed import load_files
-
-    if settings.seed_files:
-        load_files(service.store, settings.seed_files)
-    if settings.demo:
-        load_demo(service)

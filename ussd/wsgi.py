@@ -1,13 +1,10 @@
-"""The WSGI callable for any WSGI server: ``ussd.wsgi:app`` (settings from the environment)."""
+"""The WSGI callable for any WSGI server: ``ussd.wsgi:app``, with settings from the environment.
 
-import gc
+``ussd serve`` does not use it: it hands its own settings to each worker
+(:func:`ussd.assembly.worker_app`).
+"""
 
-from .web import create_app
+from .assembly import worker_app
+from .settings import Settings
 
-app = create_app()
-
-# What is alive now (the modules, the app, the menu, the caches' first entries) lives as long
-# as the process: the collector need not walk it again. Its full collections cost a hop
-# about 1.8 us on average before, 0.3 us after (in-process, 20,000 hops).
-gc.collect()
-gc.freeze()
+app = worker_app(Settings.from_env())
