@@ -47,9 +47,8 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     from .seed import read_data_file
 
     settings = _settings()
-    # One log line per hop: skip what our format does not show (the caller's source line, the
-    # thread and process names), a quarter of what logging costs a hop. The workers inherit it.
-    logging._srcfile = None
+    # Skip what our format does not show (the thread and process names): logging's documented
+    # switches. The hop line itself is written without logging (ussd.logs). Workers inherit it.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if insecure:
         settings = replace(settings, insecure=True)

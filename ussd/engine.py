@@ -21,7 +21,17 @@ import orjson
 from .menu import Menu, Screen
 from .contract import Reply
 from .render import BACK, HOME, MORE, choice_count, render, screen_pages
-from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reason, Standing, decide
+from .rules import (
+    LANGUAGE_BY_CODE,
+    PROFILES_IN_ORDER,
+    Decision,
+    Language,
+    Policy,
+    Profile,
+    Reason,
+    Standing,
+    decide,
+)
 
 # Hops answered exactly as the first time when replayed: the last one and the three before it.
 # Gateways retry the hop they are waiting on; a copy overtaken by later hops is rarely more
@@ -95,7 +105,7 @@ class Session:
         values = MappingProxyType(record.get("v", {}))
         return cls(
             screen=record["s"],
-            language=Language._value2member_map_[record["l"]],  # no enum call: a dict lookup
+            language=LANGUAGE_BY_CODE[record["l"]],
             values=values,
             back=tuple(record.get("b", ())),
             page=record.get("p", 0),

@@ -66,9 +66,13 @@ class Screen:
     fields: frozenset[str] = frozenset()  # placeholders its texts use, in any language
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Menu:
-    """The whole dialogue: screens, the texts of every language, and its few settings."""
+    """The whole dialogue: screens, the texts of every language, and its few settings.
+
+    Compared and hashed by identity (one per process, loaded at start-up), so that the
+    renderer's cache can be keyed by the menu itself.
+    """
 
     start: str
     screens: Mapping[str, Screen]

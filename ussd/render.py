@@ -62,35 +62,23 @@ def screen_pages(
     Pages are cut with room for the invalid-input notice on each, so that a page re-shown with
     the notice is the same page, and ``99`` leads to the same next page either way.
     """
+    # The type goes in the key too: 1 and True are equal keys but different text.
     try:
-        # The type goes in the key too: 1 and True are equal keys but different text.
-        frozen = tuple(zip(values.keys(), map(type, values.values()), values.values()))
-        return list(_cached_pages(_kept(menu), screen_name, language, frozen, _kept(policy),
-                                  error))
+        frozen = tuple(zip(values.keys(), map(type, values.values()), values.values(),
+                           strict=True))
+        return list(_cached_pages(menu, screen_name, language, frozen, policy, error))
     except TypeError:  # an unhashable value: render it uncached
         return _pages(menu, screen_name, language, values, policy, error)
 
 
-# Menus and policies are not hashable: the cache knows them by their ids, and every one it has
-# known is kept here, so that its id is never reused for another. A process has one or two.
-_KEPT: dict[int, object] = {}
-
-
-def _kept(value: object) -> int:
-    """``id(value)``, with ``value`` kept alive for as long as the process."""
-    key = id(value)
-    if _KEPT.get(key) is not value:
-        _KEPT[key] = value
-    return key
-
-
 # Rendering is pure and a hop renders a screen two or three times (``ended``, the reply):
-# measuring every candidate page in GSM 03.38 dominated a hop's CPU before this cache.
+# measuring every candidate page in GSM 03.38 dominated a hop's CPU before this cache. The
+# menu is keyed by identity (one per process), the policy by value.
 @lru_cache(maxsize=4096)
-def _cached_pages(menu: int, screen_name: str, language: Language, frozen: tuple,
-                  policy: int, error: bool) -> tuple[str, ...]:
+def _cached_pages(menu: Menu, screen_name: str, language: Language, frozen: tuple,
+                  policy: Policy, error: bool) -> tuple[str, ...]:
     values = {name: value for name, _, value in frozen}
-    return tuple(_pages(_KEPT[menu], screen_name, language, values, _KEPT[policy], error))
+    return tuple(_pages(menu, screen_name, language, values, policy, error))
 
 
 def _pages(

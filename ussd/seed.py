@@ -19,7 +19,7 @@ from pathlib import Path
 from .errors import InvalidMsisdnError, SeedError
 from .months import parse_month
 from .phone import normalize_msisdn
-from .rules import Language, Profile
+from .rules import LANGUAGE_BY_CODE, Language, Profile
 
 MAX_AMOUNT = 10**12
 
@@ -112,9 +112,10 @@ def _subscriber_row(cells: list[str]) -> tuple[str, Profile, Language]:
         names = ", ".join(p.title for p in Profile)
         raise ValueError(f"unknown profile {cells[1]!r} (one of {names})")
     language_text = cells[2].lower() if len(cells) > 2 and cells[2] else Language.FR.value
-    if language_text not in Language._value2member_map_:
+    language = LANGUAGE_BY_CODE.get(language_text)
+    if language is None:
         raise ValueError(f"unknown language {cells[2]!r} (fr or en)")
-    return msisdn, profile, Language(language_text)
+    return msisdn, profile, language
 
 
 def _consumption_row(cells: list[str]) -> tuple[str, str, int]:
