@@ -22,6 +22,7 @@ from .phone import normalize_msisdn
 from .rules import Language, Profile
 
 MAX_AMOUNT = 10**12
+_LANGUAGE_VALUES = frozenset(language.value for language in Language)
 
 
 class DataKind(StrEnum):
@@ -92,9 +93,9 @@ def load_files(store, paths) -> list[tuple[DataFile, int]]:
     loaded = []
     for data in files:
         if data.kind is DataKind.SUBSCRIBERS:
-            loaded.append((data, store.put_subscribers(data.rows)))
+            loaded.append((data, store.admin.put_subscribers(data.rows)))
         else:
-            loaded.append((data, store.put_consumption(data.rows)))
+            loaded.append((data, store.admin.put_consumption(data.rows)))
     return loaded
 
 
@@ -112,7 +113,7 @@ def _subscriber_row(cells: list[str]) -> tuple[str, Profile, Language]:
         names = ", ".join(p.title for p in Profile)
         raise ValueError(f"unknown profile {cells[1]!r} (one of {names})")
     language_text = cells[2].lower() if len(cells) > 2 and cells[2] else Language.FR.value
-    if language_text not in Language._value2member_map_:
+    if language_text not in _LANGUAGE_VALUES:
         raise ValueError(f"unknown language {cells[2]!r} (fr or en)")
     return msisdn, profile, Language(language_text)
 
