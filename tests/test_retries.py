@@ -48,7 +48,7 @@ def handset(client, dialect):
 
 def counted(service, msisdn=ALICE):
     """(migrations this month, history length, profile) as stored."""
-    record = service.store.describe(msisdn, THIS_MONTH)
+    record = service.store.admin.describe(msisdn, THIS_MONTH)
     return record["migrations_this_month"], len(record["history"]), record["profile"]
 
 
@@ -216,8 +216,8 @@ def explorer() -> tuple[UssdService, list[str]]:
     subscribers = {"+2250700000011": (Profile.NOVAMIX, Language.FR),
                    "+2250700000012": (Profile.AIGLE, Language.EN),
                    "+2250700000013": (Profile.TIGRE, Language.FR)}
-    store.put_subscribers((m, p, lang) for m, (p, lang) in subscribers.items())
-    store.put_consumption((m, LAST_MONTH, WIDEST) for m in subscribers)
+    store.admin.put_subscribers((m, p, lang) for m, (p, lang) in subscribers.items())
+    store.admin.put_consumption((m, LAST_MONTH, WIDEST) for m in subscribers)
     service = UssdService(load_menu(DEFAULT_MENUS_DIR), store, Settings(), clock=lambda: NOW)
     return service, list(subscribers)
 
