@@ -2,7 +2,7 @@
 got the first time and never applies anything twice. On fakeredis and on a real Redis, in every
 dialect that numbers its hops (Africa's Talking by its cumulative text, Hubtel by Sequence).
 
-The record keeps the screens of the last ``engine.REPLAY_WINDOW`` hops (see
+The record keeps the screens of the last ``session.REPLAY_WINDOW`` hops (see
 docs/reliability.md); a replay older than that gets the current screen, still applying nothing.
 """
 
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ussd.engine import REPLAY_WINDOW
+from ussd.session import REPLAY_WINDOW
 from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
 from ussd.contract import Hop

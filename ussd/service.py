@@ -22,7 +22,8 @@ from pathlib import Path
 
 from . import metrics
 from .contract import Hop, Reply
-from .engine import Migration, Session, advance, begin, replayed, reply_of, step
+from .engine import Migration, begin, reply_of, step
+from .session import Session, advance, replayed
 from .errors import StoreConflictError, StoreError
 from .logs import LineLogger
 from .menu import Menu
@@ -238,7 +239,7 @@ class UssdService:
     def _replay(self, hop: Hop, session: Session, closed: bool = False) -> Reply:
         """A hop handled before: its first reply, from the record's window of recent hops.
 
-        Older than the window (see ``engine.REPLAY_WINDOW``), the current screen (the goodbye
+        Older than the window (see ``session.REPLAY_WINDOW``), the current screen (the goodbye
         for a closed session): nothing is applied again either way.
         """
         metrics.RETRIES.labels(hop.gateway).inc()
