@@ -22,11 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .errors import SimulatorError
 from .text import fits, measure
-
-
-class SimulatorError(Exception):
-    """The server answered something a gateway could not relay to a handset."""
 
 
 @dataclass(frozen=True)

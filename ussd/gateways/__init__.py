@@ -24,7 +24,13 @@ import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" decoding
 
 from .. import metrics
 from ..auth import Guard, check_gateway_security
-from ..errors import InvalidMsisdnError, StoreError, UssdError
+from ..errors import (
+    BadRequestError,
+    InvalidMsisdnError,
+    StoreError,
+    UnknownServiceCodeError,
+    UssdError,
+)
 from ..phone import mask_msisdn, normalize_msisdn
 from ..rules import Language
 
@@ -46,14 +52,6 @@ MAX_INPUT = 182  # one USSD message: no handset sends more in one hop
 _DIALLED = re.compile(r"^[*#]?" + SERVICE_CODE + r"((?:\*[0-9]{1,3})*)#?$")
 
 log = logging.getLogger("ussd.gateway")
-
-
-class BadRequestError(UssdError):
-    """A gateway request this service cannot serve: a missing, oversized or non-text field."""
-
-
-class UnknownServiceCodeError(BadRequestError):
-    """A request for a USSD code this service does not answer."""
 
 
 # What a dialect answers with the polite refusal rather than a hop.
