@@ -1,6 +1,6 @@
 """Every gateway dialect plays the same dialogues: one table, three wire formats.
 
-The drivers in ``gateway_drivers.py`` assert each dialect's exact wire format on every reply;
+The handsets of ``handsets.py`` check each dialect's exact wire format on every reply;
 the table below says what the handset must show, whatever the dialect. Runs on fakeredis and
 on a real Redis (the ``client`` fixture).
 """
@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import ALICE, CELINE, JOHN, NOBODY, THIS_MONTH
-from gateway_drivers import DRIVERS, Flares, Hubtel, Screen
+from handsets import GATEWAYS, Screen
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+DRIVERS = tuple(GATEWAYS.values())
+Flares, Hubtel = GATEWAYS["flares"], GATEWAYS["hubtel"]
 MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
 NAV = "0 Retour | 00 Accueil"
 PROFILES = ("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n"
@@ -305,7 +307,7 @@ def test_flares_abort_of_any_kind_closes_the_session(client, service):
     session = Flares(client, ALICE)
     session.dial()
     key = session_key(service, session)
-    session._abort("something-else")
+    session.report_end(abort="something-else")
     assert not service.store.redis.exists(key)
 
 
@@ -364,7 +366,7 @@ def test_the_engine_knows_nothing_of_dialects(module):
 def test_the_short_form_read_is_werkzeugs(body, terminated):
     from flask import Flask, request
 
-    from ussd.gateways import URLENCODED, form_of
+    from ussd.gateways.view import URLENCODED, form_of
 
     app = Flask("forms")
     overrides = {"wsgi.input_terminated": True} if terminated else {}
@@ -392,7 +394,7 @@ def test_the_form_parser_reads_what_parse_qsl_reads(text):
     bad escapes kept as they came, invalid UTF-8 escapes as werkzeug quotes them."""
     from urllib.parse import parse_qsl
 
-    from ussd.gateways import parse_form
+    from ussd.gateways.view import parse_form
 
     expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
     assert parse_form(text) == expected

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .gateways import check_security, mount
+from .gateways.view import check_security, mount
 from .menu import load_menu
 from .service import UssdService
 from .settings import Settings
