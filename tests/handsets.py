@@ -75,7 +75,7 @@ class Gateway:
     """One dialect, as its gateway sends requests and as the tests check our answers."""
 
     def __init__(self, wire_format):
-        self.dialect = wire_format
+        self.wire_format = wire_format
         self.name = self.NAME = wire_format.name
         self.PATH = f"/ussd/{wire_format.name}"
         self.numbers_hops = self.TELLS_RETRIES = wire_format.numbers_hops
@@ -98,29 +98,30 @@ class Gateway:
     # --- the gateway's requests ------------------------------------------------------------
 
     def dial(self, session_id: str, msisdn: str, code: str = "*121#") -> Call:
-        return Call(self.dialect.dial(session_id, msisdn, code), self.PATH)
+        """The first hop's request."""
+        return Call(self.wire_format.dial(session_id, msisdn, code), self.PATH)
 
     def hop(self, session_id: str, msisdn: str, inputs, code: str = "*121#") -> Call:
         """The request carrying the last of ``inputs`` (all the inputs typed so far)."""
-        return Call(self.dialect.hop(session_id, msisdn, code, tuple(inputs)), self.PATH)
+        return Call(self.wire_format.hop(session_id, msisdn, code, tuple(inputs)), self.PATH)
 
     def end(self, session_id: str, msisdn: str, code: str = "*121#", inputs=(),
             kind: EndKind = EndKind.HANG_UP) -> Call:
         """The gateway's report that the session has ended."""
-        return Call(self.dialect.end(session_id, msisdn, code, tuple(inputs), kind), self.PATH)
+        return Call(self.wire_format.end(session_id, msisdn, code, tuple(inputs), kind), self.PATH)
 
     def fields(self, request: WireRequest) -> dict:
         """The fields of a request: its form, JSON body or query, as the dialect sends them."""
-        return dict(getattr(request, self.dialect.body))
+        return dict(getattr(request, self.wire_format.body))
 
     def carriers(self, logical: str) -> list[str]:
         """The wire fields that carry ``logical`` (number, session, code, input): those that
         differ between two requests built with two values of it."""
         build = {
-            "number": lambda value: self.dialect.dial("S", value, "*121#"),
-            "session": lambda value: self.dialect.dial(value, "+2250700000001", "*121#"),
-            "code": lambda value: self.dialect.dial("S", "+2250700000001", value),
-            "input": lambda value: self.dialect.hop("S", "+2250700000001", "*121#", (value,)),
+            "number": lambda value: self.wire_format.dial("S", value, "*121#"),
+            "session": lambda value: self.wire_format.dial(value, "+2250700000001", "*121#"),
+            "code": lambda value: self.wire_format.dial("S", "+2250700000001", value),
+            "input": lambda value: self.wire_format.hop("S", "+2250700000001", "*121#", (value,)),
         }[logical]
         values = {"number": ("+2250700000001", "+2250700000002"), "session": ("S1", "S2"),
                   "code": ("*121*1#", "*121*2#"), "input": ("1", "2")}[logical]
@@ -133,11 +134,11 @@ class Gateway:
         """The screen of a hop's answer; AssertionError unless it is exactly the dialect's."""
         assert answer.status == 200, f"{self.name}: HTTP {answer.status}: {answer.body[:200]!r}"
         try:
-            reply = self.dialect.read_reply(answer)
+            reply = self.wire_format.read_reply(answer)
         except MalformedReplyError as error:
             raise AssertionError(f"{self.name}: {error}") from None
         assert reply.text, f"{self.name}: an empty screen"
-        self._exact(answer, self.dialect.wire(reply, answer.sent))
+        self._exact(answer, self.wire_format.wire(reply, answer.sent))
         return Screen(reply.text, reply.end)
 
     def check_end_report(self, answer: Answer) -> None:
@@ -145,24 +146,24 @@ class Gateway:
         sent; a report the dialect refuses gets the refusal, which ends the session."""
         assert answer.status == 200, f"{self.name}: end report answered {answer.status}"
         try:
-            event = self.dialect.parse(answer.sent)
+            event = self.wire_format.parse(answer.sent)
         except REFUSED:
             event = None
         if not isinstance(event, End):
             assert self.reply(answer).end, f"{self.name}: a refused end report left it open"
             return
         try:
-            self.dialect.check_acknowledgement(answer, answer.sent)
+            self.wire_format.check_acknowledgement(answer, answer.sent)
         except MalformedReplyError as error:
             raise AssertionError(f"{self.name}: {error}") from None
-        self._exact(answer, self.dialect.acknowledge(event, answer.sent))
+        self._exact(answer, self.wire_format.acknowledge(event, answer.sent))
 
     def is_end_report(self, query: Mapping) -> bool:
         """True when a request with this query string reports an ended session."""
         first = {name: value[0] if isinstance(value, list) else value
                  for name, value in query.items()}
         try:
-            event = self.dialect.parse(WireRequest("GET", query=first, form={}))
+            event = self.wire_format.parse(WireRequest("GET", query=first, form={}))
         except REFUSED:
             return False
         return isinstance(event, End)
@@ -202,7 +203,7 @@ def flask_response(client, call: Call):
                        environ_base={"REMOTE_ADDR": call.remote_addr})
 
 
-def answer_of(response, sent: WireRequest) -> Answer:
+def flask_answer(response, sent: WireRequest) -> Answer:
     """A Flask test response as an :class:`Answer` to ``sent``."""
     return Answer(response.status_code, response.mimetype, response.get_data(as_text=True),
                   response.headers, sent)
@@ -210,7 +211,7 @@ def answer_of(response, sent: WireRequest) -> Answer:
 
 def test_client_transport(client) -> Transport:
     """Calls through a Flask test client."""
-    return lambda call: answer_of(flask_response(client, call), call.request)
+    return lambda call: flask_answer(flask_response(client, call), call.request)
 
 
 test_client_transport.__test__ = False  # a helper, not a test
@@ -334,7 +335,7 @@ class Handset:
     def screen(self, response) -> Screen:
         """The checked screen of a Flask response to a hop with the fields sent last."""
         sent = self._call(self._dial_request(), self.last).request
-        return self.dialect.reply(answer_of(response, sent))
+        return self.dialect.reply(flask_answer(response, sent))
 
     def _hop(self, request: WireRequest) -> Screen:
         call = self._call(request)
@@ -350,14 +351,14 @@ class Handset:
         return answer
 
     def _dial_request(self) -> WireRequest:
-        return self.dialect.dialect.dial(self.session_id, self.msisdn, self.code)
+        return self.dialect.wire_format.dial(self.session_id, self.msisdn, self.code)
 
     def _hop_request(self) -> WireRequest:
-        return self.dialect.dialect.hop(self.session_id, self.msisdn, self.code,
+        return self.dialect.wire_format.hop(self.session_id, self.msisdn, self.code,
                                         tuple(self.inputs))
 
     def _end_request(self, kind: EndKind) -> WireRequest:
-        return self.dialect.dialect.end(self.session_id, self.msisdn, self.code,
+        return self.dialect.wire_format.end(self.session_id, self.msisdn, self.code,
                                         tuple(self.inputs), kind)
 
     def _call(self, request: WireRequest, fields: Mapping | bytes | str | None = None) -> Call:
@@ -366,7 +367,7 @@ class Handset:
         if isinstance(fields, (bytes, str)):
             raw = fields
         elif fields is not None:
-            request = replace(request, **{self.dialect.dialect.body: dict(fields)})
+            request = replace(request, **{self.dialect.wire_format.body: dict(fields)})
         return Call(request, self.path, self.headers, self.remote_addr, raw)
 
 

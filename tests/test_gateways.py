@@ -365,7 +365,7 @@ def test_each_dialects_answers_on_the_wire(client, name):
 @pytest.mark.parametrize("name", PINNED)
 @pytest.mark.parametrize("end", [False, True])
 def test_the_client_half_reads_what_the_server_half_writes(name, end):
-    dialect = GATEWAYS[name].dialect
+    dialect = GATEWAYS[name].wire_format
     request = dialect.dial("S1", ALICE, "*121#")
     reply = Reply(MAIN, end)
     assert dialect.read_reply(dialect.wire(reply, request)) == reply
@@ -373,7 +373,7 @@ def test_the_client_half_reads_what_the_server_half_writes(name, end):
 
 @pytest.mark.parametrize("name", PINNED)
 def test_only_the_gateways_that_report_a_completed_session_are_asked_to(name):
-    dialect = GATEWAYS[name].dialect
+    dialect = GATEWAYS[name].wire_format
     reported = dialect.end("S1", ALICE, "*121#", ("1",), EndKind.COMPLETED) is not None
     assert reported == (name == "africastalking")
 
