@@ -78,7 +78,8 @@ class EndKind(StrEnum):
 
 # WireRequest and WireReply are not frozen, though nothing changes them once made: the view
 # makes one of each per hop, and a frozen dataclass's __init__ (object.__setattr__ per field)
-# costs each about 0.45 us more (measured on the bench's VM), a quarter of the view's own cost.
+# takes 0.6 us instead of 0.16 (measured on the bench's VM): frozen, the two would double what
+# the generic view adds to a hop (about 1 us, CPU time, against the per-dialect views before).
 
 
 @dataclass(slots=True)
