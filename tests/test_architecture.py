@@ -41,3 +41,14 @@ def test_each_core_module_alone_imports_no_shell(module):
 def test_the_check_would_see_a_shell():
     # The same probe on a shell module finds what it imports: the test above can fail.
     assert {"flask", "redis"} <= imported_after("ussd.web")
+
+
+# The gateways' wire formats, both halves, their registry and the simulator that speaks them
+# import no HTTP framework: Flask is the one generic view's (ussd/gateways/view.py).
+WIRE_FORMATS = ("ussd.gateways", "ussd.gateways.fields", "ussd.gateways.africastalking",
+                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.sim")
+
+
+@pytest.mark.parametrize("module", WIRE_FORMATS)
+def test_the_wire_formats_import_no_shell(module):
+    assert imported_after(module).isdisjoint(IO_LIBRARIES)
