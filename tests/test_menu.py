@@ -25,7 +25,7 @@ def test_the_shipped_menus_load(menu):
         menu.screens
     )
     for role in ("unknown_subscriber", "too_many_invalid", "unavailable", "goodbye",
-                 "invalid_request"):
+                 "invalid_request", "processing", "busy"):
         assert menu.system[role] in menu.screens
     profiles = menu.screens["profiles"]
     assert (profiles.listing, profiles.action) == ("profiles", "choose_profile")

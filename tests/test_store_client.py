@@ -9,6 +9,7 @@ every command sent and flush its scripts, which the machine's shared server must
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -160,3 +161,35 @@ def test_a_hops_commands_go_out_as_redis_py_packs_them(commands):
 
     connection = redis.Redis(decode_responses=True).connection_pool.make_connection()
     assert b"".join(_hiredis_pack(commands)) == b"".join(connection.pack_commands(commands))
+
+
+def test_a_write_without_an_answer_is_unknown_and_one_never_sent_is_not(server, key_prefix):
+    """A hung server took the command (the kernel did) and answers nothing: the write's
+    outcome is unknown, a read's is just a time-out; a closed port took nothing: a plain
+    connection error for both. Then closing the store closes every connection it holds."""
+    from ussd.errors import OutcomeUnknownError
+    from ussd.store import Store
+
+    client = connect(Settings(redis_url=server.url, redis_timeout=0.3))
+    store = Store(client, prefix=key_prefix)
+    commands = store._commands  # the object under test (Store builds it)
+    assert commands.write(("SET", f"{key_prefix}:x", "1")) == ["OK"]
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(OutcomeUnknownError):
+            commands.write(("SET", f"{key_prefix}:x", "2"))
+        with pytest.raises(redis.exceptions.TimeoutError):
+            commands.send(("GET", f"{key_prefix}:x"))
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert commands.send(("GET", f"{key_prefix}:x")) == ["2"]  # it was applied, in the end
+    held = list(commands.held.idle)
+    assert held and all(connection.is_connected for connection in held)
+    store.close()
+    assert not any(connection.is_connected for connection in held)
+
+    closed = Store(connect(Settings(redis_url="redis://127.0.0.1:1/0", redis_timeout=0.3)))
+    for call in (closed._commands.write, closed._commands.send):
+        with pytest.raises(redis.exceptions.ConnectionError):
+            call(("SET", f"{key_prefix}:x", "3"))
+    closed.close()

@@ -12,6 +12,7 @@
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
+          │    └── OutcomeUnknownError    a write was sent and no answer came: applied or not
           └── StoreConflictError      an atomic update kept losing races and gave up
 
 A refused migration is not an exception: it is a ``rules.Decision`` with a reason code.
@@ -71,6 +72,11 @@ class StoreError(UssdError):
 
 class StoreUnavailableError(StoreError):
     """Redis cannot be reached, or did not answer in time."""
+
+
+class OutcomeUnknownError(StoreUnavailableError):
+    """A write was sent to Redis and no answer came (a time-out, a connection lost after the
+    command went out): Redis may have applied it, or may still (see ``ussd/settle.py``)."""
 
 
 class StoreConflictError(StoreError):

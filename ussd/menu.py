@@ -22,7 +22,8 @@ ACTIONS = ("choose_profile", "migrate")
 LISTS = ("profiles",)
 REFUSALS = (Reason.SAME_PROFILE, Reason.MONTHLY_LIMIT_REACHED, Reason.INSUFFICIENT_CONSUMPTION)
 SYSTEM_SCREENS = (
-    "unknown_subscriber", "too_many_invalid", "unavailable", "goodbye", "invalid_request"
+    "unknown_subscriber", "too_many_invalid", "unavailable", "goodbye", "invalid_request",
+    "processing", "busy",
 )
 
 # The placeholders the engine fills (see engine.screen_values and render.format_values).

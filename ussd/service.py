@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from . import metrics
 from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
-from .errors import StoreConflictError, StoreError, UssdError
+from .errors import (
+    OutcomeUnknownError,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+    UssdError,
+)
+from .languages import Languages
 from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
@@ -31,8 +38,9 @@ from .render import render
 from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .settings import Settings
+from .settle import settle
 from .store import MigrateOutcome, SessionChange, Store
-from .session import Session, advance, replayed
+from .session import Session, advance, hop_number, new_inputs, replayed
 from .store.keys import session_digest
 
 # The hop line goes the short way to the server's log handler (see ussd.logs); the rest as usual.
@@ -42,9 +50,6 @@ log = hop_log.logger
 # Racing sessions of one subscriber can each make the migration script find the subscriber
 # moved on; every such loss means another migration succeeded, so the cap bounds the retries.
 MAX_MIGRATION_ATTEMPTS = 8
-# The language of subscribers this worker has served, when not French (the default), so that
-# the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
-MAX_REMEMBERED_LANGUAGES = 100_000
 
 
 _NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
@@ -72,9 +77,8 @@ class UssdService:
         self.policy = settings.policy
         self.zone = settings.zone
         self.clock = clock
-        self._languages: dict[str, Language] = {}
+        self.languages = Languages()  # for the screens answered without Redis
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
-        self._languages_lock = threading.Lock()
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -82,6 +86,13 @@ class UssdService:
         outcome = "ok"
         try:
             reply = self._handle(hop)
+        except OutcomeUnknownError:
+            # A migration sent, no answer, and none by sending it again (ussd/settle.py): it may
+            # be applied yet. Not "unavailable": the truth, in the subscriber's language.
+            outcome = "pending"
+            log.warning("migration outcome unknown on hop of %s: told it is being processed",
+                        mask_msisdn(hop.msisdn))
+            reply = self.system_reply("processing", self.language_of(hop.msisdn))
         except StoreError as error:
             outcome = "unavailable"
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
@@ -107,7 +118,7 @@ class UssdService:
 
     def language_of(self, msisdn: str) -> Language:
         """The subscriber's language as this worker last saw it (French if never seen)."""
-        return self._languages.get(msisdn, Language.FR)
+        return self.languages.of(msisdn)
 
     def stored_language(self, msisdn: str) -> Language:
         """The subscriber's language as stored (French for an unknown number, or no store)."""
@@ -116,17 +127,6 @@ class UssdService:
         except StoreError:
             return Language.FR  # a refusal matters more than its language
         return subscriber.language if subscriber is not None else Language.FR
-
-    def _remember_language(self, msisdn: str, language: Language) -> None:
-        if self._languages.get(msisdn, Language.FR) is language:
-            return
-        with self._languages_lock:
-            if language is Language.FR:
-                self._languages.pop(msisdn, None)
-                return
-            if len(self._languages) >= MAX_REMEMBERED_LANGUAGES:
-                del self._languages[next(iter(self._languages))]
-            self._languages[msisdn] = language
 
     def system_reply(self, role: str, language: Language) -> Reply:
         """A system screen (``unavailable``, ``goodbye``...) in ``language``."""
@@ -176,9 +176,10 @@ class UssdService:
         month, last_month = self._months(now)
         read = self.store.hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
         record, subscriber = read.record, read.subscriber
+        wait = self.settings.unknown_outcome_wait
         standing = subscriber.standing if subscriber else None
         if subscriber is not None:
-            self._remember_language(hop.msisdn, subscriber.language)
+            self.languages.remember(hop.msisdn, subscriber.language)
         if read.closed is not None:
             # A late copy of a hop of a session the gateway has ended: never walked again.
             return self._replay(hop, Session.loads(read.closed), closed=True)
@@ -195,14 +196,19 @@ class UssdService:
                 pending = hop.dialled + hop.inputs
             else:
                 start = session
-                pending = self._new_inputs(session, hop)
+                pending = new_inputs(session, hop)
                 if pending is None:  # a replayed hop: answered as the first time, nothing applied
                     return self._replay(hop, session)
             current, migration = self._walk(start, pending, standing)
-            current = advance(session, current, self._sequence(hop, start))
+            current = advance(session, current, hop_number(hop, start))
+            new = current.dumps()
             if migration is None:
-                written, found = self.store.hops.save_session(read.session, record, current.dumps())
-                if written:
+                try:
+                    (written, found), resent = settle(
+                        partial(self.store.hops.save_session, read.session, record, new), wait)
+                except OutcomeUnknownError as error:  # only a screen was at stake: say so
+                    raise StoreUnavailableError("session record: outcome unknown") from error
+                if written or (resent and found == new):  # found: our first copy's, then
                     return reply_of(self.menu, current, self.policy)
                 if found is None:  # the gateway closed the session meanwhile
                     return self.system_reply("goodbye", start.language)
@@ -210,12 +216,11 @@ class UssdService:
                 continue
             entry = _history_entry(now, migration.expected.profile, migration.target,
                                    Channel.USSD, hop)
-            answer = self.store.hops.migrate(
-                hop.msisdn, expected=migration.expected, target=migration.target, month=month,
-                last_month=last_month, entry=entry,
-                session=SessionChange(read.session, record, current.dumps()),
-            )
-            if answer.outcome is MigrateOutcome.APPLIED:
+            answer, resent = settle(partial(
+                self.store.hops.migrate, hop.msisdn, expected=migration.expected,
+                target=migration.target, month=month, last_month=last_month, entry=entry,
+                session=SessionChange(read.session, record, new)), wait)
+            if answer.outcome is MigrateOutcome.APPLIED or (resent and answer.session == new):
                 metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
                 return reply_of(self.menu, current, self.policy)
             if answer.outcome is MigrateOutcome.STALE_SUBSCRIBER:
@@ -243,34 +248,12 @@ class UssdService:
         for a closed session): nothing is applied again either way.
         """
         metrics.RETRIES.labels(hop.gateway).inc()
-        shown = replayed(session, self._sequence(hop, session))
+        shown = replayed(session, hop_number(hop, session))
         if shown is None:
             if closed:
                 return self.system_reply("goodbye", session.language)
             shown = session
         return reply_of(self.menu, shown, self.policy)
-
-    @staticmethod
-    def _sequence(hop: Hop, start: Session) -> int:
-        """The number of this hop in its session, as the record keeps it.
-
-        A cumulative gateway's hops are numbered by their input count; another's by the
-        sequence it sends, or failing that one more than the record's last.
-        """
-        if hop.cumulative:
-            return len(hop.inputs)
-        return hop.sequence if hop.sequence is not None else start.hop + 1
-
-    @staticmethod
-    def _new_inputs(session: Session, hop: Hop) -> tuple[str, ...] | None:
-        """The inputs this hop adds to the session, or None when it is a replay."""
-        if hop.cumulative:
-            if len(hop.inputs) <= session.hop:
-                return None
-            return hop.inputs[session.hop:]
-        if hop.sequence is not None and hop.sequence <= session.hop:
-            return None
-        return hop.inputs
 
     def refuse(self, gateway: str, error: UssdError, raw_msisdn: object) -> Reply:
         """The polite END for a gateway request we cannot serve, counted and logged (see

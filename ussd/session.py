@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 import orjson
 
+from .contract import Hop
 from .rules import LANGUAGE_BY_CODE, Language
 
 # Hops answered exactly as the first time when replayed: the last one and the three before it.
@@ -143,6 +144,29 @@ def advance(previous: Session | None, current: Session, hop: int) -> Session:
     shown = Shown(previous.hop, previous.screen, previous.values, previous.page, previous.invalid)
     recent = (shown, *previous.recent)[: REPLAY_WINDOW - 1]
     return current.changed(hop=hop, recent=recent)
+
+
+def hop_number(hop: Hop, start: Session) -> int:
+    """The number of ``hop`` in its session, as the record keeps it (``start``: the record
+    before it).
+
+    A cumulative gateway's hops are numbered by their input count; another's by the
+    sequence it sends, or failing that one more than the record's last.
+    """
+    if hop.cumulative:
+        return len(hop.inputs)
+    return hop.sequence if hop.sequence is not None else start.hop + 1
+
+
+def new_inputs(session: Session, hop: Hop) -> tuple[str, ...] | None:
+    """The inputs ``hop`` adds to the session, or None when it is a replay."""
+    if hop.cumulative:
+        if len(hop.inputs) <= session.hop:
+            return None
+        return hop.inputs[session.hop:]
+    if hop.sequence is not None and hop.sequence <= session.hop:
+        return None
+    return hop.inputs
 
 
 def replayed(session: Session, hop: int | None) -> Session | None:

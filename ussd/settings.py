@@ -14,6 +14,9 @@ variable                   meaning                          default
                            migrate to profile NAME
 ``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
+``USSD_UNKNOWN_OUTCOME_   seconds spent sending again a    ``1.5``
+WAIT``                     write that got no answer, before
+                           the "being processed" screen
 ``USSD_DEMO``              load the demo data set at start  off
                            (embedded store only)
 ``USSD_SEED_FILES``        CSV files to load at start,      none
@@ -97,6 +100,7 @@ class Settings:
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     menus_dir: Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
+    unknown_outcome_wait: float = 1.5  # see ussd/settle.py
     demo: bool = False
     seed_files: tuple[str, ...] = ()
     gateways: tuple[str, ...] | None = None  # None: every dialect
@@ -141,6 +145,9 @@ class Settings:
             menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
+            unknown_outcome_wait=_seconds("USSD_UNKNOWN_OUTCOME_WAIT",
+                                          env.get("USSD_UNKNOWN_OUTCOME_WAIT"),
+                                          default.unknown_outcome_wait, allow_zero=True),
             demo=_flag(env.get("USSD_DEMO")),
             seed_files=tuple(f for f in env.get("USSD_SEED_FILES", "").split(os.pathsep) if f),
             gateways=_names(env.get("USSD_GATEWAYS", "")) or default.gateways,
@@ -170,14 +177,14 @@ def _number(name: str, value: str | None, default: int) -> int:
     return number
 
 
-def _seconds(name: str, value: str | None, default: float) -> float:
+def _seconds(name: str, value: str | None, default: float, allow_zero: bool = False) -> float:
     if value is None:
         return default
     try:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= 60:
+    if not (seconds >= 0 if allow_zero else seconds > 0) or not seconds <= 60:
         raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
     return seconds
 

@@ -58,7 +58,7 @@ class Store:
         # On one Redis server (not a cluster, not the embedded store), the hop's commands run
         # on connections handed from hop to hop: see client.Commands.
         self._commands = Commands(client)
-        self._scripts = Scripts(client, self._commands.send)
+        self._scripts = Scripts(client, self._commands.write)
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
         self.admin = Admin(client, self.keys)
 
@@ -76,6 +76,11 @@ class Store:
         except StoreError:
             return False
         return True
+
+    def close(self) -> None:
+        """Close every connection this store opened (the client's and the hops' own)."""
+        self._commands.close()
+        self.redis.close()
 
     def ping(self) -> bool:
         """True when Redis answers, False when it cannot be reached or refuses."""

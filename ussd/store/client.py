@@ -3,7 +3,8 @@
 :func:`connect` builds the client for the settings (a server, a cluster, or the embedded
 fakeredis); ``with store_errors:`` turns what it raises into the service's errors;
 :class:`Commands` sends a hop's commands together, on one Redis server through
-:class:`HeldConnections` rather than redis-py's pool (the speed work, with its measured reason).
+:class:`HeldConnections` rather than redis-py's pool (the speed work, with its measured reason),
+and tells a write that got no answer (its outcome unknown) from one that was never sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ try:  # redis-py's own parser and packer when installed (the "redis[hiredis]" de
 except ImportError:  # pragma: no cover - redis-py packs in Python instead
     pack_command = None
 
-from ..errors import ConfigError, StoreError, StoreUnavailableError
+from ..errors import ConfigError, OutcomeUnknownError, StoreError, StoreUnavailableError
 from ..settings import Settings
 
 # A dead Redis refuses connections at once, a hung one answers nothing: either way a hop must
@@ -123,26 +124,51 @@ class Commands:
         if self.held is not None:
             self.held.open_one()
 
+    def close(self) -> None:
+        """Close the held connections (the client's own are the client's to close)."""
+        if self.held is not None:
+            self.held.close()
+
     def send(self, *commands: tuple) -> list:
         """The replies to ``commands`` (each a tuple: name, then arguments), in order.
 
         Every reply is read, even after an error reply, so that none is left for the next hop
         to read as its own; the first error reply is then raised (redis-py's exceptions).
         """
+        return self._exchange(commands, False)
+
+    def write(self, *commands: tuple) -> list:
+        """:meth:`send` for commands that change data: when they went out and no answer came
+        back (a time-out, a connection lost after sending), OutcomeUnknownError, since Redis
+        may have applied them, or may yet. A failure before they went out stays redis-py's
+        (nothing was applied: Redis runs no half-received command)."""
+        return self._exchange(commands, True)
+
+    def _exchange(self, commands: tuple[tuple, ...], writing: bool) -> list:
         connections = self.held
         if connections is None:
-            if len(commands) == 1:
-                return [self.client.execute_command(*commands[0])]
-            pipe = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            return pipe.execute()
+            try:
+                if len(commands) == 1:
+                    return [self.client.execute_command(*commands[0])]
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                return pipe.execute()
+            except _NO_ANSWER as error:
+                # The client's own path does not say whether the commands went out: a write
+                # may have been applied.
+                if writing:
+                    raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
+                raise
         connection = connections.take()
         packed = (_hiredis_pack(commands) if pack_command is not None
                   else connection.pack_commands(commands))
+        sent = False
 
         def call():
+            nonlocal sent
             connection.send_packed_command(packed)
+            sent = True
             replies, error = [], None
             for _ in commands:
                 try:
@@ -155,8 +181,16 @@ class Commands:
 
         try:
             return connection.retry.call_with_retry(call, lambda _error: connection.disconnect())
+        except _NO_ANSWER as error:
+            if writing and sent:  # sent (by the retry, perhaps, or before it): applied or not
+                raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
+            raise
         finally:
             connections.put_back(connection)
+
+
+# What a command that may have gone out can end with, instead of an answer.
+_NO_ANSWER = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class HeldConnections:
@@ -195,6 +229,12 @@ class HeldConnections:
     def put_back(self, connection) -> None:
         """Give back a connection taken, for the next hop."""
         self.idle.append(connection)
+
+    def close(self) -> None:
+        """Close the connections not in use now."""
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            connection.disconnect()
 
 
 # Every HeldConnections of this process, for the child of a fork to forget their sockets.

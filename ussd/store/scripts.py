@@ -3,8 +3,10 @@
 A wrapper takes named, typed arguments, runs its script by ``EVALSHA`` in one round trip (the
 SHA1 loaded at start-up by :meth:`Scripts.load`; loaded again only if Redis has lost it, after a
 restart) and returns a named result. Key names come from the caller, field names from
-``keys.py``: no script spells one. The wrappers raise redis-py's exceptions; their callers map
-them with ``client.store_errors``.
+``keys.py``: no script spells one. The wrappers raise redis-py's exceptions (their callers map
+them with ``client.store_errors``), or OutcomeUnknownError when a script went out and no answer
+came: every script here is conditional, so sending it again is how its outcome is found
+(``ussd/settle.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, NamedTuple
 
 import redis.exceptions
 
+from ..errors import OutcomeUnknownError
 from ..rules import Profile, Standing
 from .keys import PROFILE_FIELD, consumption_field, migrations_field
 
@@ -100,12 +103,13 @@ _APPLIED = MigrateResult(MigrateOutcome.APPLIED)
 
 
 class Scripts:
-    """The scripts registered on one client; ``send`` is its one-round-trip path
-    (``client.Commands.send``)."""
+    """The scripts registered on one client; ``write`` is its one-round-trip path for commands
+    that change data (``client.Commands.write``: OutcomeUnknownError when one went out and no
+    answer came)."""
 
-    def __init__(self, client: Any, send: Callable[..., list]):
+    def __init__(self, client: Any, write: Callable[..., list]):
         self.client = client
-        self._send = send
+        self._write = write
         self._save = client.register_script(SAVE_SCRIPT)
         self._migrate = client.register_script(MIGRATE_SCRIPT)
 
@@ -164,9 +168,14 @@ class Scripts:
         """Run a registered script by its SHA1, as loaded at start-up (``EVALSHA``, one round
         trip); only if Redis has lost it (a restart) is it loaded again and run."""
         try:
-            return self._send(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
+            return self._write(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
         except redis.exceptions.NoScriptError:
+            pass
+        try:
             return script(keys=list(keys), args=list(args))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            # redis-py's own path does not say whether the script went out before it failed.
+            raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
 
 
 def _standing_found(profile: str, count: str, consumption: str) -> Standing | None:
