@@ -1,9 +1,11 @@
 """Throw-away Redis servers and clusters on loopback, for test fixtures.
 
 ``RedisServer`` runs ``redis-server`` as a child in its own temp dir on a free 127.0.0.1 port;
-``RedisCluster`` forms three of them into a 3-master cluster.  Teardown: ``cleanup()``/``stop()``,
-the context managers, or, as a last resort, an ``atexit`` hook.  Readiness is probed with a tiny
-raw-socket RESP client, so waiting never depends on redis-py's retry/back-off behaviour.
+``RedisCluster`` forms three of them into a 3-master cluster; ``SentinelDeployment`` runs a
+master, its replicas and three ``redis-sentinel`` (Debian's package) watching it.
+Teardown: ``cleanup()``/``stop()``, the context managers, or, as a last resort, an ``atexit``
+hook.  Readiness is probed with a tiny raw-socket RESP client, so waiting never depends on
+redis-py's retry/back-off behaviour.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,20 +34,26 @@ class _Reply(Exception):
 
 
 def _command(port: int, *args: str, timeout: float = 0.5):
-    """Send one command to 127.0.0.1:port and return its decoded reply."""
+    """Send one command to 127.0.0.1:port and return its decoded reply (an array as a list)."""
     payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(payload.encode())
         with sock.makefile("rb") as f:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                raise ConnectionError("connection closed without a reply")
-            kind, rest = line[0], line[1:]
-            if kind == "-":
-                raise _Reply(rest)
-            if kind == "$":  # bulk string: INFO, CLUSTER INFO
-                return None if rest == "-1" else f.read(int(rest) + 2)[:-2].decode()
-            return int(rest) if kind == ":" else rest
+            return _read_reply(f)
+
+
+def _read_reply(f):
+    line = f.readline().decode().rstrip("\r\n")
+    if not line:
+        raise ConnectionError("connection closed without a reply")
+    kind, rest = line[0], line[1:]
+    if kind == "-":
+        raise _Reply(rest)
+    if kind == "$":  # bulk string: INFO, CLUSTER INFO
+        return None if rest == "-1" else f.read(int(rest) + 2)[:-2].decode()
+    if kind == "*":  # array: SENTINEL get-master-addr-by-name
+        return None if rest == "-1" else [_read_reply(f) for _ in range(int(rest))]
+    return int(rest) if kind == ":" else rest
 
 
 def _info(text: str) -> dict[str, str]:
@@ -71,6 +80,8 @@ def shared_redis_url(db: int) -> str | None:
 
 class RedisServer:
     """One ``redis-server`` child process on a free loopback port, in a private temp directory."""
+
+    BINARY = "redis-server"
 
     def __init__(self, config: dict[str, str] | None = None, *, timeout: float = 10.0):
         """``config`` maps redis.conf directives to values (``""`` means an empty argument, as in ``save ""``)."""
@@ -164,7 +175,7 @@ class RedisServer:
             conf = self._write_config()
             log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
             with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
-                self.proc = subprocess.Popen(["redis-server", conf], stdin=subprocess.DEVNULL,
+                self.proc = subprocess.Popen([self.BINARY, conf], stdin=subprocess.DEVNULL,
                                              stdout=log, stderr=subprocess.STDOUT)
             if self._wait_ready(deadline):
                 return self
@@ -175,7 +186,8 @@ class RedisServer:
             self.kill()
             if not collided or time.monotonic() >= deadline:
                 why = f"exited with code {code}" if code is not None else f"not ready within {self.timeout}s"
-                raise RedisServerError(f"redis-server on {HOST}:{self.port} {why} (dir {self.dir}); "
+                raise RedisServerError(f"{self.BINARY} on {HOST}:{self.port} {why} "
+                                       f"(dir {self.dir}); "
                                        f"log tail:\n{self.log_tail()}")
             time.sleep(0.05)
 
@@ -186,12 +198,194 @@ class RedisServer:
                 if _command(self.port, "PING") == "PONG":
                     info = _info(_command(self.port, "INFO"))
                     # process_id guards against talking to some other server that grabbed the port.
-                    if info.get("process_id") == str(self.proc.pid) and info.get("loading") == "0":
+                    if info.get("process_id") == str(self.proc.pid) and self._loaded(info):
                         return True
             except (OSError, _Reply, ValueError):
                 pass  # not listening yet, or -LOADING while replaying the AOF
             time.sleep(0.02)
         return False
+
+
+    def _loaded(self, info: dict[str, str]) -> bool:
+        return info.get("loading") == "0"
+
+
+class SentinelServer(RedisServer):
+    """One ``redis-sentinel`` (Debian's package) watching the master on ``master_port`` as
+    ``service``, deciding a failover with ``quorum`` sentinels after ``down_after_ms``.
+
+    ``port``, ``myid``, ``peers`` (the other sentinels' ports and ids) and ``replicas`` (their
+    ports) are written in its configuration, so that it knows them at once instead of after
+    the seconds of hello messages and INFO polls it otherwise takes to find them.
+    """
+
+    BINARY = "redis-sentinel"
+
+    def __init__(self, master_port: int, service: str = "mymaster", *, port: int, myid: str,
+                 peers: list[tuple[int, str]] = (), replicas: list[int] = (), quorum: int = 2,
+                 down_after_ms: int = 1000, failover_timeout_ms: int = 5000,
+                 timeout: float = 10.0):
+        super().__init__(timeout=timeout)
+        self.port = port
+        self.sentinel = [f"myid {myid}",
+                         f"monitor {service} {HOST} {master_port} {quorum}",
+                         f"down-after-milliseconds {service} {down_after_ms}",
+                         f"failover-timeout {service} {failover_timeout_ms}",
+                         f"parallel-syncs {service} 1",
+                         *(f"known-replica {service} {HOST} {replica}" for replica in replicas),
+                         *(f"known-sentinel {service} {HOST} {peer} {peer_id}"
+                           for peer, peer_id in peers)]
+
+    @property
+    def url(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def start(self) -> SentinelServer:
+        """Start on the port it was given (its peers know it)."""
+        return self._launch(keep_port=True)
+
+    def _write_config(self) -> str:
+        """sentinel.conf: where to listen, and what to watch (the sentinel rewrites it)."""
+        path = os.path.join(self.dir, "sentinel.conf")
+        with open(path, "w") as f:
+            f.write(f"port {self.port}\nbind {HOST}\ndir {self.dir}\ndaemonize no\n"
+                    "logfile \"\"\n")
+            f.writelines(f"sentinel {line}\n" for line in self.sentinel)
+        return path
+
+    def _loaded(self, info: dict[str, str]) -> bool:
+        return info.get("redis_mode") == "sentinel"
+
+
+class SentinelDeployment:
+    """A master, its replicas and three ``redis-sentinel`` on loopback watching it as
+    ``mymaster`` (a quorum of two): the usual highly available Redis, in miniature.
+
+    ``url`` is the ``redis+sentinel://`` URL of the sentinels; ``master_port()`` asks them
+    where the master is; ``node(port)`` is the RedisServer on that port.
+    """
+
+    def __init__(self, replicas: int = 1, sentinels: int = 3, service: str = "mymaster",
+                 config: dict[str, str] | None = None, *, down_after_ms: int = 1000,
+                 timeout: float = 20.0):
+        self.service = service
+        # A replica's first sync at once, not after the 5 s Redis waits for more replicas.
+        self.config = {"repl-diskless-sync-delay": "0", **(config or {})}
+        self.master = RedisServer(self.config, timeout=timeout)
+        self.replicas = [RedisServer(self.config, timeout=timeout) for _ in range(replicas)]
+        self.sentinel_count = sentinels
+        self.down_after_ms = down_after_ms
+        self.sentinels: list[SentinelServer] = []
+        self.timeout = timeout
+        _LIVE.add(self)
+
+    @property
+    def nodes(self) -> list[RedisServer]:
+        return [self.master, *self.replicas]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(sentinel.url for sentinel in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    def start(self) -> SentinelDeployment:
+        """Start the master, its replicas (synchronised), then the sentinels, and wait until
+        every sentinel sees the replicas and the other sentinels."""
+        try:
+            self.master.start()
+            for replica in self.replicas:
+                replica.config["replicaof"] = f"{HOST} {self.master.port}"
+                replica.start()
+            deadline = time.monotonic() + self.timeout
+            # In sync, and acknowledging what they hold: the master has an offset from each
+            # (replicas acknowledge once a second), so WAIT can count them.
+            self._wait(deadline, self._replicas_acknowledge, "replicas in sync")
+            ports = _free_ports(self.sentinel_count)
+            ids = [secrets.token_hex(20) for _ in ports]
+            self.sentinels = [
+                SentinelServer(self.master.port, self.service, port=port, myid=myid,
+                               peers=[(peer, peer_id) for peer, peer_id
+                                      in zip(ports, ids, strict=True) if peer != port],
+                               replicas=[replica.port for replica in self.replicas],
+                               down_after_ms=self.down_after_ms)
+                for port, myid in zip(ports, ids, strict=True)]
+            for sentinel in self.sentinels:
+                sentinel.start()
+            want = f"slaves={len(self.replicas)},sentinels={self.sentinel_count}"
+            for sentinel in self.sentinels:
+                self._wait(deadline, lambda s=sentinel: want in _command(
+                    s.port, "INFO", "sentinel"), "sentinels know each other")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _replicas_acknowledge(self) -> bool:
+        """True once every replica acknowledges a write (SET then WAIT, on one connection)."""
+        payload = (b"*3\r\n$3\r\nSET\r\n$11\r\nsynchronise\r\n$1\r\n1\r\n"
+                   b"*3\r\n$4\r\nWAIT\r\n$" + str(len(str(len(self.replicas)))).encode()
+                   + f"\r\n{len(self.replicas)}\r\n$3\r\n200\r\n".encode())
+        with socket.create_connection((HOST, self.master.port), timeout=1) as sock:
+            sock.sendall(payload)
+            with sock.makefile("rb") as f:
+                _read_reply(f)
+                acknowledged = _read_reply(f)
+        if acknowledged == len(self.replicas):
+            _command(self.master.port, "DEL", "synchronise")
+            return True
+        return False
+
+    def master_port(self) -> int | None:
+        """The master's port as the first sentinel that answers names it."""
+        for sentinel in self.sentinels:
+            try:
+                address = _command(sentinel.port, "SENTINEL", "get-master-addr-by-name",
+                                   self.service)
+            except (OSError, _Reply, ValueError):
+                continue
+            return int(address[1]) if address else None
+        return None
+
+    def node(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
+
+    def wait_for_new_master(self, old_port: int, timeout: float = 30.0) -> int:
+        """Wait until the sentinels have promoted another node than ``old_port`` and it says
+        it is a master; its port."""
+        deadline = time.monotonic() + timeout
+
+        def promoted():
+            port = self.master_port()
+            return (port not in (None, old_port)
+                    and _info(_command(port, "INFO", "replication")).get("role") == "master")
+
+        self._wait(deadline, promoted, "failover")
+        return self.master_port()
+
+    def _wait(self, deadline: float, condition, what: str) -> None:
+        while True:
+            try:
+                if condition():
+                    return
+            except (OSError, _Reply, ValueError, TypeError):
+                pass
+            if time.monotonic() >= deadline:
+                raise RedisServerError(f"{what}: not within {self.timeout}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every sentinel and node and delete their directories; safe to call twice."""
+        for server in [*self.sentinels, *self.nodes]:
+            server.cleanup()
+        _LIVE.discard(self)
+
+    cleanup = stop
+
+    def __enter__(self) -> SentinelDeployment:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class RedisCluster:

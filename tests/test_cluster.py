@@ -120,3 +120,27 @@ def test_a_dialogue_costs_at_most_two_round_trips_per_hop(cluster_client, key_pr
         per_hop.append(CountingConnection.sent - before)
     assert reply.startswith("END Votre profil est désormais Tigre")
     assert per_hop == [2, 2, 2, 2]
+
+
+def test_readiness_probes_every_master(redis_cluster, cluster_client, key_prefix):
+    """/readyz writes on each of the three masters: one out of memory is enough to be not
+    ready (a third of the subscribers could not be served), and ready again by itself."""
+    from ussd.web import create_app
+
+    app = create_app(Settings(key_prefix=key_prefix), redis_client=cluster_client)
+    assert app.test_client().get("/readyz").get_json() == {"status": "ready"}
+    probed = {cluster_client.get_node_from_key(key).port
+              for key in cluster_client.scan_iter(match=f"{key_prefix}:probe:*")}
+    assert probed == {node.port for node in redis_cluster.nodes}
+    full = redis.Redis(port=redis_cluster.nodes[1].port)
+    used = full.info("memory")["used_memory"]
+    full.config_set("maxmemory-policy", "noeviction")
+    full.config_set("maxmemory", used - 100_000)
+    try:
+        answer = app.test_client().get("/readyz")
+        assert (answer.status_code, answer.get_json()) == (
+            503, {"status": "not ready", "reason": "out of memory"})
+    finally:
+        full.config_set("maxmemory", 0)
+    assert app.test_client().get("/readyz").status_code == 200
+    full.close()

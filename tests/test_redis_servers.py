@@ -7,7 +7,13 @@ import pytest
 import redis
 
 import redis_servers
-from redis_servers import RedisCluster, RedisServer, RedisServerError, shared_redis_url
+from redis_servers import (
+    RedisCluster,
+    RedisServer,
+    RedisServerError,
+    SentinelDeployment,
+    shared_redis_url,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -88,6 +94,28 @@ def test_cluster_serves_all_slots_and_hash_tagged_lua():
     assert not any(_alive(p) for p in pids)
     assert not any(os.path.exists(d) for d in dirs)
     assert not redis_servers._LIVE  # nothing left for the atexit net either
+
+
+def test_sentinel_deployment_watches_and_fails_over():
+    with SentinelDeployment(replicas=1) as deployment:
+        pids = [server.pid for server in [*deployment.nodes, *deployment.sentinels]]
+        assert len(set(pids)) == 5 and all(pids)
+        old = deployment.master_port()
+        assert old == deployment.master.port
+        assert deployment.url == ("redis+sentinel://"
+                                  + ",".join(f"127.0.0.1:{s.port}" for s in deployment.sentinels)
+                                  + "/mymaster/0")
+        with redis.Redis(port=old) as master:
+            master.set("kept", "yes")
+            assert master.wait(1, 1000) == 1  # replicated before the master dies
+        deployment.node(old).kill()
+        new = deployment.wait_for_new_master(old)
+        assert new == deployment.replicas[0].port
+        with redis.Redis(port=new) as promoted:
+            assert promoted.get("kept") == b"yes" and promoted.set("writable", "yes")
+        dirs = [server.dir for server in [*deployment.nodes, *deployment.sentinels]]
+    assert not any(os.path.exists(d) for d in dirs)
+    assert not redis_servers._LIVE
 
 
 def test_shared_redis_url_is_either_a_live_url_or_none():

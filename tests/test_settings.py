@@ -16,7 +16,8 @@ def test_an_empty_environment_gives_the_fields_defaults():
     assert Settings() == Settings(
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
-        menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, unknown_outcome_wait=1.5, demo=False,
+        menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, redis_min_replicas=0,
+        unknown_outcome_wait=1.5, demo=False,
         seed_files=(),
         gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
 
@@ -27,7 +28,7 @@ def test_every_variable_is_read():
         "USSD_SESSION_TTL": "90", "USSD_TIMEZONE": "Africa/Accra", "USSD_MONTHLY_CAP": "5",
         "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
-        "USSD_UNKNOWN_OUTCOME_WAIT": "0",
+        "USSD_UNKNOWN_OUTCOME_WAIT": "0", "USSD_REDIS_MIN_REPLICAS": "1",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
         "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
     })
@@ -35,7 +36,8 @@ def test_every_variable_is_read():
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
         "timezone": "Africa/Accra", "monthly_cap": 5,
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
-        "menus_dir": "/srv/menus", "redis_timeout": 0.5, "unknown_outcome_wait": 0.0,
+        "menus_dir": "/srv/menus", "redis_timeout": 0.5, "redis_min_replicas": 1,
+        "unknown_outcome_wait": 0.0,
         "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,

@@ -167,8 +167,8 @@ def test_a_confirmation_not_settled_in_time_gets_the_honest_screen(proxy, stored
     assert migrations(stored, msisdn) == ("tigre", 1, ["tigre"])
     masked = f"{msisdn[:4]}*******{msisdn[-3:]}"
     lines = [r.getMessage() for r in caplog.records]
-    assert (f"migration outcome unknown on hop of {masked}: told it is being processed"
-            in lines)
+    assert (f"migration outcome unknown on hop of {masked} (no answer from Redis, sent again "
+            f"for 0.6 s): told it is being processed" in lines)
     pending = [line for line in lines if line.startswith("hop ") and "outcome=pending" in line]
     assert len(pending) == 1 and "end=True" in pending[0]
 

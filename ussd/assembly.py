@@ -28,12 +28,19 @@ def build_service(settings: Settings, redis_client: Any = None,
     """
     menu = load_menu(settings.menus_dir, settings.policy)
     client = redis_client if redis_client is not None else connect(settings)
-    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl,
+                  min_replicas=settings.redis_min_replicas, wait_ms=wait_ms(settings))
     store.load_scripts()  # once per process, so that no hop pays for it
     service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
     if redis_client is None and settings.redis_url is None:
         fill_embedded_store(service, settings)
     return service
+
+
+def wait_ms(settings: Settings) -> int:
+    """How long a migration waits for its replicas (``USSD_REDIS_MIN_REPLICAS``): most of the
+    Redis time-out, so that Redis answers the WAIT before the socket gives up on it."""
+    return int(settings.redis_timeout * 800)
 
 
 def fill_embedded_store(service: UssdService, settings: Settings) -> None:

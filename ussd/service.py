@@ -86,12 +86,13 @@ class UssdService:
         outcome = "ok"
         try:
             reply = self._handle(hop)
-        except OutcomeUnknownError:
-            # A migration sent, no answer, and none by sending it again (ussd/settle.py): it may
-            # be applied yet. Not "unavailable": the truth, in the subscriber's language.
+        except OutcomeUnknownError as error:
+            # A migration sent, no answer, and none by sending it again (ussd/settle.py), or
+            # not yet on its replicas: it may be applied, or lost yet. Not "unavailable": the
+            # truth, in the subscriber's language.
             outcome = "pending"
-            log.warning("migration outcome unknown on hop of %s: told it is being processed",
-                        mask_msisdn(hop.msisdn))
+            log.warning("migration outcome unknown on hop of %s (%s): told it is being "
+                        "processed", mask_msisdn(hop.msisdn), error)
             reply = self.system_reply("processing", self.language_of(hop.msisdn))
         except StoreError as error:
             outcome = "unavailable"
@@ -220,8 +221,12 @@ class UssdService:
                 self.store.hops.migrate, hop.msisdn, expected=migration.expected,
                 target=migration.target, month=month, last_month=last_month, entry=entry,
                 session=SessionChange(read.session, record, new)), wait)
-            if answer.outcome is MigrateOutcome.APPLIED or (resent and answer.session == new):
+            applied = answer.outcome is MigrateOutcome.APPLIED
+            if applied or (resent and answer.session == new):  # found: our first copy's
                 metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
+                if not answer.replicated or (not applied and self.settings.redis_min_replicas):
+                    raise OutcomeUnknownError("applied, not yet known to be on "
+                                              f"{self.settings.redis_min_replicas} replica(s)")
                 return reply_of(self.menu, current, self.policy)
             if answer.outcome is MigrateOutcome.STALE_SUBSCRIBER:
                 standing = answer.standing  # another session migrated meanwhile: decide again

@@ -5,7 +5,14 @@ variable                   meaning                          default
 =========================  ===============================  ================================
 ``REDIS_URL``              Redis to use (``USSD_REDIS_URL``  none: the embedded store
                            wins); add ``?cluster=true`` for
-                           a Redis Cluster
+                           a Redis Cluster; ``redis+
+                           sentinel://s1:26379,s2:26379/
+                           <master name>/<db>`` for a
+                           Sentinel deployment (see
+                           ``store/sentinel.py``)
+``USSD_REDIS_MIN_REPLICAS``  replicas a migration must     ``0``
+                           reach (``WAIT``) before its
+                           success screen is shown
 ``USSD_KEY_PREFIX``        first part of every key          ``ussd``
 ``USSD_SESSION_TTL``       seconds a session record lives   ``180``
 ``USSD_TIMEZONE``          zone of the calendar month       ``Africa/Abidjan``
@@ -100,6 +107,7 @@ class Settings:
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     menus_dir: Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
+    redis_min_replicas: int = 0
     unknown_outcome_wait: float = 1.5  # see ussd/settle.py
     demo: bool = False
     seed_files: tuple[str, ...] = ()
@@ -145,6 +153,9 @@ class Settings:
             menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
+            redis_min_replicas=_number("USSD_REDIS_MIN_REPLICAS",
+                                       env.get("USSD_REDIS_MIN_REPLICAS"),
+                                       default.redis_min_replicas),
             unknown_outcome_wait=_seconds("USSD_UNKNOWN_OUTCOME_WAIT",
                                           env.get("USSD_UNKNOWN_OUTCOME_WAIT"),
                                           default.unknown_outcome_wait, allow_zero=True),

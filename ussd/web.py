@@ -45,9 +45,11 @@ def create_app(
 
     @app.get("/readyz")
     def ready() -> tuple[Response, int]:
-        if store.ping():
+        # Ready only if Redis takes a write now: a PING is answered out of memory too.
+        reason = store.unready()
+        if reason is None:
             return jsonify(status="ready"), 200
-        return jsonify(status="not ready", reason="store unreachable"), 503
+        return jsonify(status="not ready", reason=reason), 503
 
     @app.get("/metrics")
     def prometheus() -> Response:

@@ -5,6 +5,8 @@ One module per job::
     keys.py     the key space: every key and hash field name, and the {hash tag}
     scripts.py  the Lua scripts (KEYS/ARGV headers) and one wrapper each
     client.py   connect(settings), the retry policy, errors, the hop's one-round-trip path
+    sentinel.py the redis+sentinel:// URL and a client that follows the master
+    health.py   readiness: can every master take a write now
     hops.py     the hop store: read, conditional save, migrate, close (domain values in)
     admin.py    the operator's: load subscribers and consumption, show, prune
 
@@ -21,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
+from .health import is_sentinel, unready
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
 from .keys import KeySpace
 from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
@@ -52,19 +55,22 @@ class Store:
     look inside Redis; the service goes through ``hops`` and never names a key.
     """
 
-    def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180):
+    def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180,
+                 min_replicas: int = 0, wait_ms: int = 0):
         self.redis = client
         self.keys = KeySpace(prefix)
         # On one Redis server (not a cluster, not the embedded store), the hop's commands run
         # on connections handed from hop to hop: see client.Commands.
         self._commands = Commands(client)
-        self._scripts = Scripts(client, self._commands.write)
+        # A migration is confirmed once min_replicas hold it (WAIT, up to wait_ms).
+        self._scripts = Scripts(client, self._commands.write, min_replicas, wait_ms)
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
         self.admin = Admin(client, self.keys)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and
-        open the first connection of the hops; False when Redis cannot be reached now.
+        open the first connection of the hops; False when Redis cannot be reached now, and
+        ConfigError when the URL names a Redis Sentinel instead of a Redis.
 
         No hop then pays for either. A script not loaded here loads on its first use, as after
         a Redis restart.
@@ -74,6 +80,10 @@ class Store:
                 self._scripts.load()
                 self._commands.open_one()  # its handshake now, not on a hop
         except StoreError:
+            if is_sentinel(self.redis):  # it would answer every command "unknown command"
+                raise ConfigError("REDIS_URL names a Redis Sentinel, not a Redis: write "
+                                  "redis+sentinel://<sentinel host:port,...>/<master name>/<db>"
+                                  ) from None
             return False
         return True
 
@@ -81,6 +91,11 @@ class Store:
         """Close every connection this store opened (the client's and the hops' own)."""
         self._commands.close()
         self.redis.close()
+
+    def unready(self) -> str | None:
+        """None when Redis takes a write now (every master of a cluster), else why not: out of
+        memory, a read-only replica, persistence failing, unreachable... (see health.py)."""
+        return unready(self.redis, self.keys)
 
     def ping(self) -> bool:
         """True when Redis answers, False when it cannot be reached or refuses."""

@@ -10,6 +10,7 @@ and tells a write that got no answer (its outcome unknown) from one that was nev
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,6 +27,7 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 
 from ..errors import ConfigError, OutcomeUnknownError, StoreError, StoreUnavailableError
 from ..settings import Settings
+from .sentinel import is_sentinel_url, sentinel_client
 
 # A dead Redis refuses connections at once, a hung one answers nothing: either way a hop must
 # end in about one timeout. redis-py's default for a client built from its arguments is up to
@@ -37,25 +39,45 @@ RETRY = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError
 
 
 def connect(settings: Settings) -> Any:
-    """A Redis client for ``settings``: the URL's server or cluster (``?cluster=true``), else
-    the embedded store; ConfigError for a URL redis-py cannot use."""
+    """A Redis client for ``settings``: the URL's server, cluster (``?cluster=true``) or
+    Sentinel-watched master (``redis+sentinel://``, see ``sentinel.py``), else the embedded
+    store; ConfigError for a URL redis-py cannot use."""
     if not settings.redis_url:
+        if settings.redis_min_replicas:
+            raise ConfigError("USSD_REDIS_MIN_REPLICAS needs a Redis (REDIS_URL): the embedded "
+                              "store has no replica")
         import fakeredis  # the embedded store: a real Redis API in this process, Lua included
 
         return fakeredis.FakeRedis(decode_responses=True)
-    url, cluster = _cluster_flag(settings.redis_url)
     options = {
         "decode_responses": True,
         "socket_timeout": settings.redis_timeout,
         "socket_connect_timeout": settings.redis_timeout,
         "retry": RETRY,
     }
+    if is_sentinel_url(settings.redis_url):
+        return sentinel_client(settings.redis_url, options)
+    url, cluster = _cluster_flag(settings.redis_url)
+    if cluster and settings.redis_min_replicas:
+        raise ConfigError("USSD_REDIS_MIN_REPLICAS needs one Redis or a Sentinel deployment: "
+                          "on a cluster, WAIT would have to reach each master of a hop's slot")
     try:
         if cluster:
             return redis.RedisCluster.from_url(url, **options)
         return redis.Redis.from_url(url, health_check_interval=30, **options)
     except (ValueError, redis.exceptions.RedisError) as error:
-        raise ConfigError(f"cannot use REDIS_URL {settings.redis_url!r}: {error}") from None
+        raise ConfigError(f"cannot use REDIS_URL {redacted(settings.redis_url)!r}: "
+                          f"{error}") from None
+
+
+def redacted(url: str) -> str:
+    """``url`` with its passwords (in the user part, ``sentinel_password=`` in the query)
+    replaced by ``***``, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, _ = rest.partition("/")[0].rpartition("@")
+    if sep and at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***@{rest[len(userinfo) + 1:]}"
+    return re.sub(r"(password=)[^&]*", r"\1***", f"{scheme}{sep}{rest}")
 
 
 def _cluster_flag(url: str) -> tuple[str, bool]:
@@ -167,6 +189,10 @@ class Commands:
 
         def call():
             nonlocal sent
+            if not connection.is_connected:
+                # Its own connect, not the one send_packed_command falls back on: a Sentinel-
+                # managed connection asks the sentinels where the master is only there.
+                connection.connect()
             connection.send_packed_command(packed)
             sent = True
             replies, error = [], None
@@ -181,8 +207,13 @@ class Commands:
 
         try:
             return connection.retry.call_with_retry(call, lambda _error: connection.disconnect())
-        except _NO_ANSWER as error:
-            if writing and sent:  # sent (by the retry, perhaps, or before it): applied or not
+        except redis.exceptions.ResponseError:
+            raise  # every reply was read: the connection is in step for the next hop
+        except BaseException as error:
+            # Closed, so that no answer left unread is read by the next hop as its own (a
+            # Sentinel-managed connection does not close itself on a time-out).
+            connection.disconnect()
+            if writing and sent and isinstance(error, _NO_ANSWER):  # sent, by a retry perhaps
                 raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
             raise
         finally:

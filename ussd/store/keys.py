@@ -9,6 +9,7 @@ Cluster slot and one Lua script can update them together::
     <prefix>:{<msisdn>}:session:<digest>:closed   the same record once the gateway has reported
                                              the session ended, until its TTL runs out: a late
                                              copy of a hop is answered from it, never re-applied
+    <prefix>:probe:<n>                       string: written by readiness (/readyz), 10 s TTL
 
 The subscriber hash's fields: ``p`` the profile, ``l`` the language, ``c:<YYYY-MM>`` the credit
 consumed that month (F CFA), ``m:<YYYY-MM>`` the successful migrations of that month. A Lua
@@ -90,6 +91,10 @@ class KeySpace:
     def closed_session(self, session_key: str) -> str:
         """Where a session's record goes (from its key) when the gateway reports it ended."""
         return f"{session_key}:closed"
+
+    def probe(self, number: int = 0) -> str:
+        """A key the readiness probe writes, with a short TTL (a cluster: one per master)."""
+        return f"{self.prefix}:probe:{number}"
 
     def subscriber_pattern(self) -> str:
         """A SCAN pattern matching every subscriber hash."""

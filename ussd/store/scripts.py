@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 import redis.exceptions
 
-from ..errors import OutcomeUnknownError
 from ..rules import Profile, Standing
 from .keys import PROFILE_FIELD, consumption_field, migrations_field
 
@@ -90,11 +89,14 @@ class MigrateOutcome(StrEnum):
 class MigrateResult(NamedTuple):
     """What ``MIGRATE_SCRIPT`` did, with what it found when something had moved: the session's
     record (STALE_SESSION; None if the session is gone) or the subscriber's standing
-    (STALE_SUBSCRIBER; None if the subscriber is gone)."""
+    (STALE_SUBSCRIBER; None if the subscriber is gone). ``replicated`` is False when an
+    applied migration did not reach the replicas required (``USSD_REDIS_MIN_REPLICAS``) in
+    time: it is on the master, and a failover could still lose it."""
 
     outcome: MigrateOutcome
     session: str | None = None
     standing: Standing | None = None
+    replicated: bool = True
 
 
 # The common answers, made once rather than on every hop.
@@ -107,9 +109,14 @@ class Scripts:
     that change data (``client.Commands.write``: OutcomeUnknownError when one went out and no
     answer came)."""
 
-    def __init__(self, client: Any, write: Callable[..., list]):
+    def __init__(self, client: Any, write: Callable[..., list], min_replicas: int = 0,
+                 wait_ms: int = 0):
         self.client = client
         self._write = write
+        # A migration's WAIT, sent with it (the same connection, the same round trip): Redis
+        # answers it once that many replicas hold the connection's writes, or after wait_ms.
+        self._wait = (("WAIT", min_replicas, wait_ms),) if min_replicas else ()
+        self.min_replicas = min_replicas
         self._save = client.register_script(SAVE_SCRIPT)
         self._migrate = client.register_script(MIGRATE_SCRIPT)
 
@@ -126,7 +133,7 @@ class Scripts:
     def save_session(self, key: str, old: str | None, new: str, ttl: int) -> SaveResult:
         """Write the record ``new`` at ``key`` with a TTL of ``ttl`` s, if the record there is
         still ``old`` (None: no record yet). One round trip."""
-        answer = self._run(self._save, (key,), (old or "", new, ttl))
+        answer = self._run(self._save, (key,), (old or "", new, ttl))[0]
         if int(answer[0]):
             return _SAVED
         return SaveResult(False, answer[1] or None)
@@ -156,26 +163,27 @@ class Scripts:
             new_record,
             ttl,
         )
-        answer = self._run(self._migrate, keys, args)
+        answer, *reached = self._run(self._migrate, keys, args, self._wait)
         outcome = MigrateOutcome(answer[0])
         if outcome is MigrateOutcome.APPLIED:
+            if reached and reached[0] < self.min_replicas:
+                return MigrateResult(outcome, replicated=False)
             return _APPLIED
         if outcome is MigrateOutcome.STALE_SESSION:
             return MigrateResult(outcome, session=answer[1] or None)
         return MigrateResult(outcome, standing=_standing_found(*answer[1:4]))
 
-    def _run(self, script, keys: tuple, args: tuple):
+    def _run(self, script, keys: tuple, args: tuple, then: tuple = ()) -> list:
         """Run a registered script by its SHA1, as loaded at start-up (``EVALSHA``, one round
-        trip); only if Redis has lost it (a restart) is it loaded again and run."""
+        trip), followed in the same round trip by the commands ``then``; their replies. Only
+        if Redis has lost the script (a restart) is it loaded again, then run."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self._write(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
+            return self._write(command, *then)
         except redis.exceptions.NoScriptError:
-            pass
-        try:
-            return script(keys=list(keys), args=list(args))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            # redis-py's own path does not say whether the script went out before it failed.
-            raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
+            pass  # refused, so not run: load it, and send it again
+        script.sha = self.client.script_load(script.script)
+        return self._write(command, *then)
 
 
 def _standing_found(profile: str, count: str, consumption: str) -> Standing | None:
