@@ -12,7 +12,8 @@ variable                   meaning                          default
 ``USSD_MONTHLY_CAP``       migrations per month             ``3``
 ``USSD_THRESHOLD_<NAME>``  F CFA consumed last month to     ``TIGRE=2500``, ``AIGLE=8000``
                            migrate to profile NAME
-``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
+``USSD_MENUS_DIR``         a folder of menu and text files  the package's own ``menus/``
+                           to use instead of the package's
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
 ``USSD_DEMO``              load the demo data set at start  off
                            (embedded store only)
@@ -46,13 +47,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
-DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+# The menus shipped inside the package (package data): found wherever the package is installed.
+DEFAULT_MENUS_DIR: Traversable = files("ussd") / "menus"
 
 
 MIN_SECRET_LENGTH = 16
@@ -95,7 +99,7 @@ class Settings:
     timezone: str = "Africa/Abidjan"
     monthly_cap: int = 3
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    menus_dir: Path = DEFAULT_MENUS_DIR
+    menus_dir: Traversable | Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
     demo: bool = False
     seed_files: tuple[str, ...] = ()
@@ -138,7 +142,8 @@ class Settings:
             monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP"),
                                 default.monthly_cap),
             thresholds=thresholds,
-            menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
+            menus_dir=Path(env["USSD_MENUS_DIR"]) if env.get("USSD_MENUS_DIR")
+            else default.menus_dir,
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
             demo=_flag(env.get("USSD_DEMO")),
