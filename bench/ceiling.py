@@ -7,7 +7,7 @@ and Redis as the service, it is what "as fast as Flask and Redis allow" means in
 ``bench/run.py``. ``REDIS_URL`` names the Redis; the WSGI callable is ``ceiling:app``.
 
 ``CEILING_CONNECTIONS=held`` (``bench/run.py --ceiling-connections held``) sends the two
-commands the way the service's hops do (``ussd.store.HeldConnections``): on connections kept
+commands the way the service's hops do (``ussd.store.client.HeldConnections``): on connections kept
 from hop to hop instead of through redis-py's pool, to show how much of the ratio that is.
 """
 
@@ -18,7 +18,7 @@ import os
 import redis
 from flask import Flask, Response, request
 
-from ussd.store import HeldConnections
+from ussd.store.client import HeldConnections
 
 SCREEN = "CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
 TTL = 180

@@ -73,9 +73,9 @@ def round_trips(redis_url: str, prefix: str, first: int, month: str) -> RoundTri
     client.script_flush()
     numbers = range(first, first + len(load.KINDS))
     store = Store(client, prefix=prefix)
-    store.put_subscribers((load.msisdn(n), load.kind_of(n).profile, load.kind_of(n).language)
+    store.admin.put_subscribers((load.msisdn(n), load.kind_of(n).profile, load.kind_of(n).language)
                           for n in numbers)
-    store.put_consumption((load.msisdn(n), month, load.CONSUMED) for n in numbers)
+    store.admin.put_consumption((load.msisdn(n), month, load.CONSUMED) for n in numbers)
     app = create_app(replace(settings, redis_url=None), redis_client=client)
     http = app.test_client()
     worst = [0] * 4

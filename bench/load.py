@@ -59,9 +59,9 @@ def kind_of(number: int) -> Kind:
 
 def seed(store, count: int, month: str) -> None:
     """Store ``count`` subscribers (of every kind in turn) and their consumption in ``month``."""
-    store.put_subscribers((msisdn(n), kind_of(n).profile, kind_of(n).language)
+    store.admin.put_subscribers((msisdn(n), kind_of(n).profile, kind_of(n).language)
                           for n in range(count))
-    store.put_consumption((msisdn(n), month, CONSUMED) for n in range(count))
+    store.admin.put_consumption((msisdn(n), month, CONSUMED) for n in range(count))
 
 
 def expected_replies() -> list[list[str]]:

@@ -54,11 +54,11 @@ def main() -> None:
         before = used_memory(client)
 
         started = time.perf_counter()
-        dry = store.prune_months(last_month, dry_run=True)
+        dry = store.admin.prune_months(last_month, dry_run=True)
         dry_seconds = time.perf_counter() - started
 
         cpu, started = redis_cpu_seconds(client), time.perf_counter()
-        done = store.prune_months(last_month)
+        done = store.admin.prune_months(last_month)
         seconds, cpu = time.perf_counter() - started, redis_cpu_seconds(client) - cpu
         freed = before - used_memory(client)
         client.close()

@@ -123,8 +123,8 @@ def client(app):
 
 def seed_subscribers(store: Store) -> None:
     """Store the test subscribers and their consumption of last month."""
-    store.put_subscribers((m, p, lang) for m, p, lang, _ in SUBSCRIBERS)
-    store.put_consumption((m, LAST_MONTH, amount) for m, _, _, amount in SUBSCRIBERS)
+    store.admin.put_subscribers((m, p, lang) for m, p, lang, _ in SUBSCRIBERS)
+    store.admin.put_consumption((m, LAST_MONTH, amount) for m, _, _, amount in SUBSCRIBERS)
 
 
 class Dialler:

@@ -1,13 +1,14 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_dialogues.py``, ``test_store.py`` and ``test_race.py`` are collected here a
-second time (as ``test_<module>__<name>``) with ``redis_client`` and ``real_redis`` overridden:
-both are the client the service builds for ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true``
-(``redis.RedisCluster``), on a cluster of three ``redis-server`` masters started on loopback
-ports once for this module (``tests/redis_servers.py``). Every key of a subscriber shares
-its ``{+225...}`` hash tag, so each hop's script runs on one master; the keys of different
-subscribers, and so of one test, spread over all three. Then: round trips per hop on the
-cluster, counted as the benchmark counts them.
+The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py`` and
+``test_race.py`` are collected here a second time (as ``test_<module>__<name>``) with
+``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
+``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true`` (``redis.RedisCluster``), on a cluster
+of three ``redis-server`` masters started on loopback ports once for this module
+(``tests/redis_servers.py``). Every key of a subscriber shares its ``{+225...}`` hash tag, so
+each hop's script runs on one master; the keys of different subscribers, and so of one test,
+spread over all three. Then: round trips per hop on the cluster, counted as the benchmark
+counts them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 import redis
 import test_dialogues
 import test_race
-import test_store
+import test_store_admin
+import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
 from redis_servers import RedisCluster
 
@@ -24,7 +26,7 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_dialogues, test_store, test_race)
+REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race)
 
 
 @pytest.fixture(scope="module")

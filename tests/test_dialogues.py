@@ -31,7 +31,7 @@ LIMIT_REACHED = (
 
 
 def stored(service, msisdn):
-    return service.store.describe(msisdn, THIS_MONTH)
+    return service.store.admin.describe(msisdn, THIS_MONTH)
 
 
 def test_main_menu_on_dial(dialler):
@@ -109,7 +109,8 @@ def test_fourth_migration_of_the_month_hits_the_cap(dialler, service):
 def test_cap_is_per_calendar_month(dialler, service, clock):
     from datetime import UTC, datetime
 
-    service.store.put_consumption([(ALICE, "2026-11", 3000)])  # "last month" seen from December
+    # "last month" seen from December
+    service.store.admin.put_consumption([(ALICE, "2026-11", 3000)])
     for target in ("2", "3", "1"):
         session = dialler(ALICE)
         session.dial()

@@ -54,8 +54,8 @@ def start_app(server: RedisServer, key_prefix: str, msisdns: list[str]):
     settings = Settings(key_prefix=key_prefix)
     client = connect(Settings(redis_url=server.url))
     store = Store(client, prefix=key_prefix)
-    store.put_subscribers((m, Profile.NOVAMIX, Language.FR) for m in msisdns)
-    store.put_consumption((m, LAST_MONTH, 10_000) for m in msisdns)  # every profile open
+    store.admin.put_subscribers((m, Profile.NOVAMIX, Language.FR) for m in msisdns)
+    store.admin.put_consumption((m, LAST_MONTH, 10_000) for m in msisdns)  # every profile open
     return create_app(settings, redis_client=client, clock=lambda: NOW), client
 
 
@@ -73,7 +73,7 @@ def after_restart(server: RedisServer, key_prefix: str, msisdns: list[str]):
     """What a fresh client finds once the server has replayed its append-only file."""
     client = connect(Settings(redis_url=server.url))
     store = Store(client, prefix=key_prefix)
-    found = {m: store.describe(m, THIS_MONTH) for m in msisdns}
+    found = {m: store.admin.describe(m, THIS_MONTH) for m in msisdns}
     client.close()
     return found
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ussd.engine import Session, advance, begin, ended, reply_of, step
+from ussd.engine import begin, ended, reply_of, step
 from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing, decide
+from ussd.session import Session
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 POLICY = Policy()
@@ -239,35 +238,6 @@ def test_the_language_is_kept_through_the_dialogue(menu):
     assert Session.loads(session.dumps()).language is Language.EN
 
 
-@pytest.mark.parametrize("inputs", [
-    [], ["1"], ["1", "2"], ["1", "2", "1"], ["1", "4"], ["3"], ["3", "99"], ["1", "7"],
-    ["1", "2", "0"], ["9", "9", "9"],
-])
-@pytest.mark.parametrize("language", [Language.FR, Language.EN])
-def test_a_record_survives_dumps_and_loads(menu, inputs, language):
-    session, _ = walk(menu, inputs, language=language)
-    session = Session(**{**session.__dict__, "hop": len(inputs)})
-    again = Session.loads(session.dumps())
-    assert again == session
-    assert reply_of(menu, again, POLICY) == reply_of(menu, session, POLICY)
-    assert Session.loads(again.dumps().encode()) == session  # Redis may hand back bytes
-
-
-def test_the_confirm_record_is_compact(menu):
-    confirm, _ = walk(menu, ["1", "2"])
-    confirm = Session(**{**confirm.__dict__, "hop": 12, "invalid": 2})
-    record = confirm.dumps()
-    assert len(record.encode()) < 150, record
-    assert json.loads(record) == {
-        "s": "confirm", "l": "fr", "n": 12, "v": {"target": "tigre", "left": 2},
-        "b": ["main", "profiles"], "i": 2,
-    }
-
-
-def test_a_fresh_record_stores_no_defaults(menu):
-    assert json.loads(begin(menu, ALICE, None, POLICY).dumps()) == {"s": "main", "l": "fr", "n": 0}
-
-
 def test_thresholds_come_from_the_policy(menu):
     policy = Policy(monthly_cap=1, thresholds={T: 5000})
     session, migrations = walk(menu, ["1", "2"], policy=policy)
@@ -278,24 +248,3 @@ def test_thresholds_come_from_the_policy(menu):
     session, [migration] = walk(menu, ["1", "4", "1"], policy=policy)
     assert migration.target is A
     assert shown(menu, session, policy).endswith("Migrations restantes ce mois: 0.")
-
-
-def test_a_record_is_written_byte_for_byte_as_before(menu):
-    """Live sessions outlast a deploy: the record of a walked dialogue, with its window of
-    recent hops, is the very text earlier versions wrote and read."""
-    session = advance(None, begin(menu, ALICE, None, POLICY), 0)
-    for hop, text in enumerate(["1", "2"], start=1):
-        session = advance(session, step(menu, session, text, ALICE, POLICY).session, hop)
-    record = ('{"s":"confirm","l":"fr","n":2,"v":{"target":"tigre","left":2},'
-              '"b":["main","profiles"],"r":[[1,"profiles",0,0,{"current":"novamix"}],'
-              '[0,"main",0,0,{}]]}')
-    assert session.dumps() == record
-    assert Session.loads(record) == session
-
-
-def test_a_copy_with_a_field_the_record_does_not_have_is_refused(menu):
-    session = begin(menu, ALICE, None, POLICY)
-    assert session.changed(page=1, invalid=2) == Session(**{**session.__dict__, "page": 1,
-                                                            "invalid": 2})
-    with pytest.raises(TypeError, match="pages"):
-        session.changed(pages=1)

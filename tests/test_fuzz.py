@@ -3,9 +3,10 @@
 Whatever arrives (arbitrary field values and sizes, missing or extra fields, broken encodings,
 bodies that are not what the content type says, wrong methods), the answer is never a 5xx,
 never a stack trace, and on a dialect's own method always a well-formed reply of the dialect;
-and no key appears in Redis outside the space ``ussd/keys.py`` documents, so no input steers a
-key name. The dialects come from the table in ``gateway_clients.py``, one entry each; a dialect
-the application serves without an entry there fails :func:`test_every_dialect_is_fuzzed`.
+and no key appears in Redis outside the space ``ussd/store/keys.py`` documents, so no input
+steers a key name. The dialects come from the table in ``gateway_clients.py``, one entry each;
+a dialect the application serves without an entry there fails
+:func:`test_every_dialect_is_fuzzed`.
 
 Runs against a ``redis-server`` of its own, so that every key in it can be checked.
 ``EXAMPLES`` below sets how many requests each test generates: a few thousand per run in all.
@@ -35,10 +36,10 @@ from prometheus_client import REGISTRY
 from redis_servers import RedisServer
 
 from ussd.gateways import dialect_modules
-from ussd.keys import KeySpace
 from ussd.phone import normalize_msisdn
 from ussd.settings import Settings
 from ussd.store import Store, connect
+from ussd.store.keys import KeySpace
 from ussd.web import create_app
 
 pytestmark = pytest.mark.real_redis
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.real_redis
 PREFIX = "fuzz"
 EXAMPLES = {"fields": 1000, "raw": 400, "end": 300, "methods": 150, "routes": 500}
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
-# The whole documented key space (ussd/keys.py), for the normalised numbers of Côte d'Ivoire.
+# The whole documented key space (ussd/store/keys.py), for the normalised numbers of Côte d'Ivoire.
 KEY = re.compile(r"^fuzz:\{\+225[0-9]{10}\}:(sub|history|session:[0-9a-f]{20}(:closed)?)$")
 SEEDED = {ALICE, BRUNO, JOHN, "+2250700000003"}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND"]

@@ -140,7 +140,7 @@ def dialect(request, client):
 
 
 def stored(service, msisdn):
-    return service.store.describe(msisdn, THIS_MONTH)
+    return service.store.admin.describe(msisdn, THIS_MONTH)
 
 
 def session_key(service, session) -> str:

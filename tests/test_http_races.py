@@ -103,8 +103,8 @@ def allowed_endings(msisdn: str, target: Profile) -> set[tuple[str, bool]]:
 def workers(real_redis, key_prefix):
     """Two workers on the same Redis, each served over HTTP on loopback."""
     store = Store(real_redis, prefix=key_prefix)
-    store.put_subscribers((m, p, lang) for m, (p, lang, _, _) in RACERS.items())
-    store.put_consumption((m, LAST_MONTH, c) for m, (_, _, c, _) in RACERS.items())
+    store.admin.put_subscribers((m, p, lang) for m, (p, lang, _, _) in RACERS.items())
+    store.admin.put_consumption((m, LAST_MONTH, c) for m, (_, _, c, _) in RACERS.items())
     settings = Settings(key_prefix=key_prefix)
     apps = [create_app(settings, redis_client=real_redis, clock=lambda: NOW) for _ in range(2)]
     with serving(apps[0]) as first, serving(apps[1]) as second:
@@ -164,7 +164,7 @@ def test_racing_sessions_migrate_exactly_the_cap_and_show_only_their_own_data(wo
         assert len(successes) == CAP
         # Each success screen counts down from what the store held when it was applied.
         assert sorted(e[0].rsplit(": ", 1)[1] for e in successes) == ["0.", "1.", "2."]
-        stored = store.describe(msisdn, THIS_MONTH)
+        stored = store.admin.describe(msisdn, THIS_MONTH)
         history = stored["history"]
         assert stored["migrations_this_month"] == len(history) == CAP
         assert history[0]["from"] == profile.value

@@ -68,8 +68,8 @@ def boundary(request, redis_client, key_prefix):
     zone, year, month = request.param
     last, first, old, new = instants(zone, year, month)
     store = Store(redis_client, prefix=key_prefix)
-    store.put_subscribers([(ALICE, Profile.NOVAMIX, Language.FR)])
-    store.put_consumption([(ALICE, previous_month(old), 0), (ALICE, old, 3000)])
+    store.admin.put_subscribers([(ALICE, Profile.NOVAMIX, Language.FR)])
+    store.admin.put_consumption([(ALICE, previous_month(old), 0), (ALICE, old, 3000)])
     clock = Clock(last)
     app = create_app(Settings(key_prefix=key_prefix, timezone=zone),
                      redis_client=redis_client, clock=clock)
@@ -100,7 +100,7 @@ def test_cap_and_last_month_switch_at_local_midnight(boundary):
     assert dialogue(app, "1", "2", "1") == (
         "Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la limite de "
         "leur validité. Migrations restantes ce mois: 2.")
-    stored = store.describe(ALICE, new)
+    stored = store.admin.describe(ALICE, new)
     assert stored["migrations_by_month"] == {old: 3, new: 1}
     assert [entry["at"] for entry in stored["history"]] == [
         last.isoformat(timespec="seconds")] * 3 + [first.isoformat(timespec="seconds")]
@@ -120,4 +120,4 @@ def test_a_session_straddling_midnight_counts_where_it_is_confirmed(boundary):
     assert phone.send("1") == (
         "Votre profil est désormais Dauphin. Vous gardez vos avantages en cours dans la limite "
         "de leur validité. Migrations restantes ce mois: 2.", True)
-    assert store.describe(ALICE, new)["migrations_by_month"] == {old: 2, new: 1}
+    assert store.admin.describe(ALICE, new)["migrations_by_month"] == {old: 2, new: 1}

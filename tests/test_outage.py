@@ -58,7 +58,7 @@ def app(server, key_prefix):
     seed_subscribers(store)
     from ussd.rules import Language, Profile
 
-    store.put_subscribers([(LISA, Profile.TIGRE, Language.EN)])
+    store.admin.put_subscribers([(LISA, Profile.TIGRE, Language.EN)])
     yield app
     client.close()
 
@@ -138,12 +138,12 @@ def test_every_hop_answers_at_once_and_service_resumes(app, server, dialect, fai
     # untouched; the hop the outage refused can be sent again and goes on.
     assert service.store.redis.get(
         service.store.keys.session(ALICE, dialect.name, alice.session_id)) == record_before
-    assert service.store.describe(ALICE, THIS_MONTH)["profile"] == "novamix"
+    assert service.store.admin.describe(ALICE, THIS_MONTH)["profile"] == "novamix"
     if dialect.numbers_hops:
         alice.inputs.pop()  # the refused "2" is sent again, as the same hop
     assert alice.send("2")[0].startswith("Migration vers Tigre: gratuite.")
     assert alice.send("1")[0].startswith("Votre profil est désormais Tigre.")
-    stored = service.store.describe(ALICE, THIS_MONTH)
+    stored = service.store.admin.describe(ALICE, THIS_MONTH)
     assert (stored["profile"], stored["migrations_this_month"], len(stored["history"])) == (
         "tigre", 1, 1)
 

@@ -58,7 +58,7 @@ def test_concurrent_confirms_never_exceed_the_cap(race_app):
             "END Vous avez déjà le profil Dauphin. Aucune migration n'a été décomptée.",
             "END Vous avez déjà le profil Aigle. Aucune migration n'a été décomptée.",
         )
-    record = app.extensions["ussd"].store.describe(BRUNO, THIS_MONTH)
+    record = app.extensions["ussd"].store.admin.describe(BRUNO, THIS_MONTH)
     assert record["migrations_this_month"] == 3
     assert len(record["history"]) == 3
     # The history is a chain: each migration starts from where the previous one left.

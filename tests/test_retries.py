@@ -2,7 +2,7 @@
 got the first time and never applies anything twice. On fakeredis and on a real Redis, in every
 dialect that numbers its hops (Africa's Talking by its cumulative text, Hubtel by Sequence).
 
-The record keeps the screens of the last ``engine.REPLAY_WINDOW`` hops (see
+The record keeps the screens of the last ``session.REPLAY_WINDOW`` hops (see
 docs/reliability.md); a replay older than that gets the current screen, still applying nothing.
 """
 
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ussd.engine import REPLAY_WINDOW
+from ussd.session import REPLAY_WINDOW
 from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
 from ussd.contract import Hop
@@ -48,7 +48,7 @@ def handset(client, dialect):
 
 def counted(service, msisdn=ALICE):
     """(migrations this month, history length, profile) as stored."""
-    record = service.store.describe(msisdn, THIS_MONTH)
+    record = service.store.admin.describe(msisdn, THIS_MONTH)
     return record["migrations_this_month"], len(record["history"]), record["profile"]
 
 
@@ -216,8 +216,8 @@ def explorer() -> tuple[UssdService, list[str]]:
     subscribers = {"+2250700000011": (Profile.NOVAMIX, Language.FR),
                    "+2250700000012": (Profile.AIGLE, Language.EN),
                    "+2250700000013": (Profile.TIGRE, Language.FR)}
-    store.put_subscribers((m, p, lang) for m, (p, lang) in subscribers.items())
-    store.put_consumption((m, LAST_MONTH, WIDEST) for m in subscribers)
+    store.admin.put_subscribers((m, p, lang) for m, (p, lang) in subscribers.items())
+    store.admin.put_consumption((m, LAST_MONTH, WIDEST) for m in subscribers)
     service = UssdService(load_menu(DEFAULT_MENUS_DIR), store, Settings(), clock=lambda: NOW)
     return service, list(subscribers)
 

@@ -154,11 +154,11 @@ def test_load_files_stores_subscribers_and_consumption(tmp_path, store):
     assert [(data.kind, count) for data, count in loaded] == [
         (DataKind.SUBSCRIBERS, 2), (DataKind.CONSUMPTION, 1)
     ]
-    alice = store.describe("+2250700000001", "2026-11")
+    alice = store.admin.describe("+2250700000001", "2026-11")
     assert (alice["profile"], alice["language"], alice["consumption"]) == (
         "tigre", "en", {"2026-10": 3000}
     )
-    assert store.describe("+2250700000002", "2026-11")["language"] == "fr"
+    assert store.admin.describe("+2250700000002", "2026-11")["language"] == "fr"
 
 
 def snapshot(store):
@@ -166,7 +166,7 @@ def snapshot(store):
 
 
 def test_load_files_loads_nothing_when_one_file_is_bad(tmp_path, store):
-    store.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    store.admin.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
     before = snapshot(store)
     assert before
     good = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n")

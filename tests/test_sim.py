@@ -70,7 +70,7 @@ def test_a_whole_dialogue_in_every_dialect(gateway, app, service):
     phone.send("1")
     phone.send("2")
     assert phone.send("1") == Screen(MIGRATED_TIGRE, end=True)
-    assert service.store.describe(ALICE, THIS_MONTH)["profile"] == "tigre"
+    assert service.store.admin.describe(ALICE, THIS_MONTH)["profile"] == "tigre"
     with pytest.raises(SimulatorError, match="already ended"):
         phone.send("1")
 
@@ -229,7 +229,7 @@ def test_the_command_plays_a_whole_dialogue(gateway, served, service):
     assert result.exit_code == 0, result.output
     assert "| Votre profil est désormais Tigre." in result.output
     assert result.output.count("+---------------------------- END") == 1
-    assert service.store.describe(ALICE, THIS_MONTH)["profile"] == "tigre"
+    assert service.store.admin.describe(ALICE, THIS_MONTH)["profile"] == "tigre"
 
 
 @pytest.mark.parametrize(("flag", "said"), [("--hang-up", "(hung up)"),

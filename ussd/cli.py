@@ -150,7 +150,7 @@ def show(msisdn: str) -> None:
     service = _redis_service()
     number = _fail_on_error(lambda: normalize_msisdn(msisdn))
     record = _fail_on_error(
-        lambda: service.store.describe(number, month_of(service.clock(), service.zone))
+        lambda: service.store.admin.describe(number, month_of(service.clock(), service.zone))
     )
     if record is None:
         raise click.ClickException(f"no subscriber {number}")
@@ -199,7 +199,7 @@ def prune(keep_months: int, dry_run: bool) -> None:
     keep_from = month_of(service.clock(), service.zone)
     for _ in range(keep_months):
         keep_from = previous_month(keep_from)
-    report = _fail_on_error(lambda: service.store.prune_months(keep_from, dry_run=dry_run))
+    report = _fail_on_error(lambda: service.store.admin.prune_months(keep_from, dry_run=dry_run))
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"months before {keep_from}: {verb} {report.fields} field(s) of "
                f"{report.changed} subscriber(s); {report.subscribers} subscriber(s) visited")

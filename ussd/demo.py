@@ -27,12 +27,12 @@ def load_demo(service: UssdService) -> int:
     """Store the demo subscribers afresh, through the same rules as any migration."""
     last_month = previous_month(month_of(service.clock(), service.zone))
     numbers = [normalize_msisdn(row[0]) for row in DEMO_SUBSCRIBERS]
-    service.store.reset_subscribers(numbers)
-    service.store.put_subscribers(
+    service.store.admin.reset_subscribers(numbers)
+    service.store.admin.put_subscribers(
         (msisdn, profile, language)
         for msisdn, (_, profile, language, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
     )
-    service.store.put_consumption(
+    service.store.admin.put_consumption(
         (msisdn, last_month, amount)
         for msisdn, (_, _, _, amount, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
         if amount is not None

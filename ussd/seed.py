@@ -92,9 +92,9 @@ def load_files(store, paths) -> list[tuple[DataFile, int]]:
     loaded = []
     for data in files:
         if data.kind is DataKind.SUBSCRIBERS:
-            loaded.append((data, store.put_subscribers(data.rows)))
+            loaded.append((data, store.admin.put_subscribers(data.rows)))
         else:
-            loaded.append((data, store.put_consumption(data.rows)))
+            loaded.append((data, store.admin.put_consumption(data.rows)))
     return loaded
 
 

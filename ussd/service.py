@@ -22,9 +22,9 @@ from pathlib import Path
 
 from . import metrics
 from .contract import Hop, Reply
-from .engine import Migration, Session, advance, begin, replayed, reply_of, step
+from .engine import Migration, begin, reply_of, step
+from .session import Session, advance, replayed
 from .errors import StoreConflictError, StoreError
-from .keys import session_digest
 from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
@@ -32,7 +32,8 @@ from .phone import mask_msisdn
 from .render import render
 from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .settings import Settings
-from .store import MigrationResult, Store
+from .store import MigrateOutcome, SessionChange, Store
+from .store.keys import session_digest
 
 # The hop line goes the short way to the server's log handler (see ussd.logs); the rest as usual.
 hop_log = LineLogger(logging.getLogger("ussd.hop"))
@@ -111,7 +112,7 @@ class UssdService:
     def stored_language(self, msisdn: str) -> Language:
         """The subscriber's language as stored (French for an unknown number, or no store)."""
         try:
-            subscriber = self.store.load_subscriber(msisdn, *self._months(self.clock()))
+            subscriber = self.store.hops.load_subscriber(msisdn, *self._months(self.clock()))
         except StoreError:
             return Language.FR  # a refusal matters more than its language
         return subscriber.language if subscriber is not None else Language.FR
@@ -138,17 +139,16 @@ class UssdService:
         """
         now = self.clock()
         month, last_month = self._months(now)
-        subscriber = self.store.load_subscriber(msisdn, month, last_month)
+        subscriber = self.store.hops.load_subscriber(msisdn, month, last_month)
         standing = subscriber.standing if subscriber else None
         for _ in range(MAX_MIGRATION_ATTEMPTS):
             decision = decide(standing, target, self.policy)
             if not decision.approved:
                 return decision
             entry = _history_entry(now, standing.profile, decision.target, channel)
-            answer = self.store.apply_migration(
-                msisdn, None, None, standing, decision.target, month, last_month, entry, ""
-            )
-            if answer.result is MigrationResult.APPLIED:
+            answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
+                                             month=month, last_month=last_month, entry=entry)
+            if answer.outcome is MigrateOutcome.APPLIED:
                 metrics.MIGRATIONS.labels(channel.value, decision.target.value).inc()
                 return decision
             standing = answer.standing
@@ -160,7 +160,7 @@ class UssdService:
         Its record is kept aside until its TTL runs out, so that a late copy of one of its
         hops is answered as before and never walks the session again.
         """
-        return self.store.close_session(self.store.keys.session(msisdn, gateway, session_id))
+        return self.store.hops.close_session(msisdn, gateway, session_id)
 
     def _months(self, now: datetime) -> tuple[str, str]:
         """This month and the last, in the operator's zone; worked out once a second."""
@@ -174,8 +174,7 @@ class UssdService:
     def _handle(self, hop: Hop) -> Reply:
         now = self.clock()
         month, last_month = self._months(now)
-        key = self.store.keys.session(hop.msisdn, hop.gateway, hop.session_id)
-        read = self.store.read_hop(hop.msisdn, key, month, last_month)
+        read = self.store.hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
         record, subscriber = read.record, read.subscriber
         standing = subscriber.standing if subscriber else None
         if subscriber is not None:
@@ -202,7 +201,7 @@ class UssdService:
             current, migration = self._walk(start, pending, standing)
             current = advance(session, current, self._sequence(hop, start))
             if migration is None:
-                written, found = self.store.update_session(key, record, current.dumps())
+                written, found = self.store.hops.save_session(read.session, record, current.dumps())
                 if written:
                     return reply_of(self.menu, current, self.policy)
                 if found is None:  # the gateway closed the session meanwhile
@@ -211,14 +210,15 @@ class UssdService:
                 continue
             entry = _history_entry(now, migration.expected.profile, migration.target,
                                    Channel.USSD, hop)
-            answer = self.store.apply_migration(
-                hop.msisdn, key, record, migration.expected, migration.target, month,
-                last_month, entry, current.dumps(),
+            answer = self.store.hops.migrate(
+                hop.msisdn, expected=migration.expected, target=migration.target, month=month,
+                last_month=last_month, entry=entry,
+                session=SessionChange(read.session, record, current.dumps()),
             )
-            if answer.result is MigrationResult.APPLIED:
+            if answer.outcome is MigrateOutcome.APPLIED:
                 metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
                 return reply_of(self.menu, current, self.policy)
-            if answer.result is MigrationResult.STALE_SUBSCRIBER:
+            if answer.outcome is MigrateOutcome.STALE_SUBSCRIBER:
                 standing = answer.standing  # another session migrated meanwhile: decide again
                 continue
             if answer.session is None:  # the gateway closed the session meanwhile
@@ -239,7 +239,7 @@ class UssdService:
     def _replay(self, hop: Hop, session: Session, closed: bool = False) -> Reply:
         """A hop handled before: its first reply, from the record's window of recent hops.
 
-        Older than the window (see ``engine.REPLAY_WINDOW``), the current screen (the goodbye
+        Older than the window (see ``session.REPLAY_WINDOW``), the current screen (the goodbye
         for a closed session): nothing is applied again either way.
         """
         metrics.RETRIES.labels(hop.gateway).inc()

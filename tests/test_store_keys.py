@@ -1,10 +1,10 @@
-"""Key and field names (ussd/keys.py)."""
+"""Key and field names (ussd/store/keys.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ussd.keys import consumption_field, migrations_field, month_of_field
+from ussd.store.keys import consumption_field, migrations_field, month_of_field
 
 
 @pytest.mark.parametrize(("field", "month"), [

@@ -1,4 +1,5 @@
-"""How hops use their connections to one Redis server (ussd/store.py, ``HeldConnections``).
+"""How hops use their connections to one Redis server (ussd/store/client.py: ``Commands``,
+``HeldConnections``).
 
 The hop's two commands skip redis-py's connection pool: each hop takes a connection the store
 hands from hop to hop. These tests run on a ``redis-server`` of their own, since they count
@@ -155,7 +156,7 @@ def test_a_command_refused_mid_read_leaves_no_reply_for_the_next_hop(app):
 ])
 def test_a_hops_commands_go_out_as_redis_py_packs_them(commands):
     """The store packs a hop's commands itself, with hiredis: the very bytes redis-py sends."""
-    from ussd.store import _hiredis_pack
+    from ussd.store.client import _hiredis_pack
 
     connection = redis.Redis(decode_responses=True).connection_pool.make_connection()
     assert b"".join(_hiredis_pack(commands)) == b"".join(connection.pack_commands(commands))

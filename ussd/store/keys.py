@@ -1,4 +1,4 @@
-"""Every Redis key name the service uses, built here and nowhere else.
+"""The key space: every Redis key and hash field name the service uses, built here only.
 
 All keys of one subscriber share the ``{+225...}`` hash tag, so that they live in one Redis
 Cluster slot and one Lua script can update them together::
@@ -10,6 +10,10 @@ Cluster slot and one Lua script can update them together::
                                              the session ended, until its TTL runs out: a late
                                              copy of a hop is answered from it, never re-applied
 
+The subscriber hash's fields: ``p`` the profile, ``l`` the language, ``c:<YYYY-MM>`` the credit
+consumed that month (F CFA), ``m:<YYYY-MM>`` the successful migrations of that month. A Lua
+script gets the names of the fields it touches as arguments (``ARGV``), never spelled in it.
+
 Nothing a gateway sends is put in a key as it is: the MSISDN is validated and normalised first
 (digits after a ``+``), and a gateway's session id is hashed, so no input can steer a key name.
 """
@@ -20,7 +24,7 @@ import hashlib
 import re
 from functools import lru_cache
 
-from .months import MONTH_PATTERN
+from ..months import MONTH_PATTERN
 
 PROFILE_FIELD = "p"
 LANGUAGE_FIELD = "l"
@@ -55,7 +59,11 @@ def session_digest(gateway: str, session_id: str) -> str:
 
 
 class KeySpace:
-    """The key names of one deployment, under its prefix."""
+    """The key names of one deployment, under its prefix; ValueError for a bad prefix.
+
+    Every method taking an ``msisdn`` wants it normalised (``+`` and digits), and raises
+    ValueError otherwise.
+    """
 
     def __init__(self, prefix: str = "ussd"):
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", prefix):
@@ -68,19 +76,19 @@ class KeySpace:
         return f"{self.prefix}:{{{msisdn}}}"
 
     def subscriber(self, msisdn: str) -> str:
-        """The subscriber's hash."""
+        """The subscriber's hash (fields: see the module's docstring)."""
         return f"{self._tag(msisdn)}:sub"
 
     def history(self, msisdn: str) -> str:
-        """The subscriber's migration history."""
+        """The subscriber's migration history (a list of JSON entries)."""
         return f"{self._tag(msisdn)}:history"
 
     def session(self, msisdn: str, gateway: str, session_id: str) -> str:
-        """A live session of the subscriber, as one gateway names it."""
+        """A live session of the subscriber, as one gateway names it (its id is hashed)."""
         return f"{self._tag(msisdn)}:session:{session_digest(gateway, session_id)}"
 
     def closed_session(self, session_key: str) -> str:
-        """Where a session's record goes when the gateway reports the session ended."""
+        """Where a session's record goes (from its key) when the gateway reports it ended."""
         return f"{session_key}:closed"
 
     def subscriber_pattern(self) -> str:
@@ -88,6 +96,6 @@ class KeySpace:
         return f"{self.prefix}:{{*}}:sub"
 
     def msisdn_of(self, key: str) -> str:
-        """The MSISDN inside one of our key names."""
+        """The MSISDN inside one of our key names; ValueError if it has no hash tag."""
         start, end = key.index("{") + 1, key.index("}")
         return key[start:end]

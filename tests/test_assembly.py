@@ -1,0 +1,72 @@
+"""The composition root (ussd/assembly.py): the service built from settings alone, and the
+embedded store filled with what the settings ask for (the demo set, seed files)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Dialler
+
+from ussd.assembly import build_service, worker_app
+from ussd.months import month_of, previous_month
+from ussd.settings import Settings
+from ussd.web import create_app
+
+# What "2. Mon profil" shows each demo subscriber (README: Demo subscribers).
+DEMO_PROFILES = {
+    "0700000001": "Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
+                  "Crédit consommé le mois passé: 3.000 F CFA.",
+    "0700000002": "Votre profil: Tigre.\nMigrations restantes ce mois: 3 sur 3.\n"
+                  "Crédit consommé le mois passé: 9.500 F CFA.",
+    "0700000003": "Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
+                  "Crédit consommé le mois passé: 1.200 F CFA.",
+    "0700000004": "Votre profil: Dauphin.\nMigrations restantes ce mois: 0 sur 3.\n"
+                  "Crédit consommé le mois passé: 20.000 F CFA.",
+    "0700000005": "Your profile: Aigle.\nMigrations left this month: 3 of 3.\n"
+                  "Credit used last month: 12.000 F CFA.",
+    "0700000006": "Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
+                  "Crédit consommé le mois passé: 0 F CFA.",
+}
+
+
+def my_profile(app, number: str) -> str:
+    return Dialler(app.test_client(), number).send("2")
+
+
+@pytest.mark.parametrize("number", sorted(DEMO_PROFILES))
+def test_the_demo_settings_fill_the_embedded_store(number):
+    reply = my_profile(create_app(Settings(demo=True)), number)
+    assert reply.startswith("CON " + DEMO_PROFILES[number] + "\n")
+
+
+def test_without_the_demo_setting_the_embedded_store_is_empty():
+    assert my_profile(create_app(Settings()), "0700000001") == (
+        "END Ce numéro n'est pas reconnu par le service #121#. Contactez le service client.")
+
+
+def test_seed_files_named_in_the_settings_are_loaded(tmp_path):
+    last_month = previous_month(month_of(datetime.now(UTC), ZoneInfo("Africa/Abidjan")))
+    subscribers = tmp_path / "subscribers.csv"
+    subscribers.write_text("msisdn,profile,language\n0709000001,Aigle,en\n")
+    consumption = tmp_path / "consumption.csv"
+    consumption.write_text(f"msisdn,month,amount\n0709000001,{last_month},8250\n")
+    app = create_app(Settings(seed_files=(str(subscribers), str(consumption))))
+    assert my_profile(app, "0709000001").startswith(
+        "CON Your profile: Aigle.\nMigrations left this month: 3 of 3.\n"
+        "Credit used last month: 8.250 F CFA.\n")
+
+
+def test_a_client_handed_in_is_used_as_it_is_and_not_filled(redis_client, key_prefix):
+    settings = Settings(key_prefix=key_prefix, demo=True)
+    build_service(settings, redis_client=redis_client)
+    assert redis_client.keys(f"{key_prefix}:*") == []
+    assert my_profile(create_app(settings, redis_client=redis_client), "0700000001") == (
+        "END Ce numéro n'est pas reconnu par le service #121#. Contactez le service client.")
+
+
+def test_a_worker_builds_its_app_from_the_settings_it_is_handed(monkeypatch):
+    monkeypatch.setenv("USSD_DEMO", "")  # the environment says nothing: the settings decide
+    app = worker_app(Settings(demo=True), "ussd.wsgi:app")
+    assert my_profile(app, "0700000002").startswith("CON Votre profil: Tigre.\n")

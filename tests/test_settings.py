@@ -1,0 +1,60 @@
+"""Settings from the environment, every default in one place (ussd/settings.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ussd.errors import ConfigError
+from ussd.rules import Policy, Profile
+from ussd.settings import DEFAULT_MENUS_DIR, Settings
+
+
+def test_an_empty_environment_gives_the_fields_defaults():
+    assert Settings.from_env({}) == Settings()
+    assert Settings() == Settings(
+        redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
+        monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
+        menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
+
+
+def test_every_variable_is_read():
+    settings = Settings.from_env({
+        "REDIS_URL": "redis://10.0.0.5:6379/0", "USSD_KEY_PREFIX": "ci",
+        "USSD_SESSION_TTL": "90", "USSD_TIMEZONE": "Africa/Accra", "USSD_MONTHLY_CAP": "5",
+        "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
+        "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
+        "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
+        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
+    })
+    assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
+        "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
+        "timezone": "Africa/Accra", "monthly_cap": 5,
+        "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
+        "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
+        "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
+        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+    }
+    assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
+
+
+def test_ussd_redis_url_wins_over_redis_url():
+    env = {"REDIS_URL": "redis://a:6379/0", "USSD_REDIS_URL": "redis://b:6379/0"}
+    assert Settings.from_env(env).redis_url == "redis://b:6379/0"
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("USSD_SESSION_TTL", "soon", "USSD_SESSION_TTL must be a whole number, got 'soon'"),
+    ("USSD_SESSION_TTL", "0", "USSD_SESSION_TTL must be at least 1 second"),
+    ("USSD_MONTHLY_CAP", "-1", "USSD_MONTHLY_CAP must not be negative, got '-1'"),
+    ("USSD_THRESHOLD_LION", "10", "USSD_THRESHOLD_LION: no such profile"),
+    ("USSD_REDIS_TIMEOUT", "0", "USSD_REDIS_TIMEOUT must be between 0 and 60 seconds, got '0'"),
+    ("USSD_REDIS_TIMEOUT", "x", "USSD_REDIS_TIMEOUT must be a number of seconds, got 'x'"),
+    ("USSD_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+])
+def test_a_bad_value_is_refused_by_name(name, value, message):
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: value})
+    assert str(refused.value) == message

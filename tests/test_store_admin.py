@@ -1,0 +1,88 @@
+"""The operator's operations on the store, on fakeredis and on a real Redis
+(ussd/store/admin.py): show, forget, prune."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ALICE, BRUNO, JOHN, LAST_MONTH, NOBODY, SUBSCRIBERS, THIS_MONTH
+from test_store_hops import ENTRY, MIGRATED, migrate, session_key, subscriber_fields
+
+from ussd.store import MigrateOutcome, PruneReport, Store
+
+
+def test_describe(store):
+    migrate(store, expected_record=None)
+    store.admin.put_consumption([(ALICE, "2026-09", 1500)])
+    store.redis.hset(store.keys.subscriber(ALICE), "m:2026-10", 2)
+    assert store.admin.describe(ALICE, THIS_MONTH) == {
+        "msisdn": ALICE,
+        "profile": "tigre",
+        "language": "fr",
+        "consumption": {"2026-09": 1500, LAST_MONTH: 3000},
+        "migrations_by_month": {"2026-10": 2, THIS_MONTH: 1},
+        "migrations_this_month": 1,
+        "history": [ENTRY],
+    }
+    assert store.admin.describe(JOHN, THIS_MONTH)["language"] == "en"
+    assert store.admin.describe(JOHN, THIS_MONTH)["migrations_this_month"] == 0
+    assert store.admin.describe(NOBODY, THIS_MONTH) is None
+
+
+def test_reset_subscribers_forgets_only_those_named(store):
+    migrate(store, expected_record=None)
+    store.admin.reset_subscribers([ALICE, NOBODY])
+    assert store.admin.describe(ALICE, THIS_MONTH) is None
+    assert store.redis.exists(store.keys.history(ALICE)) == 0
+    assert store.admin.describe(BRUNO, THIS_MONTH)["profile"] == "tigre"
+
+
+def test_prune_deletes_the_months_before_the_one_kept_and_nothing_else(store):
+    """On every subscriber (on every master of a cluster): the consumption and migration
+    counts of older months go; the months kept, any other field, the history, the sessions
+    and another deployment's subscribers stay."""
+    assert migrate(store, expected_record=None).outcome is MigrateOutcome.APPLIED
+    for msisdn, *_ in SUBSCRIBERS:
+        store.admin.put_consumption([(msisdn, "2026-08", 100), (msisdn, "2026-09", 200)])
+        store.redis.hset(store.keys.subscriber(msisdn),
+                         mapping={"m:2026-09": 1, "m:2026-10": 2, "c:2026": 5, "note": "x"})
+    other = Store(store.redis, prefix=f"{store.keys.prefix}x")
+    try:
+        other.admin.put_consumption([(ALICE, "2026-08", 100)])
+        assert store.admin.prune_months(LAST_MONTH) == PruneReport(subscribers=4, changed=4,
+                                                                   fields=12)
+        for msisdn, profile, language, consumed in SUBSCRIBERS:
+            expected = {"p": profile.value, "l": language.value, f"c:{LAST_MONTH}": str(consumed),
+                        "m:2026-10": "2", "c:2026": "5", "note": "x"}
+            if msisdn == ALICE:
+                expected |= {"p": "tigre", "m:2026-11": "1"}
+            assert subscriber_fields(store, msisdn) == expected
+        assert [json.loads(entry) for entry in store.redis.lrange(store.keys.history(ALICE),
+                                                                  0, -1)] == [ENTRY]
+        assert store.redis.get(session_key(store)) == MIGRATED
+        assert subscriber_fields(other, ALICE) == {"c:2026-08": "100"}
+        assert store.admin.prune_months(LAST_MONTH) == PruneReport(subscribers=4, changed=0,
+                                                                   fields=0)
+    finally:
+        other.redis.delete(other.keys.subscriber(ALICE))
+
+
+def test_prune_removes_a_hash_left_with_only_old_months(store):
+    store.admin.put_consumption([(NOBODY, "2026-09", 700), (NOBODY, "2025-12", 800)])
+    assert store.admin.prune_months(LAST_MONTH) == PruneReport(subscribers=5, changed=1, fields=2)
+    assert store.redis.exists(store.keys.subscriber(NOBODY)) == 0
+
+
+def test_a_dry_run_of_prune_counts_and_deletes_nothing(store):
+    store.admin.put_consumption([(ALICE, "2026-09", 200), (BRUNO, "2026-09", 300)])
+    store.redis.hset(store.keys.subscriber(BRUNO), "m:2026-09", 3)
+    before = {msisdn: subscriber_fields(store, msisdn) for msisdn, *_ in SUBSCRIBERS}
+    assert store.admin.prune_months(LAST_MONTH, dry_run=True) == PruneReport(4, changed=2, fields=3)
+    assert {msisdn: subscriber_fields(store, msisdn) for msisdn, *_ in SUBSCRIBERS} == before
+
+
+def test_prune_refuses_a_month_that_is_not_one(store):
+    with pytest.raises(ValueError, match="not a YYYY-MM month"):
+        store.admin.prune_months("2026-13")
+

@@ -1,0 +1,86 @@
+"""The Redis store: a server, a cluster, or the embedded fakeredis.
+
+One module per job::
+
+    keys.py     the key space: every key and hash field name, and the {hash tag}
+    scripts.py  the Lua scripts (KEYS/ARGV headers) and one wrapper each
+    client.py   connect(settings), the retry policy, errors, the hop's one-round-trip path
+    hops.py     the hop store: read, conditional save, migrate, close (domain values in)
+    admin.py    the operator's: load subscribers and consumption, show, prune
+
+Built once per process::
+
+    store = Store(connect(settings), prefix=settings.key_prefix,
+                  session_ttl=settings.session_ttl)
+    store.load_scripts()
+    store.hops.read(msisdn, gateway, session_id, month, last_month)
+    store.admin.describe(msisdn, month)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import StoreError
+from .admin import Admin, PruneReport
+from .client import Commands, connect, store_errors
+from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
+from .keys import KeySpace
+from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
+
+__all__ = [
+    "Admin",
+    "HopRead",
+    "HopStore",
+    "MigrateOutcome",
+    "MigrateResult",
+    "PruneReport",
+    "SaveResult",
+    "SessionChange",
+    "SessionRef",
+    "Store",
+    "Subscriber",
+    "connect",
+]
+
+
+class Store:
+    """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops and the other
+    channels, ``admin`` (:class:`Admin`) for the operator.
+
+    ``keys`` (the key names) and ``redis`` (the client) are there for tests and tools that
+    look inside Redis; the service goes through ``hops`` and never names a key.
+    """
+
+    def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180):
+        self.redis = client
+        self.keys = KeySpace(prefix)
+        # On one Redis server (not a cluster, not the embedded store), the hop's commands run
+        # on connections handed from hop to hop: see client.Commands.
+        self._commands = Commands(client)
+        self._scripts = Scripts(client, self._commands.send)
+        self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
+        self.admin = Admin(client, self.keys)
+
+    def load_scripts(self) -> bool:
+        """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and
+        open the first connection of the hops; False when Redis cannot be reached now.
+
+        No hop then pays for either. A script not loaded here loads on its first use, as after
+        a Redis restart.
+        """
+        try:
+            with store_errors:
+                self._scripts.load()
+                self._commands.open_one()  # its handshake now, not on a hop
+        except StoreError:
+            return False
+        return True
+
+    def ping(self) -> bool:
+        """True when Redis answers, False when it cannot be reached or refuses."""
+        try:
+            with store_errors:
+                return bool(self.redis.ping())
+        except StoreError:
+            return False

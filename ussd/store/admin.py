@@ -1,0 +1,160 @@
+"""The operator's operations on the store: load subscribers and consumption, forget subscribers,
+show what is stored for one (``ussd show``), and prune old months (``ussd prune``).
+
+None of them is on a hop's path: they use the client as redis-py offers it, the bulk ones
+through pipelines of 500 to 1000 commands per round trip. Every method raises
+StoreUnavailableError when Redis cannot be reached, StoreError when it refuses a command, and
+ValueError for an MSISDN that is not normalised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..months import parse_month
+from ..rules import Language, Profile
+from .client import store_errors
+from .keys import (
+    CONSUMPTION_PREFIX,
+    LANGUAGE_FIELD,
+    MIGRATIONS_PREFIX,
+    PROFILE_FIELD,
+    KeySpace,
+    consumption_field,
+    month_of_field,
+)
+
+
+@dataclass
+class PruneReport:
+    """What :meth:`Admin.prune_months` found: subscriber hashes visited (SCAN may visit one
+    twice), those that had fields of old months, and those fields."""
+
+    subscribers: int = 0
+    changed: int = 0
+    fields: int = 0
+
+
+class Admin:
+    """The operator's operations on the subscribers of one deployment (its key space)."""
+
+    def __init__(self, client: Any, keys: KeySpace):
+        self.redis = client
+        self.keys = keys
+
+    def put_subscribers(self, rows: Iterable[tuple[str, Profile, Language]]) -> int:
+        """Create or update subscribers (``msisdn, profile, language``); returns how many rows
+        were written."""
+        return self._write(
+            rows,
+            lambda pipe, row: pipe.hset(
+                self.keys.subscriber(row[0]),
+                mapping={PROFILE_FIELD: row[1].value, LANGUAGE_FIELD: row[2].value},
+            ),
+        )
+
+    def put_consumption(self, rows: Iterable[tuple[str, str, int]]) -> int:
+        """Record the credit each subscriber consumed in a month (``msisdn, YYYY-MM, F CFA``);
+        returns how many rows were written."""
+        return self._write(
+            rows,
+            lambda pipe, row: pipe.hset(
+                self.keys.subscriber(row[0]), consumption_field(row[1]), row[2]
+            ),
+        )
+
+    def reset_subscribers(self, msisdns: list[str]) -> None:
+        """Forget everything stored about these subscribers (the demo starts afresh)."""
+        with store_errors:
+            for msisdn in msisdns:
+                self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
+
+    def describe(self, msisdn: str, month: str) -> dict | None:
+        """Everything stored for a subscriber as plain data, ``month`` (``YYYY-MM``) being this
+        month; None if unknown."""
+        with store_errors:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hgetall(self.keys.subscriber(msisdn))
+            pipe.lrange(self.keys.history(msisdn), 0, -1)
+            fields, history = pipe.execute()
+        if not fields:
+            return None
+        consumption = {k.removeprefix(CONSUMPTION_PREFIX): int(v)
+                       for k, v in sorted(fields.items()) if k.startswith(CONSUMPTION_PREFIX)}
+        migrations = {k.removeprefix(MIGRATIONS_PREFIX): int(v)
+                      for k, v in sorted(fields.items()) if k.startswith(MIGRATIONS_PREFIX)}
+        return {
+            "msisdn": msisdn,
+            "profile": fields.get(PROFILE_FIELD),
+            "language": fields.get(LANGUAGE_FIELD, Language.FR.value),
+            "consumption": consumption,
+            "migrations_by_month": migrations,
+            "migrations_this_month": migrations.get(month, 0),
+            "history": [json.loads(entry) for entry in history],
+        }
+
+    def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
+        """Delete every subscriber's consumption and migration counts of the months before
+        ``keep_from`` (``YYYY-MM``; ValueError if not a month); with ``dry_run``, only count
+        them.
+
+        The rules read last month's consumption and this month's count, nothing older; the
+        history list, which records every migration, is left whole. Fields are deleted by
+        name (``HDEL``), never rewritten, so a hop or a consumption load running meanwhile
+        loses nothing of the months kept. A hash left empty (consumption of a number that has
+        no profile) goes with its last field, as Redis removes empty hashes. SCAN visits
+        every master of a cluster; 500 subscribers per round trip.
+        """
+        parse_month(keep_from)
+
+        def old(fields: list[str]) -> list[str]:
+            return [field for field in fields
+                    if (month := month_of_field(field)) is not None and month < keep_from]
+
+        report = PruneReport()
+        with store_errors:
+            keys = self.redis.scan_iter(match=self.keys.subscriber_pattern(), count=1000)
+            for chunk in _chunks(keys, 500):
+                pipe = self.redis.pipeline(transaction=False)
+                for key in chunk:
+                    pipe.hkeys(key)
+                stale = [(key, old(fields)) for key, fields in zip(chunk, pipe.execute())]
+                stale = [(key, fields) for key, fields in stale if fields]
+                if dry_run or not stale:
+                    removed = [len(fields) for _, fields in stale]
+                else:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for key, fields in stale:
+                        pipe.hdel(key, *fields)
+                    removed = pipe.execute()  # how many each HDEL removed
+                report.subscribers += len(chunk)
+                report.changed += sum(1 for count in removed if count)
+                report.fields += sum(removed)
+        return report
+
+    def _write(self, rows: Iterable, command: Callable[[Any, tuple], Any]) -> int:
+        """Run ``command(pipe, row)`` for every row, 1000 rows per round trip; the row count."""
+        count = 0
+        with store_errors:
+            for chunk in _chunks(rows, 1000):
+                pipe = self.redis.pipeline(transaction=False)
+                for row in chunk:
+                    command(pipe, row)
+                pipe.execute()
+                count += len(chunk)
+        return count
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    """``rows`` in lists of ``size`` (the last one shorter)."""
+    chunk: list = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

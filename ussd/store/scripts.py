@@ -1,0 +1,179 @@
+"""The Lua scripts, each with its ``KEYS``/``ARGV`` header, and one wrapper each.
+
+A wrapper takes named, typed arguments, runs its script by ``EVALSHA`` in one round trip (the
+SHA1 loaded at start-up by :meth:`Scripts.load`; loaded again only if Redis has lost it, after a
+restart) and returns a named result. Key names come from the caller, field names from
+``keys.py``: no script spells one. The wrappers raise redis-py's exceptions; their callers map
+them with ``client.store_errors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+import redis.exceptions
+
+from ..rules import Profile, Standing
+from .keys import PROFILE_FIELD, consumption_field, migrations_field
+
+# KEYS[1] session record
+# ARGV[1] the record as read at the start of the hop ("" if none), ARGV[2] the new record,
+# ARGV[3] its TTL (s)
+# Returns {1} when written, or {0, record}: another hop of this session wrote first (record ""
+# if the session is gone). A plain SET would let a slow copy of an old hop overwrite the
+# record of a later one, and the next hop would then be read against the wrong screen.
+SAVE_SCRIPT = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then
+  return {0, current}
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return {1}
+"""
+
+# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] session record (absent for the
+#   channels without a USSD session: web, app)
+# ARGV[1] the profile field, ARGV[2] this month's migrations field, ARGV[3] last month's
+#   consumption field (the names, from keys.py)
+# ARGV[4] profile, ARGV[5] migrations count, ARGV[6] consumption: what the decision was based on
+# ARGV[7] new profile, ARGV[8] history entry (JSON)
+# ARGV[9] session record as read before deciding ("" if none), ARGV[10] new session record,
+#   ARGV[11] its TTL (s)
+# Returns {"applied"}, {"stale_session", record}: another hop of this session got there
+# first, or {"stale_subscriber", profile, count, consumption}: decide again on these.
+MIGRATE_SCRIPT = """
+if #KEYS == 3 then
+  local session = redis.call('GET', KEYS[3]) or ''
+  if session ~= ARGV[9] then
+    return {'stale_session', session}
+  end
+end
+local profile = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+local count = redis.call('HGET', KEYS[1], ARGV[2]) or '0'
+local consumption = redis.call('HGET', KEYS[1], ARGV[3]) or '0'
+if profile ~= ARGV[4] or tonumber(count) ~= tonumber(ARGV[5])
+    or tonumber(consumption) ~= tonumber(ARGV[6]) then
+  return {'stale_subscriber', profile, count, consumption}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[7])
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('RPUSH', KEYS[2], ARGV[8])
+if #KEYS == 3 then
+  redis.call('SET', KEYS[3], ARGV[10], 'EX', ARGV[11])
+end
+return {'applied'}
+"""
+
+
+class SaveResult(NamedTuple):
+    """What ``SAVE_SCRIPT`` did: ``written``, or not and the record another hop of the session
+    left (``found``; None if the session is gone)."""
+
+    written: bool
+    found: str | None = None
+
+
+class MigrateOutcome(StrEnum):
+    """What ``MIGRATE_SCRIPT`` did."""
+
+    APPLIED = "applied"
+    STALE_SESSION = "stale_session"
+    STALE_SUBSCRIBER = "stale_subscriber"
+
+
+class MigrateResult(NamedTuple):
+    """What ``MIGRATE_SCRIPT`` did, with what it found when something had moved: the session's
+    record (STALE_SESSION; None if the session is gone) or the subscriber's standing
+    (STALE_SUBSCRIBER; None if the subscriber is gone)."""
+
+    outcome: MigrateOutcome
+    session: str | None = None
+    standing: Standing | None = None
+
+
+# The common answers, made once rather than on every hop.
+_SAVED = SaveResult(True)
+_APPLIED = MigrateResult(MigrateOutcome.APPLIED)
+
+
+class Scripts:
+    """The scripts registered on one client; ``send`` is its one-round-trip path
+    (``client.Commands.send``)."""
+
+    def __init__(self, client: Any, send: Callable[..., list]):
+        self.client = client
+        self._send = send
+        self._save = client.register_script(SAVE_SCRIPT)
+        self._migrate = client.register_script(MIGRATE_SCRIPT)
+
+    def load(self) -> None:
+        """Load every script into Redis (every master of a cluster); redis-py's errors if it
+        cannot be reached.
+
+        A script Redis does not hold costs its first caller two more round trips
+        (``NOSCRIPT``, then ``SCRIPT LOAD``); loaded at start-up, no hop pays them.
+        """
+        for script in (self._save, self._migrate):
+            script.sha = self.client.script_load(script.script)
+
+    def save_session(self, key: str, old: str | None, new: str, ttl: int) -> SaveResult:
+        """Write the record ``new`` at ``key`` with a TTL of ``ttl`` s, if the record there is
+        still ``old`` (None: no record yet). One round trip."""
+        answer = self._run(self._save, (key,), (old or "", new, ttl))
+        if int(answer[0]):
+            return _SAVED
+        return SaveResult(False, answer[1] or None)
+
+    def migrate(self, *, subscriber: str, history: str, session: str | None,
+                expected: Standing, target: Profile, month: str, last_month: str,
+                entry: dict, old_record: str | None, new_record: str,
+                ttl: int) -> MigrateResult:
+        """Migrate to ``target`` if the subscriber (and the session at key ``session``, unless
+        None) are still as the decision saw them; one round trip.
+
+        ``subscriber`` and ``history`` are the subscriber's keys; ``month`` and ``last_month``
+        (``YYYY-MM``) name the count and the consumption checked; ``entry`` goes to the history
+        as JSON; ``new_record`` replaces ``old_record`` at ``session`` with a TTL of ``ttl`` s.
+        """
+        keys = (subscriber, history) if session is None else (subscriber, history, session)
+        args = (
+            PROFILE_FIELD,
+            migrations_field(month),
+            consumption_field(last_month),
+            expected.profile.value,
+            expected.migrations_this_month,
+            expected.consumed_last_month,
+            target.value,
+            json.dumps(entry, separators=(",", ":"), ensure_ascii=False),
+            old_record or "",
+            new_record,
+            ttl,
+        )
+        answer = self._run(self._migrate, keys, args)
+        outcome = MigrateOutcome(answer[0])
+        if outcome is MigrateOutcome.APPLIED:
+            return _APPLIED
+        if outcome is MigrateOutcome.STALE_SESSION:
+            return MigrateResult(outcome, session=answer[1] or None)
+        return MigrateResult(outcome, standing=_standing_found(*answer[1:4]))
+
+    def _run(self, script, keys: tuple, args: tuple):
+        """Run a registered script by its SHA1, as loaded at start-up (``EVALSHA``, one round
+        trip); only if Redis has lost it (a restart) is it loaded again and run."""
+        try:
+            return self._send(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
+        except redis.exceptions.NoScriptError:
+            return script(keys=list(keys), args=list(args))
+
+
+def _standing_found(profile: str, count: str, consumption: str) -> Standing | None:
+    """The subscriber's standing as the migration script found it; None if it has no profile.
+    Only a lost race comes here, so ``Profile.parse`` rather than the hop's faster lookup."""
+    known = Profile.parse(profile) if profile else None
+    if known is None:
+        return None
+    return Standing(profile=known, migrations_this_month=int(count or 0),
+                    consumed_last_month=int(consumption or 0))
