@@ -24,12 +24,17 @@ def free_port() -> int:
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], str]:
-    """GET ``url``: status, headers, body (an HTTP error status is returned, not raised)."""
+    """GET ``url``: status, headers (names in lower case), body (an HTTP error status is
+    returned, not raised)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
-            return reply.status, dict(reply.headers), reply.read().decode()
+            return reply.status, _lower(reply.headers), reply.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        return error.code, _lower(error.headers), error.read().decode()
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
 
 
 class Served:

@@ -3,7 +3,10 @@ straight to the handler when ``logging`` could add nothing to it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import json
 import logging
 import os
 import re
@@ -253,21 +256,44 @@ print("records made for ussd.hop:", made.count("ussd.hop"))
 '''
 
 
+def serve_two_hops(**env: str) -> subprocess.CompletedProcess:
+    """The SERVER script above, in a fresh interpreter, with the demo and ``env``."""
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith("USSD_") and key != "REDIS_URL"}
+    done = subprocess.run([sys.executable, "-c", SERVER], capture_output=True, text=True,
+                          env={**clean, "USSD_DEMO": "1", **env}, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "records made for ussd.hop: 0"
+    assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
+    return done
+
+
 def test_the_server_writes_each_hop_line_to_standard_error_the_short_way():
     """As ``ussd serve`` sets logging up: each hop's line on standard error, in the server's
     format, the number masked, and no LogRecord made for it."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("USSD_") and key != "REDIS_URL"}
-    done = subprocess.run([sys.executable, "-c", SERVER], capture_output=True, text=True,
-                          env={**env, "USSD_DEMO": "1"}, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "records made for ussd.hop: 0"
+    done = serve_two_hops()
     hop_lines = [line for line in done.stderr.splitlines() if " ussd.hop " in line]
     line = (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ussd.hop hop gateway=africastalking "
-            r"msisdn=\+225\*{7}001 session=[0-9a-f]{20} inputs=%d end=False outcome=ok "
-            r"ms=\d+\.\d")
-    assert [bool(re.fullmatch(line % n, text)) for n, text in enumerate(hop_lines)] == [True] * 2
-    assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
+            r"msisdn=\+225\*{7}001 session=[0-9a-f]{20} inputs=%d end=False outcome=shown "
+            r"screen=%s ms=\d+\.\d")
+    assert [bool(re.fullmatch(line % (n, screen), text))
+            for n, (text, screen) in enumerate(zip(hop_lines, ("main", "profiles"),
+                                                   strict=True))] == [True] * 2
+
+
+def test_the_server_writes_json_lines_the_short_way_with_the_subscriber_hash():
+    key = "care-desk-key-0123456789"
+    done = serve_two_hops(USSD_LOG_FORMAT="json", USSD_LOG_KEY=key)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON
+    hops = [line for line in lines if line["logger"] == "ussd.hop"]
+    expected = hmac.new(key.encode(), b"+2250700000001", hashlib.sha256).hexdigest()[:20]
+    assert [(hop["message"], hop["gateway"], hop["msisdn"], hop["subscriber"], hop["inputs"],
+             hop["end"], hop["outcome"], hop["screen"]) for hop in hops] == [
+        ("hop", "africastalking", "+225*******001", expected, n, False, "shown", screen)
+        for n, screen in enumerate(("main", "profiles"))]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", hop["time"])
+               and hop["level"] == "INFO" and isinstance(hop["ms"], float) for hop in hops)
+    assert key not in done.stderr
 
 
 def test_a_line_whose_arguments_do_not_fit_is_reported_never_raised(frozen, monkeypatch):

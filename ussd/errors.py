@@ -6,6 +6,7 @@
      ├── ScreenTooLongError     a rendered screen cannot fit one USSD message
      ├── InvalidMsisdnError     a phone number that is not a valid subscriber number
      ├── SeedError              a CSV data file has bad rows (file and line in the message)
+     ├── DemoRefusedError       --demo against a Redis that already holds data
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -43,6 +44,10 @@ class SeedError(UssdError):
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{path}: {len(problems)} bad row(s), nothing loaded\n{shown}{more}")
+
+
+class DemoRefusedError(UssdError):
+    """``ussd serve --demo`` refused: the Redis holds data the demo could overwrite."""
 
 
 class StoreError(UssdError):

@@ -32,6 +32,13 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_METRICS_PORT``      serve ``/metrics`` on this port  none: ``/metrics`` on the
+                           instead of the gateways' port    gateways' port
+``USSD_METRICS_HOST``      the metrics listener's address   ``ussd serve --host``
+``USSD_LOG_FORMAT``        ``text`` or ``json`` (one JSON   ``text``
+                           object per line)
+``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
+                           in log lines (HMAC-SHA256)
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -107,6 +114,25 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    metrics_port: int | None = None  # None: /metrics on the gateways' port
+    metrics_host: str | None = None  # None: the address ussd serve listens on
+    log_format: str = "text"
+    log_key: bytes | None = field(default=None, repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value a log line must never show (tokens, passwords, keys)."""
+        found = []
+        for gateway in self.gateway_secrets.values():
+            found += [gateway.token or "", gateway.basic_auth or ""]
+            found.append((gateway.basic_auth or "").partition(":")[2])
+        if self.log_key:
+            found.append(self.log_key.decode(errors="replace"))
+        if self.redis_url and "@" in self.redis_url:
+            from urllib.parse import urlsplit
+
+            found.append(urlsplit(self.redis_url).password or "")
+        return tuple(sorted({secret for secret in found if len(secret) >= 4}, key=len,
+                            reverse=True))
 
     @property
     def policy(self) -> Policy:
@@ -152,11 +178,43 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
+            metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
+            log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
+            log_key=_log_key(env.get("USSD_LOG_KEY")),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
         return settings
+
+
+LOG_FORMATS = ("text", "json")  # the first is the default
+
+
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    port = _number(name, value, 0)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
+    return port
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if not value:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def _log_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
+    return value.encode()
 
 
 def _flag(value: str | None) -> bool:

@@ -174,7 +174,7 @@ def split_inputs(text: str) -> tuple[str, ...]:
 
 def refuse(service: UssdService, dialect: str, error: UssdError, raw_msisdn: object) -> Reply:
     """The polite END for a request we cannot serve, counted; in the subscriber's language."""
-    metrics.REJECTED.labels(dialect, type(error).__name__).inc()
+    metrics.record_rejection(dialect, type(error).__name__)
     try:
         msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
     except InvalidMsisdnError:
@@ -194,18 +194,20 @@ def close_session(service: UssdService, dialect: str, session_id: object, raw_ms
     It never changes a subscriber, and a malformed report is only counted: the record expires
     with its TTL anyway.
     """
-    metrics.SESSION_ENDS.labels(dialect, status[:32]).inc()
     try:
         msisdn = normalize_msisdn(raw_msisdn if isinstance(raw_msisdn, str) else "")
         session_id = text_field({"id": session_id}, "id")
     except (BadRequestError, InvalidMsisdnError):
+        metrics.record_end_report(dialect, status, live=False)
         return
     try:
         live: object = service.close(dialect, session_id, msisdn)
     except StoreError:
         live = "unknown"
+    metrics.record_end_report(dialect, status, live=live is True)
     log.info("session end gateway=%s msisdn=%s status=%s live=%s",
-             dialect, mask_msisdn(msisdn), status[:32], live)
+             dialect, mask_msisdn(msisdn),
+             metrics.closed(status, metrics.END_STATUSES.get(dialect, ())), live)
 
 
 def dialect_modules(names: tuple[str, ...] | None = None) -> tuple[ModuleType, ...]:
