@@ -19,10 +19,12 @@ RUN /opt/ussd/bin/pip install --require-hashes --only-binary :all: -r requiremen
 COPY pyproject.toml README.md ./
 COPY ussd ./ussd
 # The package as a wheel, not an editable install: what is in the image is what the wheel
-# holds (the menus included), and nothing resolves a dependency outside the lock.
+# holds (the menus included), and nothing resolves a dependency outside the lock. pip and
+# setuptools leave the environment once done (23 MB the server never runs).
 RUN /opt/ussd/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/ussd/bin/pip install --no-deps /wheels/*.whl \
- && /opt/ussd/bin/pip check
+ && /opt/ussd/bin/pip check \
+ && /opt/ussd/bin/pip uninstall --yes --quiet pip setuptools
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 ussd \

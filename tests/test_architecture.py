@@ -10,7 +10,7 @@ import sys
 import pytest
 
 CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.text", "ussd.months",
-        "ussd.contract")
+        "ussd.contract", "ussd.outcomes")
 IO_LIBRARIES = ("flask", "werkzeug", "redis", "fakeredis", "prometheus_client", "click")
 
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ussd.logs import LOG_FORMAT, LineHandler, LineLogger, LogFormatter
+from ussd.logs import LOG_FORMAT, JsonLogFormatter, LineHandler, LineLogger, LogFormatter
 
 
 @pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
@@ -304,3 +304,80 @@ def test_a_line_whose_arguments_do_not_fit_is_reported_never_raised(frozen, monk
     LineLogger(logger).info("hop inputs=%d", "three")
     assert handler.stream.getvalue() == ""
     assert [(record.msg, record.args) for record in failed] == [("hop inputs=%d", ("three",))]
+
+
+# --- event lines, JSON, secrets -----------------------------------------------------------------
+
+EVENT = ("hop", {"gateway": "hubtel", "msisdn": "+225*******001", "inputs": 2, "end": True,
+                 "outcome": "refused", "reason": "insufficient_consumption", "ms": 1.2})
+
+
+def json_logger(name: str = "ussd.hop", secrets: tuple[str, ...] = ()):
+    logger, handler = server_logger(name)
+    handler.setFormatter(JsonLogFormatter(secrets=secrets))
+    return logger, handler
+
+
+@pytest.mark.parametrize("setup", [
+    lambda logger, handler: None, _a_second_handler, _a_filter_on_the_handler,
+    _the_handler_on_a_parent, _another_handler_class, _no_handler_at_all,
+], ids=["as_served", "a_second_handler", "a_filter_on_the_handler", "the_handler_on_a_parent",
+        "another_handler_class", "no_handler_at_all"])
+@pytest.mark.parametrize("make", [server_logger, json_logger], ids=["text", "json"])
+def test_an_event_line_reaches_what_logging_writes_in_either_format(frozen, setup, make, capsys,
+                                                                   monkeypatch):
+    """The short way and ``logging`` write the same event line, text or JSON."""
+    written = {}
+    for way in ("logging", "short"):
+        logger, handler = make()
+        setup(logger, handler)
+        with monkeypatch.context() as patch:
+            if way == "logging":  # what LineLogger hands logging when it cannot go short
+                patch.setattr("ussd.logs.sole_line_handler", lambda logger: None)
+            LineLogger(logger).event(*EVENT)
+        written[way] = (handler.stream.getvalue(), capsys.readouterr().err)
+    assert written["short"] == written["logging"]
+
+
+def test_an_event_line_in_text_and_in_json(frozen):
+    logger, handler = server_logger()
+    LineLogger(logger).event(*EVENT)
+    second = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW))
+    assert handler.stream.getvalue() == (
+        f"{second},062 INFO ussd.hop hop gateway=hubtel msisdn=+225*******001 inputs=2 "
+        "end=True outcome=refused reason=insufficient_consumption ms=1.2\n")
+    logger, handler = json_logger()
+    LineLogger(logger).event(*EVENT)
+    assert json.loads(handler.stream.getvalue()) == {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S.062Z", time.gmtime(NOW)), "level": "INFO",
+        "logger": "ussd.hop", "message": "hop", **EVENT[1]}
+
+
+def test_json_lines_of_plain_records_and_tracebacks(frozen):
+    logger, handler = json_logger("ussd.gateway")
+    logger.warning("refused gateway=%s status=%d", "flares", 403)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    first, second = map(json.loads, handler.stream.getvalue().splitlines())
+    assert first == {"time": time.strftime("%Y-%m-%dT%H:%M:%S.062Z", time.gmtime(NOW)),
+                     "level": "WARNING", "logger": "ussd.gateway",
+                     "message": "refused gateway=flares status=403"}
+    assert second["message"] == "failed" and "ValueError: boom" in second["exc_info"]
+
+
+@pytest.mark.parametrize("make", [server_logger, json_logger], ids=["text", "json"])
+def test_secrets_are_blanked_in_every_line(make):
+    token = "tok-" + "x" * 20
+    logger, handler = make("ussd.web")
+    handler.formatter.secrets = (token,)
+    logger.error("request failed on /ussd/flares/%s", token)
+    try:
+        raise RuntimeError(f"bad token {token}")
+    except RuntimeError:
+        logger.exception("failed")
+    LineLogger(logger).event("hop", {"session": token})
+    written = handler.stream.getvalue()
+    assert token not in written
+    assert written.count("***") == 3  # in the message, the exception's text, the event
