@@ -155,16 +155,28 @@ def record_migration(channel: str, target: str) -> None:
     MIGRATIONS.labels(closed(channel, CHANNELS), closed(target, PROFILES)).inc()
 
 
+_SESSION_CHILDREN: dict[tuple, object] = {}
+
+
+def _session_child(metric, *labels: str):
+    """A child of SESSIONS_STARTED, SESSIONS_ENDED or FUNNEL_STEPS, bound once (see above;
+    the labels are closed already, so the keys are few)."""
+    key = (metric, *labels)
+    child = _SESSION_CHILDREN.get(key)
+    if child is None:
+        child = _SESSION_CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def record_session(gateway: str, started: bool, ended: bool, steps: Iterable[str]) -> None:
     """A hop's part in the sessions: one started, one ended by its last screen, the steps of
-    the dialogue it reached."""
-    gateway = closed(gateway, GATEWAYS)
+    the dialogue it reached (most hops: none of them)."""
     if started:
-        SESSIONS_STARTED.labels(gateway).inc()
+        _session_child(SESSIONS_STARTED, closed(gateway, GATEWAYS)).inc()
     if ended:
-        SESSIONS_ENDED.labels(gateway, "completed").inc()
+        _session_child(SESSIONS_ENDED, closed(gateway, GATEWAYS), "completed").inc()
     for step in steps:
-        FUNNEL_STEPS.labels(closed(step, FUNNEL)).inc()
+        _session_child(FUNNEL_STEPS, closed(step, FUNNEL)).inc()
 
 
 def record_end_report(gateway: str, status: str, live: bool) -> None:

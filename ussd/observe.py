@@ -66,11 +66,16 @@ class Observer:
         metrics.record_hop(hop.gateway, seen.outcome, seen.reason, seconds)
         if seen.outcome == "replayed":
             metrics.record_retry(hop.gateway)
-        else:
+        elif seen.started or reply.end or seen.steps:
             metrics.record_session(hop.gateway, seen.started, reply.end, seen.steps)
-        fields = {"gateway": hop.gateway, **self.who(hop.msisdn),
-                  "session": session_digest(hop.gateway, hop.session_id),
-                  "inputs": len(hop.inputs), "end": reply.end, "outcome": seen.outcome}
+        msisdn = hop.msisdn
+        fields = {"gateway": hop.gateway, "msisdn": mask_msisdn(msisdn)}
+        if self.key is not None:
+            fields["subscriber"] = subscriber_hash(self.key, msisdn)
+        fields["session"] = session_digest(hop.gateway, hop.session_id)
+        fields["inputs"] = len(hop.inputs)
+        fields["end"] = reply.end
+        fields["outcome"] = seen.outcome
         if seen.reason:
             fields["reason"] = seen.reason
         fields["screen"] = seen.screen
