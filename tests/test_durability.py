@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LAST_MONTH, NOW, THIS_MONTH
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 from redis_servers import RedisServer
 
 from ussd.rules import Language, Profile

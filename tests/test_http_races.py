@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import LAST_MONTH, NOW, THIS_MONTH
-from gateway_clients import Handset, http_transport, served_dialects, serving
+from handsets import Handset, http_transport, served_dialects, serving
 
 from ussd.rules import Language, Profile
 from ussd.settings import Settings

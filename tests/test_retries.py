@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import fakeredis
 import pytest
 from conftest import ALICE, JOHN, LAST_MONTH, NOW, THIS_MONTH, seed_subscribers
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st

@@ -15,12 +15,13 @@ from .commands import log_hash, migrate, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
+from .errors import SimulatorError
+from .gateways import DIALECTS, dialect
 
 # Where bench/ has always found them (they live in ussd.server, with the rest of serving).
 from .server import DEFAULT_THREADS as DEFAULT_THREADS
 from .server import default_workers as default_workers
 from .server import granian_server as granian_server
-from .sim import HANDSETS
 
 
 @click.group()
@@ -118,7 +119,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
 @main.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
               help="The server to dial.")
-@click.option("--gateway", type=click.Choice(list(HANDSETS)),
+@click.option("--gateway", type=click.Choice(DIALECTS),
               default="africastalking", show_default=True, help="The dialect to speak.")
 @click.option("--msisdn", default="+2250700000001", show_default=True,
               help="The subscriber's number.")
@@ -138,12 +139,12 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
 def sim(url: str, gateway: str, msisdn: str, dial: str, inputs: tuple[str, ...],
         ending: str | None, token: str | None, user: str | None, password: str | None) -> None:
     """Dial #121# like a handset through a gateway: play --input values, or type them."""
-    from .sim import Credentials, SimulatorError
+    from .sim import Credentials, Handset
 
     credentials = Credentials.from_env(gateway)
     if token or user:
         credentials = Credentials(token=token, user=user, password=password)
-    handset = HANDSETS[gateway](url, msisdn, dial, credentials)
+    handset = Handset(dialect(gateway), url, msisdn, dial, credentials)
     try:
         screen = handset.start()
         _show(dial, screen)

@@ -17,15 +17,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .contract import Hop, Reply
+from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
-from .errors import StoreConflictError, StoreError
+from .errors import StoreConflictError, StoreError, UssdError
 from .menu import Menu
 from .months import month_of, previous_month
 from .observe import Observer, where_raised
 from .outcomes import Outcomes, Seen
 from .phone import mask_msisdn
 from .render import render
+from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .session import Session, advance, replayed
 from .settings import Settings
@@ -264,6 +265,18 @@ class UssdService:
         if hop.sequence is not None and hop.sequence <= session.hop:
             return None
         return hop.inputs
+
+    def refuse(self, gateway: str, error: UssdError, raw_msisdn: object) -> Reply:
+        """The polite END for a gateway request we cannot serve, counted and logged (see
+        ``ussd.reports``); in the subscriber's language when it names a subscriber."""
+        msisdn = refused(gateway, error, raw_msisdn)
+        return self.system_reply("invalid_request",
+                                 self.stored_language(msisdn) if msisdn else Language.FR)
+
+    def end(self, end: End) -> None:
+        """Forget a session the gateway reports as ended (see ``ussd.reports``); a malformed
+        report is only counted. It never changes a subscriber."""
+        ended(end, self.close)
 
 
 def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,

@@ -12,7 +12,7 @@ from flask import Flask, Response, jsonify, request
 
 from . import metrics
 from .assembly import build_service
-from .gateways import check_security, mount
+from .gateways.view import check_security, mount
 from .observe import where_raised
 from .settings import Settings
 
