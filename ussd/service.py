@@ -30,9 +30,9 @@ from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
+from .session import Session, advance, replayed
 from .settings import Settings
 from .store import MigrateOutcome, SessionChange, Store
-from .session import Session, advance, replayed
 from .store.keys import session_digest
 
 # The hop line goes the short way to the server's log handler (see ussd.logs); the rest as usual.
@@ -87,7 +87,7 @@ class UssdService:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
                         _without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
             # A bug must not reach the gateway as a 500 (it would retry, or show its own error
             # page): the same polite END, and where it failed in the log for us. Not the
             # exception's message: it may hold a key name, so a whole phone number.
