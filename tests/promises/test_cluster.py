@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 import redis
-import test_service
 import test_race
+import test_service
 import test_store_admin
 import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
