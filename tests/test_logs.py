@@ -104,7 +104,7 @@ def server_logger(name: str = "ussd.hop", stream: io.StringIO | None = None):
 
     Made outside the logging tree: under pytest the root logger carries pytest's handlers.
     """
-    logger = logging.Logger(name, logging.INFO)  # noqa: LOG001  (outside the tree)
+    logger = logging.Logger(name, logging.INFO)
     handler = LineHandler(stream if stream is not None else io.StringIO())
     handler.setFormatter(LogFormatter(LOG_FORMAT))
     logger.addHandler(handler)
@@ -183,7 +183,7 @@ def _another_handler_class(logger, handler):
 
 
 def _the_handler_on_a_parent(logger, handler):
-    parent = logging.Logger("ussd", logging.INFO)  # noqa: LOG001
+    parent = logging.Logger("ussd", logging.INFO)
     logger.removeHandler(handler)
     parent.addHandler(handler)
     logger.parent = parent

@@ -77,7 +77,7 @@ class UssdService:
                         _without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
             seen = self.observer.failed("unavailable")
-        except Exception as error:  # noqa: BLE001  (any bug: the polite end, logged)
+        except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
             # A bug must not reach the gateway as a 500 (it would retry, or show its own error
             # page): the same polite END, and where it failed in the log for us. Not the
             # exception's message: it may hold a key name, so a whole phone number.
