@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import redis
-
 import load
+import redis
 
 
 class CountingConnection(redis.Connection):

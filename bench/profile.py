@@ -22,13 +22,13 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
-from redis_servers import RedisServer  # noqa: E402
+import load
+from redis_servers import RedisServer
 
-import load  # noqa: E402
-from ussd.logs import LOG_FORMAT, LineHandler, LogFormatter  # noqa: E402
-from ussd.months import month_of, previous_month  # noqa: E402
-from ussd.settings import Settings  # noqa: E402
-from ussd.web import create_app  # noqa: E402
+from ussd.logs import LOG_FORMAT, LineHandler, LogFormatter
+from ussd.months import month_of, previous_month
+from ussd.settings import Settings
+from ussd.web import create_app
 
 TOKEN = "profile-token-0123456789"
 

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from ussd.errors import ConfigError
+from ussd.limits import Limits
 from ussd.rules import Policy, Profile
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
 
@@ -17,9 +18,9 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, redis_min_replicas=0,
-        unknown_outcome_wait=1.5, demo=False,
-        seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
+        limits=Limits(), demo=False, seed_files=(),
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, metrics_port=None,
+        metrics_host=None, log_format="text", log_key=None)
 
 
 def test_every_variable_is_read():
@@ -29,18 +30,23 @@ def test_every_variable_is_read():
         "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_UNKNOWN_OUTCOME_WAIT": "0", "USSD_REDIS_MIN_REPLICAS": "1",
+        "USSD_MAX_BODY": "4096", "USSD_BODY_TIMEOUT": "1.5", "USSD_BUSY_AFTER": "0.25",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
-        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
+        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_METRICS_PORT": "9100",
+        "USSD_METRICS_HOST": "127.0.0.1", "USSD_LOG_FORMAT": "JSON",
+        "USSD_LOG_KEY": "k" * 32,
     })
     assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
         "timezone": "Africa/Accra", "monthly_cap": 5,
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "redis_min_replicas": 1,
-        "unknown_outcome_wait": 0.0,
+        "limits": {"unknown_outcome_wait": 0.0, "max_body": 4096, "body_timeout": 1.5,
+                   "busy_after": 0.25},
         "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
-        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True, "metrics_port": 9100,
+        "metrics_host": "127.0.0.1", "log_format": "json", "log_key": b"k" * 32,
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
 
@@ -60,8 +66,29 @@ def test_ussd_redis_url_wins_over_redis_url():
     ("USSD_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
     ("USSD_UNKNOWN_OUTCOME_WAIT", "-1",
      "USSD_UNKNOWN_OUTCOME_WAIT must be between 0 and 60 seconds, got '-1'"),
+    ("USSD_BUSY_AFTER", "0", "USSD_BUSY_AFTER must be between 0.001 and 60 seconds, got '0'"),
+    ("USSD_BODY_TIMEOUT", "nan", "USSD_BODY_TIMEOUT must be between 0.001 and 60 seconds, "
+                                 "got 'nan'"),
+    ("USSD_MAX_BODY", "10", "USSD_MAX_BODY must be a number of bytes from 1024 to 16777216, "
+                            "got '10'"),
+    ("USSD_METRICS_PORT", "70000", "USSD_METRICS_PORT must be a TCP port (1-65535), got '70000'"),
+    ("USSD_LOG_FORMAT", "xml", "USSD_LOG_FORMAT must be one of text, json, got 'xml'"),
+    ("USSD_LOG_KEY", "short", "USSD_LOG_KEY must be at least 16 characters"),
 ])
 def test_a_bad_value_is_refused_by_name(name, value, message):
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({name: value})
     assert str(refused.value) == message
+
+
+def test_the_secrets_a_log_line_must_never_show():
+    settings = Settings.from_env({
+        "REDIS_URL": "redis://:hunter2-redis-pass@10.0.0.5:6379/0",
+        "USSD_AFRICASTALKING_TOKEN": "t" * 20, "USSD_HUBTEL_BASIC_AUTH": "hubtel:" + "p" * 20,
+        "USSD_LOG_KEY": "k" * 16,
+    })
+    assert set(settings.secrets()) == {"t" * 20, "hubtel:" + "p" * 20, "p" * 20, "k" * 16,
+                                       "hunter2-redis-pass"}
+    # Longest first: a secret holding another is blanked whole.
+    assert list(settings.secrets()) == sorted(settings.secrets(), key=len, reverse=True)
+    assert "k" * 16 not in repr(settings) and "t" * 20 not in repr(settings)

@@ -146,7 +146,7 @@ def test_the_token_goes_where_the_gateway_puts_it(gateway, secured):
 
 @pytest.mark.parametrize("credentials", [None, Credentials(user="gw", password="wrong")])
 def test_a_refusal_is_a_simulator_error_with_a_hint(gateway, secured, credentials):
-    with pytest.raises(SimulatorError, match="HTTP 401 .*--token"):
+    with pytest.raises(SimulatorError, match=r"HTTP 401 .*--token"):
         handset(gateway, secured, credentials).start()
 
 

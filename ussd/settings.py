@@ -4,26 +4,20 @@
 variable                   meaning                          default
 =========================  ===============================  ================================
 ``REDIS_URL``              Redis to use (``USSD_REDIS_URL``  none: the embedded store
-                           wins); add ``?cluster=true`` for
-                           a Redis Cluster; ``redis+
-                           sentinel://s1:26379,s2:26379/
-                           <master name>/<db>`` for a
-                           Sentinel deployment (see
-                           ``store/sentinel.py``)
-``USSD_REDIS_MIN_REPLICAS``  replicas a migration must     ``0``
-                           reach (``WAIT``) before its
-                           success screen is shown
+                           wins); ``?cluster=true`` for a
+                           cluster, ``redis+sentinel://``
+                           for Sentinel (store/sentinel.py)
+``USSD_REDIS_MIN_         replicas a migration must reach  ``0``
+REPLICAS``                 before its success is shown
 ``USSD_KEY_PREFIX``        first part of every key          ``ussd``
 ``USSD_SESSION_TTL``       seconds a session record lives   ``180``
 ``USSD_TIMEZONE``          zone of the calendar month       ``Africa/Abidjan``
 ``USSD_MONTHLY_CAP``       migrations per month             ``3``
 ``USSD_THRESHOLD_<NAME>``  F CFA consumed last month to     ``TIGRE=2500``, ``AIGLE=8000``
                            migrate to profile NAME
-``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
+``USSD_MENUS_DIR``         a folder of menu and text files  the package's own ``menus/``
+                           to use instead of the package's
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
-``USSD_UNKNOWN_OUTCOME_   seconds spent sending again a    ``1.5``
-WAIT``                     write that got no answer, before
-                           the "being processed" screen
 ``USSD_DEMO``              load the demo data set at start  off
                            (embedded store only)
 ``USSD_SEED_FILES``        CSV files to load at start,      none
@@ -41,6 +35,14 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_METRICS_PORT``      serve ``/metrics`` on this port  none: ``/metrics`` on the
+                           instead of the gateways' port    gateways' port
+``USSD_METRICS_HOST``      the metrics listener's address   ``ussd serve --host``
+``USSD_LOG_FORMAT``        ``text`` or ``json`` (one JSON   ``text``
+                           object per line)
+``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
+                           in log lines (HMAC-SHA256)
+``USSD_MAX_BODY`` ...      the bounds of a bad day          ``ussd/limits.py``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -56,13 +58,27 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .limits import Limits
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
-DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+
+def shipped_menus() -> Traversable:
+    """The menus shipped with the service: ``ussd/menus`` inside an installed wheel (package
+    data, pyproject.toml maps the top-level ``menus/`` there), else the repository's own
+    top-level ``menus/`` (an editable install, or a checkout on ``PYTHONPATH``)."""
+    installed = files("ussd") / "menus"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "menus"
+
+
+DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 
 MIN_SECRET_LENGTH = 16
@@ -105,16 +121,36 @@ class Settings:
     timezone: str = "Africa/Abidjan"
     monthly_cap: int = 3
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    menus_dir: Path = DEFAULT_MENUS_DIR
+    menus_dir: Traversable | Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
     redis_min_replicas: int = 0
-    unknown_outcome_wait: float = 1.5  # see ussd/settle.py
+    limits: Limits = field(default_factory=Limits)
     demo: bool = False
     seed_files: tuple[str, ...] = ()
     gateways: tuple[str, ...] | None = None  # None: every dialect
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    metrics_port: int | None = None  # None: /metrics on the gateways' port
+    metrics_host: str | None = None  # None: the address ussd serve listens on
+    log_format: str = "text"
+    log_key: bytes | None = field(default=None, repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value a log line must never show (tokens, passwords, keys)."""
+        found = []
+        for gateway in self.gateway_secrets.values():
+            found += [gateway.token or "", gateway.basic_auth or ""]
+            found.append((gateway.basic_auth or "").partition(":")[2])
+        if self.log_key:
+            found.append(self.log_key.decode(errors="replace"))
+        if self.redis_url:  # the user part's, and a sentinel_password=
+            from urllib.parse import unquote
+
+            for user_part, option in re.findall(r":([^:@/]*)@|password=([^&]*)", self.redis_url):
+                found.append(unquote(user_part or option))
+        return tuple(sorted({secret for secret in found if len(secret) >= 4}, key=len,
+                            reverse=True))
 
     @property
     def policy(self) -> Policy:
@@ -150,26 +186,57 @@ class Settings:
             monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP"),
                                 default.monthly_cap),
             thresholds=thresholds,
-            menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
+            menus_dir=Path(env["USSD_MENUS_DIR"]) if env.get("USSD_MENUS_DIR")
+            else default.menus_dir,
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
             redis_min_replicas=_number("USSD_REDIS_MIN_REPLICAS",
                                        env.get("USSD_REDIS_MIN_REPLICAS"),
                                        default.redis_min_replicas),
-            unknown_outcome_wait=_seconds("USSD_UNKNOWN_OUTCOME_WAIT",
-                                          env.get("USSD_UNKNOWN_OUTCOME_WAIT"),
-                                          default.unknown_outcome_wait, allow_zero=True),
+            limits=Limits.from_env(env),
             demo=_flag(env.get("USSD_DEMO")),
             seed_files=tuple(f for f in env.get("USSD_SEED_FILES", "").split(os.pathsep) if f),
             gateways=_names(env.get("USSD_GATEWAYS", "")) or default.gateways,
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
+            metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
+            log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
+            log_key=_log_key(env.get("USSD_LOG_KEY")),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
         return settings
+
+
+LOG_FORMATS = ("text", "json")  # the first is the default
+
+
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    port = _number(name, value, 0)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
+    return port
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if not value:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def _log_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
+    return value.encode()
 
 
 def _flag(value: str | None) -> bool:
@@ -188,14 +255,14 @@ def _number(name: str, value: str | None, default: int) -> int:
     return number
 
 
-def _seconds(name: str, value: str | None, default: float, allow_zero: bool = False) -> float:
+def _seconds(name: str, value: str | None, default: float) -> float:
     if value is None:
         return default
     try:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not (seconds >= 0 if allow_zero else seconds > 0) or not seconds <= 60:
+    if not 0 < seconds <= 60:
         raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
     return seconds
 

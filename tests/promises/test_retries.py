@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ussd.session import REPLAY_WINDOW
+from ussd.contract import Hop
 from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
-from ussd.contract import Hop
 from ussd.service import UssdService
+from ussd.session import REPLAY_WINDOW
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.store import Store
 from ussd.web import create_app

@@ -22,6 +22,7 @@ from delaying_proxy import DelayingProxy
 from handsets import Handset, served_dialects, test_client_transport
 from redis_servers import RedisServer
 
+from ussd.limits import Limits
 from ussd.settings import Settings
 from ussd.store import Store, connect
 from ussd.store.scripts import MIGRATE_SCRIPT, SAVE_SCRIPT
@@ -51,7 +52,8 @@ PROCESSING = {
 }
 # Short timings for the tables below (a stall of STALL_SHORT is settled, one of STALL_LONG is
 # not), so that every dialect runs in seconds; the issue's own figures run once, further down.
-FAST = {"redis_timeout": 0.4, "unknown_outcome_wait": 0.6}
+WAIT = 0.6
+FAST = {"redis_timeout": 0.4, "limits": Limits(unknown_outcome_wait=WAIT)}
 STALL_SHORT, STALL_LONG = 0.9, 2.5
 
 
@@ -159,7 +161,7 @@ def test_a_confirmation_not_settled_in_time_gets_the_honest_screen(proxy, stored
     screen, elapsed = timed(lambda: phone.send("1"))
     assert screen == PROCESSING[msisdn]
     # The first copy's timeout, the wait, and at most one more timeout of a copy sent again.
-    assert elapsed < FAST["redis_timeout"] * 2 + FAST["unknown_outcome_wait"] + 0.3
+    assert elapsed < FAST["redis_timeout"] * 2 + WAIT + 0.3
     assert migrations(stored, msisdn) == ("novamix" if msisdn == ALICE else "aigle", 0, [])
     wait_for(proxy.stall_over)
     wait_for(lambda: migrations(stored, msisdn)[1] == 1)
@@ -202,7 +204,7 @@ def test_the_issue_s_own_figures(proxy, stored, app_through):
     """The default settings (1 s timeout), the migration held 2.5 s: told it is Tigre, once."""
     dialect = DIALECTS[0]
     app = app_through(proxy)
-    assert (Settings().redis_timeout, Settings().unknown_outcome_wait) == (1.0, 1.5)
+    assert (Settings().redis_timeout, Settings().limits.unknown_outcome_wait) == (1.0, 1.5)
     phone = at_confirmation(app, dialect, ALICE)
     proxy.stall_on(MIGRATE, 2.5)
     screen, elapsed = timed(lambda: phone.send("1"))

@@ -1,6 +1,6 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py`` and
+The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py`` and
 ``test_race.py`` are collected here a second time (as ``test_<module>__<name>``) with
 ``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
 ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true`` (``redis.RedisCluster``), on a cluster
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 import redis
-import test_dialogues
 import test_race
+import test_service
 import test_store_admin
 import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
@@ -26,7 +26,7 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race)
+REUSED = (test_service, test_store_hops, test_store_admin, test_race)
 
 
 @pytest.fixture(scope="module")

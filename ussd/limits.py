@@ -1,0 +1,76 @@
+"""The bounds a bad day is met with: how long a hop waits, how much of a request is read.
+
+Set from ``USSD_``-prefixed environment variables, each default written once, here:
+
+===============================  ======================================  ==================
+variable                         meaning                                 default
+===============================  ======================================  ==================
+``USSD_UNKNOWN_OUTCOME_WAIT``    seconds spent sending again a           ``1.5``
+                                 migration that got no answer, before
+                                 the "being processed" screen
+                                 (``ussd/settle.py``)
+``USSD_MAX_BODY``                bytes of a gateway request's body;      ``16384``
+                                 larger is refused (``413``) unread
+``USSD_BODY_TIMEOUT``            seconds a request's body may take to    ``2.0``
+                                 arrive once its headers have
+``USSD_BUSY_AFTER``              seconds a hop may wait for a free       ``0.5``
+                                 worker thread before it is answered
+                                 "busy" (``ussd/overload.py``)
+===============================  ======================================  ==================
+
+A gateway's whole request is well under a kilobyte, and it waits a few seconds for an answer:
+these leave room for both, and nothing more (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The service's bounds (see the table above)."""
+
+    unknown_outcome_wait: float = 1.5
+    max_body: int = 16_384
+    body_timeout: float = 2.0
+    busy_after: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """The bounds ``env`` sets, the others at their defaults; ConfigError by name."""
+        default = cls()
+        return cls(
+            unknown_outcome_wait=_seconds(env, "USSD_UNKNOWN_OUTCOME_WAIT",
+                                          default.unknown_outcome_wait, least=0),
+            max_body=_bytes(env, "USSD_MAX_BODY", default.max_body),
+            body_timeout=_seconds(env, "USSD_BODY_TIMEOUT", default.body_timeout),
+            busy_after=_seconds(env, "USSD_BUSY_AFTER", default.busy_after),
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, least: float = 0.001) -> float:
+    value = env.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not (math.isfinite(seconds) and least <= seconds <= 60):
+        raise ConfigError(f"{name} must be between {least:g} and 60 seconds, got {value!r}")
+    return seconds
+
+
+def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None:
+        return default
+    if not value.isdecimal() or not 1024 <= int(value) <= 1 << 24:
+        raise ConfigError(f"{name} must be a number of bytes from 1024 to 16777216, "
+                          f"got {value!r}")
+    return int(value)
