@@ -9,6 +9,7 @@ write sent and no answer, as a bad day in production makes one.
         proxy.cut_reply_on(b"...")    # it reaches Redis, its answer is dropped and the client's
                                       # connection cut: applied, and nobody was told
         proxy.lose_on(b"...")         # it never reaches Redis; the client's connection is cut
+        proxy.delay = 0.02            # every chunk to Redis 20 ms late: a slow Redis, or far
 
 Each rule fires once, on the first chunk sent to Redis that holds its bytes (a command's
 whole request goes out in one write: the hop's commands are packed together). One thread per
@@ -43,6 +44,7 @@ class DelayingProxy:
         self.rules: list[_Rule] = []
         self.fired: list[tuple[str, float]] = []  # (kind, when) of each rule that fired
         self.stall_until = 0.0
+        self.delay = 0.0  # seconds every chunk to Redis waits
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
         self.closed = False
@@ -140,6 +142,8 @@ class DelayingProxy:
                 cut.set()
             while not self.stall_over():  # held in transit; delivered when the stall ends
                 time.sleep(0.005)
+            if self.delay:
+                time.sleep(self.delay)
             try:
                 upstream.sendall(chunk)
             except OSError:

@@ -8,6 +8,7 @@ on a real Redis (the ``client`` fixture).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -435,7 +436,7 @@ def test_the_engine_knows_nothing_of_dialects(module):
 def test_the_short_form_read_is_werkzeugs(body, terminated):
     from flask import Flask, request
 
-    from ussd.gateways.view import URLENCODED, form_of
+    from ussd.gateways.reading import URLENCODED, Bounds, form_of
 
     app = Flask("forms")
     overrides = {"wsgi.input_terminated": True} if terminated else {}
@@ -445,7 +446,7 @@ def test_the_short_form_read_is_werkzeugs(body, terminated):
         expected_items = list(expected.items(multi=True))
     with app.test_request_context("/", method="POST", data=body, content_type=URLENCODED,
                                   environ_overrides=overrides):
-        form = form_of(request)
+        form = form_of(request, Bounds(16384, 60).body(request, time.monotonic()))
         assert list(form.items(multi=True)) == expected_items
         assert type(form) is type(expected)
         assert request.form is form
@@ -463,7 +464,7 @@ def test_the_form_parser_reads_what_parse_qsl_reads(text):
     bad escapes kept as they came, invalid UTF-8 escapes as werkzeug quotes them."""
     from urllib.parse import parse_qsl
 
-    from ussd.gateways.view import parse_form
+    from ussd.gateways.reading import parse_form
 
     expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
     assert parse_form(text) == expected

@@ -59,6 +59,27 @@ def test_the_log_formatter_writes_a_line_as_the_standard_one_would(fmt, datefmt,
         assert "\n" not in ours
 
 
+@pytest.mark.parametrize("fmt", [LOG_FORMAT, "%(levelname)s:%(name)s:%(message)s"])
+@pytest.mark.parametrize("sent", [
+    "Incomplete\nINFO ussd.hop hop gateway=forged outcome=approved",
+    "a\rb\x1b[31mred\x00\x7f\u2028c\u2029d\x85e\tf",
+])
+def test_what_a_caller_sent_stays_on_its_line(fmt, sent):
+    """A control character in a message (a status or a field a line quotes) is written
+    escaped: the line cannot end early and forge the next one; a traceback keeps its lines."""
+    formatter = LogFormatter(fmt)
+    record = logging.makeLogRecord({"name": "ussd.gateway", "levelname": "INFO", "levelno": 20,
+                                    "msg": "session end status=%s", "args": (sent,),
+                                    "created": 1_764_000_000.25, "msecs": 250.0})
+    line = formatter.format(record)
+    assert line.endswith("session end status=" + sent.encode("unicode_escape").decode())
+    assert line.isprintable()
+    assert formatter.line(1_764_000_000.25, "INFO", "ussd.gateway", "x " + sent).isprintable()
+    failing = logging.makeLogRecord({**record.__dict__, "exc_info": _failure()})
+    first, *traceback = LogFormatter(fmt).format(failing).split("\n")
+    assert first == line and len(traceback) == 4  # the traceback keeps its own lines
+
+
 def test_the_line_handler_writes_and_flushes_each_line():
     flushed = []
 

@@ -126,7 +126,16 @@ def test_no_number_no_token_no_path_with_a_token_even_when_flask_fails(secured, 
 
     monkeypatch.setattr(secured.extensions["ussd"], "handle", failing)
     secured.config["PROPAGATE_EXCEPTIONS"] = False  # as served: Flask answers 500 and logs
+    # A failure in the gateway view is still the dialect's polite end, logged where it was.
     failed = at_hop(client, ALICE, "AT-fails", "")
+    assert (failed.status_code, failed.get_data(as_text=True)) == (
+        200, "END Service momentanément indisponible. Merci de réessayer dans quelques minutes.")
+
+    def failing_in_flask():
+        raise RuntimeError(f"broken for {ALICE} on /ussd/africastalking/{TOKEN}")
+
+    secured.before_request_funcs.setdefault(None, []).append(failing_in_flask)
+    failed = at_hop(client, ALICE, "AT-fails", "")  # a failure inside Flask, around the view
     assert failed.status_code == 500
     lines = json_lines()
     written = json.dumps(lines)
@@ -137,6 +146,9 @@ def test_no_number_no_token_no_path_with_a_token_even_when_flask_fails(secured, 
                       "/ussd/africastalking/<token>: RuntimeError at "
                       + flask[0]["message"].split(" at ", 1)[1]}]
     assert "exc_info" not in flask[0]
+    view = [line for line in lines if line["message"].startswith("unanswered request")]
+    assert [line["message"].split(" at ", 1)[0] for line in view] == [
+        "unanswered request gateway=africastalking: RuntimeError"]
     assert {line["outcome"] for line in lines if line["logger"] == "ussd.hop"} == {
         "shown", "refused"}
 

@@ -42,7 +42,8 @@ def main() -> None:
 @click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="CSV file of subscribers or consumption to load first (repeatable).")
 @click.option("--threads", type=click.IntRange(1, 32), default=None,
-              help="Python threads per worker (default: 3, see bench/README.md).")
+              help="Hops a worker runs at once, the others waiting their turn (default: 3, "
+                   "see bench/README.md).")
 @click.option("--insecure", is_flag=True,
               help="Serve gateway endpoints that have no secret even with a Redis (only where "
                    "nothing but the gateway can reach this server).")
@@ -67,7 +68,13 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .gateways import DIALECTS
     from .menu_files import load_menu
     from .seed import read_data_file
-    from .server import default_workers, granian_server, start_metrics_listener
+    from .server import (
+        MAX_IN_FLIGHT,
+        default_workers,
+        granian_server,
+        serving_limits,
+        start_metrics_listener,
+    )
 
     settings = _settings()
     if reset and not demo:
@@ -112,7 +119,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
                                        f"{settings.metrics_port}: {error.strerror}") from None
         click.echo(f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
     # Each worker builds its app from these very settings, not from the environment.
-    granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
+    settings = replace(settings, limits=serving_limits(settings.limits, threads))
+    granian_server("ussd.wsgi:app", host, port, workers, threads, in_flight=MAX_IN_FLIGHT).serve(
         target_loader=functools.partial(worker_app, settings))
 
 

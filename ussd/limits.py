@@ -13,10 +13,16 @@ variable                         meaning                                 default
                                  larger is refused (``413``) unread
 ``USSD_BODY_TIMEOUT``            seconds a request's body may take to    ``2.0``
                                  arrive once its headers have
-``USSD_BUSY_AFTER``              seconds a hop may wait for a free       ``0.5``
-                                 worker thread before it is answered
-                                 "busy" (``ussd/overload.py``)
+``USSD_BUSY_AFTER``              seconds from a hop's arrival within     ``0.5``
+                                 which it must get its turn, else it is
+                                 answered "busy" (``ussd/overload.py``)
 ===============================  ======================================  ==================
+
+Two more are the server's, not variables, set by ``ussd serve`` (``server.serving_limits``):
+``hops_at_once``, the hops a worker runs at once (``--threads``, 3), and ``waiting_at_most``,
+how many it holds waiting for their turn. Turns are worth having only where every request
+gets a thread as it arrives, as ``ussd serve`` sees to; an app served otherwise (None, the
+default: a test's, gunicorn's) runs hops as its server's threads come.
 
 A gateway's whole request is well under a kilobyte, and it waits a few seconds for an answer:
 these leave room for both, and nothing more (docs/reliability.md).
@@ -39,6 +45,8 @@ class Limits:
     max_body: int = 16_384
     body_timeout: float = 2.0
     busy_after: float = 0.5
+    hops_at_once: int | None = None  # None: no turns (see above)
+    waiting_at_most: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:

@@ -31,6 +31,17 @@ def event_text(event: str, fields: Mapping[str, object]) -> str:
     return event + "".join([f" {key}={value}" for key, value in fields.items()])
 
 
+# What a caller sends can reach a line (a status, a field quoted in a refusal): each control
+# character is written escaped, so that none can end the line and forge the next one.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(32), 127, 0x85)} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``...): one line."""
+    return text if text.isprintable() else text.translate(_CONTROLS)
+
+
 def blank(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every one of ``secrets`` (longest first) replaced by ``***``."""
     for secret in secrets:
@@ -63,14 +74,20 @@ class LogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not self.plain or record.exc_info or record.exc_text or record.stack_info:
             return blank(super().format(record), self.secrets)
-        record.message = record.getMessage()
+        record.message = one_line(record.getMessage())
         record.asctime = self.formatTime(record)
         return blank(f"{record.asctime} {record.levelname} {record.name} {record.message}",
                      self.secrets)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message on one line; a traceback, added after it, keeps its own lines.
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
     def line(self, created: float, levelname: str, name: str, message: str) -> str:
         """The line :meth:`format` writes for a plain record of these fields (see ``plain``)."""
-        return blank(f"{self.time_text(created)} {levelname} {name} {message}", self.secrets)
+        return blank(f"{self.time_text(created)} {levelname} {name} {one_line(message)}",
+                     self.secrets)
 
     def event_line(self, created: float, levelname: str, name: str, event: str,
                    fields: Mapping[str, object]) -> str:

@@ -53,8 +53,9 @@ OTHER = "other"
 GATEWAYS = frozenset({"africastalking", "hubtel", "flares"})
 # What a hop did: a screen shown; a migration applied; a refusal (with its reason); a wrong
 # input; a retried hop answered again; a migration whose outcome is not known yet (the "being
-# processed" screen); Redis out of reach; a bug (the polite end either way).
-OUTCOMES = frozenset({"shown", "approved", "refused", "invalid", "replayed", "pending",
+# processed" screen); a hop not served in time, answered "busy" (overload); Redis out of reach;
+# a bug (the polite end either way).
+OUTCOMES = frozenset({"shown", "approved", "refused", "invalid", "replayed", "pending", "busy",
                       "unavailable", "error"})
 REASONS = frozenset(reason.value for reason in Reason if reason is not Reason.APPROVED)
 # How a session ended: the service's last screen, or the gateway's report of a session still

@@ -6,7 +6,8 @@ menu's own data, not from screen names: a refusal is a screen that some reason o
 leads to; the dialogue's funnel steps are the profile list (a screen listing the profiles),
 the confirmation (a screen offering the ``migrate`` action) and the result (where an approved
 migration leads from it). ``pending`` (a migration whose outcome is not known in time: see
-``ussd/settle.py``), ``unavailable`` and ``error`` are the service's own, when a hop
+``ussd/settle.py``), ``busy`` (not served in time: ``ussd/overload.py``), ``unavailable``
+and ``error`` are the service's own, when a hop
 cannot be answered.
 """
 
@@ -28,9 +29,9 @@ class Seen(NamedTuple):
     a third of a frozen dataclass's cost).
 
     ``outcome`` is one of ``shown``, ``approved``, ``refused``, ``invalid``, ``replayed``,
-    ``pending``, ``unavailable``, ``error``; ``reason`` the rules' reason of a refusal (else empty);
-    ``screen`` the screen the hop left the subscriber on; ``started`` whether it began the
-    session; ``steps`` the funnel steps it brought the session to.
+    ``pending``, ``busy``, ``unavailable``, ``error``; ``reason`` the rules' reason of a
+    refusal (else empty); ``screen`` the screen the hop left the subscriber on; ``started``
+    whether it began the session; ``steps`` the funnel steps it brought the session to.
     """
 
     outcome: str

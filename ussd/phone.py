@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -77,3 +78,13 @@ def mask_msisdn(msisdn: str) -> str:
     if len(msisdn) <= 7:
         return "*" * len(msisdn)
     return msisdn[:4] + "*" * (len(msisdn) - 7) + msisdn[-3:]
+
+
+# A run of digits long enough to be a phone number, in any of its written forms.
+_NUMBER = re.compile(r"\+?[0-9][0-9 .-]{6,}[0-9]")
+
+
+def blank_numbers(text: str) -> str:
+    """``text`` with every run of digits long enough to be a phone number blanked, for a log
+    line that quotes what a caller sent or what an error says (a key name holds a number)."""
+    return _NUMBER.sub("<number>", text)

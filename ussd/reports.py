@@ -14,7 +14,7 @@ from . import metrics
 from .contract import End
 from .errors import BadRequestError, InvalidMsisdnError, StoreError, UssdError
 from .gateways.fields import text_field
-from .phone import mask_msisdn, normalize_msisdn
+from .phone import blank_numbers, mask_msisdn, normalize_msisdn
 
 log = logging.getLogger("ussd.gateway")
 
@@ -26,16 +26,19 @@ def refused(gateway: str, error: UssdError, raw_msisdn: object) -> str | None:
         msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
     except InvalidMsisdnError:
         msisdn = None
-    # An invalid number's message quotes the number: log only what kind of refusal it was.
-    detail = type(error).__name__ if isinstance(error, InvalidMsisdnError) else error
+    # An invalid number's message quotes the number: log only what kind of refusal it was;
+    # another's may quote what the caller sent (a number in the wrong field): blanked.
+    detail = (type(error).__name__ if isinstance(error, InvalidMsisdnError)
+              else blank_numbers(str(error)))
     log.info("refused gateway=%s msisdn=%s: %s", gateway,
              mask_msisdn(msisdn) if msisdn else "-", detail)
     return msisdn
 
 
-def ended(end: End, close: Callable[[str, str, str], bool]) -> None:
+def ended(end: End, close: Callable[[str, str, str], object]) -> None:
     """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn)``,
-    True if it was live) and log it, unless the report names no valid session and number.
+    True if it was live, or a word for why that is not known) and log it, unless the report
+    names no valid session and number.
 
     A malformed report is only counted: the session record expires with its TTL anyway.
     """

@@ -14,24 +14,47 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
+from .limits import Limits
 from .logs import LOG_FORMAT, JsonLogFormatter, LineHandler, LogFormatter
 from .settings import Settings
 
 log = logging.getLogger("ussd")
 
-# Python threads per worker: while one thread waits on Redis another runs. Measured on 2 cores
-# (bench/README.md): 3 threads serve 10-15% more hops than 2 (the ceiling app as many or a
-# few more), and 4 fewer than 3.
+# Hops a worker runs at once: while one waits on Redis another runs. Measured on 2 cores
+# (bench/README.md): 3 serve 10-15% more hops than 2 (the ceiling app as many or a few more),
+# and 4 fewer than 3. The others wait their turn in ussd/overload.py.
 DEFAULT_THREADS = 3
-# Requests a worker takes on at once beyond its threads wait in its queue, not in the kernel.
-BACKPRESSURE_PER_THREAD = 8
+# Requests a worker holds at once, each on a thread of its own from the moment it arrives, so
+# that its wait for a turn is measured (ussd/overload.py) rather than spent in granian's queue,
+# where nothing sees it; and so that a request whose body is slow to come (granian cannot time
+# a body out) holds its own thread only, not a hop's. Of these, at most half wait for a turn;
+# the others stay free to read new requests and answer "busy" at once. Threads are started as
+# requests come (and stop after 30 s idle): a quiet worker has a few (bench/README.md).
+MAX_IN_FLIGHT = 256
+# Connections a worker accepts: granian's backpressure counts connections, not requests, and
+# a gateway's keep-alive connection holds its place for as long as it lives; one more beyond
+# the limit would wait unanswered in the kernel's queue (the issue's "unanswered at 10 s").
+MAX_CONNECTIONS = 1024
 # A gateway waits a few seconds for a hop: a client that has not sent its headers by then is
-# not a gateway worth a worker. Redis calls are bounded by USSD_REDIS_TIMEOUT (1 s).
+# not a gateway worth a connection. The same time closes a keep-alive connection left idle
+# (hyper starts the clock when it waits for the next request's headers). Redis calls are
+# bounded by USSD_REDIS_TIMEOUT (1 s).
 HEADER_READ_TIMEOUT_MS = 2_000
+# A request's head (its line and headers) larger than this is answered 431 by the server
+# (hyper's read buffer; a gateway's head is well under a kilobyte; hyper's least is 8 KiB).
+MAX_HEADER_BYTES = 16_384
 # On shutdown, hops in flight get this long to finish before their worker is killed.
 WORKERS_KILL_TIMEOUT_S = 5
+
+
+def serving_limits(limits: Limits, threads: int | None) -> Limits:
+    """The bounds of an app ``ussd serve`` serves: ``threads`` hops at once, and as many
+    waiting as half the requests a worker holds (the other half answer "busy" at once)."""
+    hops = threads or DEFAULT_THREADS
+    return replace(limits, hops_at_once=hops, waiting_at_most=(MAX_IN_FLIGHT - hops) // 2)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -98,9 +121,14 @@ def default_workers() -> int:
 
 
 def granian_server(target: str, host: str, port: int, workers: int, threads: int | None = None,
-                   working_dir: str | None = None):
+                   working_dir: str | None = None, in_flight: int | None = None):
     """The granian WSGI server ``ussd serve`` runs (``bench/run.py`` serves its ceiling app
-    with it too, so that both are measured on the same server settings)."""
+    with it too, with ``threads`` threads and no turns: its best, measured).
+
+    ``in_flight`` threads per worker (``ussd serve``: :data:`MAX_IN_FLIGHT`), else
+    ``threads``; :data:`MAX_CONNECTIONS` connections per worker; heads of
+    :data:`MAX_HEADER_BYTES` at most, read within :data:`HEADER_READ_TIMEOUT_MS`.
+    """
     from granian import Granian
     from granian.http import HTTP1Settings
 
@@ -111,11 +139,12 @@ def granian_server(target: str, host: str, port: int, workers: int, threads: int
         port=port,
         interface="wsgi",
         workers=workers,
-        blocking_threads=threads,
-        backpressure=threads * BACKPRESSURE_PER_THREAD,
+        blocking_threads=in_flight or threads,
+        backpressure=MAX_CONNECTIONS,
         http="1",  # gateways speak HTTP/1.1
         websockets=False,
-        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS, keep_alive=True),
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS, keep_alive=True,
+                                     max_buffer_size=MAX_HEADER_BYTES),
         respawn_failed_workers=True,
         workers_kill_timeout=WORKERS_KILL_TIMEOUT_S,
         log_access=False,

@@ -11,7 +11,6 @@ replayed or racing copy of a hop answers as the first copy did and applies nothi
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from .menu import Menu
 from .months import month_of, previous_month
 from .observe import Observer, where_raised
 from .outcomes import Outcomes, Seen
-from .phone import mask_msisdn
+from .phone import blank_numbers, mask_msisdn
 from .render import render
 from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
@@ -46,14 +45,6 @@ log = logging.getLogger("ussd.hop")
 # Racing sessions of one subscriber can each make the migration script find the subscriber
 # moved on; every such loss means another migration succeeded, so the cap bounds the retries.
 MAX_MIGRATION_ATTEMPTS = 8
-
-
-_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
-
-
-def _without_numbers(text: str) -> str:
-    """``text`` with every run of digits long enough to be a phone number blanked."""
-    return _NUMBER.sub("<number>", text)
 
 
 class UssdService:
@@ -86,7 +77,7 @@ class UssdService:
             seen = Seen("pending", self.menu.system["processing"])
         except StoreError as error:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
-                        _without_numbers(str(error)))
+                        blank_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
             seen = self.observer.failed("unavailable")
         except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
@@ -254,17 +245,34 @@ class UssdService:
             shown = session
         return reply_of(self.menu, shown, self.policy), Outcomes.replayed(shown.screen)
 
-    def refuse(self, gateway: str, error: UssdError, raw_msisdn: object) -> Reply:
+    def refuse(self, gateway: str, error: UssdError, raw_msisdn: object,
+               look_up: bool = True) -> Reply:
         """The polite END for a gateway request we cannot serve, counted and logged (see
-        ``ussd.reports``); in the subscriber's language when it names a subscriber."""
+        ``ussd.reports``); in the subscriber's language when it names a subscriber: as stored
+        (one Redis read), or as this worker remembers it when not to ``look_up`` (overload)."""
         msisdn = refused(gateway, error, raw_msisdn)
-        return self.system_reply("invalid_request",
-                                 self.stored_language(msisdn) if msisdn else Language.FR)
+        if msisdn is None:
+            return self.system_reply("invalid_request", Language.FR)
+        language = self.stored_language(msisdn) if look_up else self.language_of(msisdn)
+        return self.system_reply("invalid_request", language)
 
-    def end(self, end: End) -> None:
+    def busy(self, hop: Hop, waited: float) -> Reply:
+        """The fast "busy, try again" END of a hop this worker cannot serve in time (see
+        ``ussd/overload.py``), counted and logged: no Redis call, a fraction of a hop."""
+        reply = self.system_reply("busy", self.language_of(hop.msisdn))
+        self.observer.hop(hop, reply, Seen("busy", self.menu.system["busy"]), waited)
+        return reply
+
+    def end(self, end: End, close: bool = True) -> None:
         """Forget a session the gateway reports as ended (see ``ussd.reports``); a malformed
-        report is only counted. It never changes a subscriber."""
-        ended(end, self.close)
+        report is only counted. It never changes a subscriber. Under overload (``close``
+        false) its record is left to expire with its TTL."""
+        ended(end, self.close if close else _later)
+
+
+def _later(gateway: str, session_id: str, msisdn: str) -> str:
+    """A session end not acted on now (overload): its record expires with its TTL."""
+    return "later"
 
 
 def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,

@@ -115,7 +115,7 @@ def check(answer: Answer, dialect: Gateway | None = None, end_report: bool = Fal
     for trace in ("Traceback", 'File "', "Error:", "werkzeug", "jinja"):
         assert trace not in answer.body, answer.body[:300]
     if dialect is None or answer.status == 413:
-        return  # 413: a body over werkzeug's form limits, refused before any dialect reads it
+        return  # 413: a body over USSD_MAX_BODY (16 KiB), refused before any dialect reads it
     if end_report:
         dialect.check_end_report(answer)
     else:
@@ -339,7 +339,7 @@ def test_raw_bodies_and_queries_of_any_encoding(http, dialect):
              query="")  # large
     @example(body=b"--x\r\nContent-Disposition: form-data; name=text\r\n\r\n" + b"1" * 600_000
              + b"\r\n--x--\r\n", content_type="multipart/form-data; boundary=x",
-             query="")  # over werkzeug's form memory limit: 413
+             query="")  # over USSD_MAX_BODY: 413
     @example(body=b"\x80", content_type="application/json", query="\x80")  # raw, not UTF-8
     @example(body=b'{"Type":"Initiation","Mobile":"0700000001","SessionId":"\\ud800"}',
              content_type="application/json", query="")  # a lone surrogate

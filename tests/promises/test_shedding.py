@@ -1,0 +1,106 @@
+"""Overload is shed, not queued: a real ``ussd serve`` given far more hops than it can serve
+answers every one of them within its budget, the ones it cannot serve in time with a fast
+polite "busy" end (docs/reliability.md, "Overload"; the figures at scale: bench/overload.py).
+
+The server runs one worker serving one hop at once (``--threads 1``), its Redis behind a
+delaying proxy that makes every round trip 20 ms: about 20 hops a second. A hundred hops come
+at once, in every dialect.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from conftest import ALICE, JOHN, seed_subscribers
+from delaying_proxy import DelayingProxy
+from handsets import GATEWAYS, encode
+from redis_servers import RedisServer
+from served import Served, get
+
+from ussd.store import Store
+from ussd.store.keys import session_digest
+
+pytestmark = pytest.mark.real_redis
+
+TOKEN = "overload-test-token-0123456789"
+BUDGET = 0.3  # USSD_BUSY_AFTER
+HOPS = 100
+BUSY = {ALICE: "Service très sollicité. Merci de recomposer #121# dans un instant.",
+        JOHN: "Service busy. Please dial #121# again in a moment."}
+DIALECTS = list(GATEWAYS.values())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with RedisServer() as redis_server, DelayingProxy(redis_server.port) as proxy:
+        client = redis.Redis(port=redis_server.port, decode_responses=True)
+        seed_subscribers(Store(client, prefix="overload"))
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
+        env.update({"REDIS_URL": proxy.url, "USSD_KEY_PREFIX": "overload",
+                    "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
+                    "USSD_FLARES_TOKEN": TOKEN, "USSD_BUSY_AFTER": str(BUDGET)})
+        log = tmp_path_factory.mktemp("overload") / "server.log"
+        with Served(["--workers", "1", "--threads", "1"], env, log) as served:
+            proxy.delay = 0.02
+            yield served
+        client.close()
+
+
+def dial(url: str, dialect, msisdn: str, session: str) -> tuple[int, str, float]:
+    """One dial through ``dialect``: the status, the screen (or the body), the seconds."""
+    import urllib.error
+    import urllib.request
+
+    from ussd.contract import WireReply
+
+    method, target, headers, body = encode(dialect.dial(session, msisdn))
+    if dialect.wire_format.token_in_path:
+        target = target.replace(dialect.PATH, f"{dialect.PATH}/{TOKEN}", 1)
+    else:
+        headers = {**headers, "Authorization": f"Bearer {TOKEN}"}
+    request = urllib.request.Request(url + target, data=body, method=method, headers=headers)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            answer = WireReply(reply.status, reply.headers.get_content_type(),
+                               reply.read().decode(), dict(reply.headers))
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), time.monotonic() - started
+    took = time.monotonic() - started
+    return answer.status, dialect.wire_format.read_reply(answer).text, took
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_a_hundred_hops_at_once_all_answered_within_the_budget(server, dialect):
+    numbers = [ALICE if n % 2 else JOHN for n in range(HOPS)]
+    with ThreadPoolExecutor(HOPS) as pool:
+        answers = list(pool.map(
+            lambda n: dial(server.url, dialect, numbers[n], f"{dialect.name}-{n}"),
+            range(HOPS)))
+    statuses = {status for status, _, _ in answers}
+    assert statuses == {200}
+    served = [took for (_, text, took) in answers if text.startswith("Orange #121#")]
+    busy = [(numbers[n], text, took) for n, (_, text, took) in enumerate(answers)
+            if text in BUSY.values()]
+    assert len(served) + len(busy) == HOPS  # each answer a menu or "busy": nothing else
+    assert all(text == BUSY[number] for number, text, _ in busy)  # in their own language
+    assert 3 <= len(served) < HOPS / 2 and len(busy) > HOPS / 2
+    slowest = max(took for _, _, took in answers)
+    assert slowest < BUDGET + 0.5, slowest  # the budget, the hop in hand, and the client's
+
+
+def test_the_operator_sees_the_busy_hops(server):
+    _, _, text = get(server.url + "/metrics")
+    busy = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ussd_hops_total{") and 'outcome="busy"' in line)
+    assert busy > HOPS * len(DIALECTS) / 2
+    lines = [line for line in server.output().splitlines() if " outcome=busy " in line]
+    assert lines and all(" INFO ussd.hop hop gateway=" in line and " end=True " in line
+                         and " screen=busy " in line for line in lines)
+    session = session_digest("africastalking", "africastalking-1")
+    assert any(f" session={session} " in line for line in server.output().splitlines())
