@@ -42,7 +42,7 @@ def test_every_variable_is_read():
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "redis_min_replicas": 1,
         "limits": {"unknown_outcome_wait": 0.0, "max_body": 4096, "body_timeout": 1.5,
-                   "busy_after": 0.25, "hops_at_once": None, "waiting_at_most": None},
+                   "busy_after": 0.25, "hops_at_once": None},
         "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True, "metrics_port": 9100,

@@ -18,11 +18,10 @@ variable                         meaning                                 default
                                  answered "busy" (``ussd/overload.py``)
 ===============================  ======================================  ==================
 
-Two more are the server's, not variables, set by ``ussd serve`` (``server.serving_limits``):
-``hops_at_once``, the hops a worker runs at once (``--threads``, 3), and ``waiting_at_most``,
-how many it holds waiting for their turn. Turns are worth having only where every request
-gets a thread as it arrives, as ``ussd serve`` sees to; an app served otherwise (None, the
-default: a test's, gunicorn's) runs hops as its server's threads come.
+One more is the server's, not a variable, set by ``ussd serve`` (``server.serving_limits``):
+``hops_at_once``, the hops a worker runs at once (``--threads``, 3). Turns are worth having
+only where every request gets a thread as it arrives, as ``ussd serve`` sees to; an app served
+otherwise (None, the default: a test's, gunicorn's) runs hops as its server's threads come.
 
 A gateway's whole request is well under a kilobyte, and it waits a few seconds for an answer:
 these leave room for both, and nothing more (docs/reliability.md).
@@ -46,7 +45,6 @@ class Limits:
     body_timeout: float = 2.0
     busy_after: float = 0.5
     hops_at_once: int | None = None  # None: no turns (see above)
-    waiting_at_most: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:

@@ -30,14 +30,15 @@ DEFAULT_THREADS = 3
 # Requests a worker holds at once, each on a thread of its own from the moment it arrives, so
 # that its wait for a turn is measured (ussd/overload.py) rather than spent in granian's queue,
 # where nothing sees it; and so that a request whose body is slow to come (granian cannot time
-# a body out) holds its own thread only, not a hop's. Of these, at most half wait for a turn;
-# the others stay free to read new requests and answer "busy" at once. Threads are started as
-# requests come (and stop after 30 s idle): a quiet worker has a few (bench/README.md).
-MAX_IN_FLIGHT = 256
+# a body out) holds its own thread only, not a hop's. As many as the connections it accepts:
+# one request at a time on each, so none waits unseen. Threads are started as requests come
+# (and stop after 30 s idle): a quiet worker has a few; each costs a few tens of kB of memory
+# while it lives (bench/README.md, "Overload").
+MAX_IN_FLIGHT = 1024
 # Connections a worker accepts: granian's backpressure counts connections, not requests, and
 # a gateway's keep-alive connection holds its place for as long as it lives; one more beyond
 # the limit would wait unanswered in the kernel's queue (the issue's "unanswered at 10 s").
-MAX_CONNECTIONS = 1024
+MAX_CONNECTIONS = MAX_IN_FLIGHT
 # A gateway waits a few seconds for a hop: a client that has not sent its headers by then is
 # not a gateway worth a connection. The same time closes a keep-alive connection left idle
 # (hyper starts the clock when it waits for the next request's headers). Redis calls are
@@ -51,10 +52,8 @@ WORKERS_KILL_TIMEOUT_S = 5
 
 
 def serving_limits(limits: Limits, threads: int | None) -> Limits:
-    """The bounds of an app ``ussd serve`` serves: ``threads`` hops at once, and as many
-    waiting as half the requests a worker holds (the other half answer "busy" at once)."""
-    hops = threads or DEFAULT_THREADS
-    return replace(limits, hops_at_once=hops, waiting_at_most=(MAX_IN_FLIGHT - hops) // 2)
+    """The bounds of an app ``ussd serve`` serves: ``threads`` hops at once, in turns."""
+    return replace(limits, hops_at_once=threads or DEFAULT_THREADS)
 
 
 def configure_logging(settings: Settings) -> None:

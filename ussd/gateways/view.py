@@ -63,7 +63,7 @@ def mount(app: Flask, service: UssdService, settings: Settings) -> None:
     """
     limits = settings.limits
     bounds = Bounds(limits.max_body, limits.body_timeout)
-    admission = Admission(limits.hops_at_once, limits.busy_after, limits.waiting_at_most)
+    admission = Admission(limits.hops_at_once, limits.busy_after)
     app.extensions["ussd_admission"] = admission
     for dialect in enabled(settings):
         guard = Guard(dialect.name, settings.gateway_secrets.get(dialect.name))
@@ -90,11 +90,10 @@ def gateway_view(dialect: Dialect, route: Route, service: UssdService, bounds: B
         if not admission.enter(arrived):
             return respond(wire(service.refuse(name, error, raw_msisdn, look_up=False),
                                 wire_request))
-        started = clock()
         try:
             return respond(wire(service.refuse(name, error, raw_msisdn), wire_request))
         finally:
-            admission.leave(clock() - started)
+            admission.leave()
 
     def answer(wire_request: WireRequest, arrived: float) -> Response:
         try:
@@ -110,14 +109,13 @@ def gateway_view(dialect: Dialect, route: Route, service: UssdService, bounds: B
                 return respond(wire(service.busy(event, clock() - arrived), wire_request))
             service.end(event, close=False)
             return respond(acknowledge(event, wire_request))
-        started = clock()
         try:
             if isinstance(event, Hop):
                 return respond(wire(service.handle(event), wire_request))
             service.end(event)
             return respond(acknowledge(event, wire_request))
         finally:
-            admission.leave(clock() - started)
+            admission.leave()
 
     def view() -> Response:
         arrived = clock()
