@@ -265,14 +265,14 @@ def test_sim_plays_the_inputs_and_prints_every_screen(server_url):
 def test_sim_dials_a_chained_code(server_url):
     result = sim(server_url, dial="*121*1*4#")
     assert result.exit_code == 0, result.output
-    assert "END" in result.output.splitlines()[0]
+    assert "CON" in result.output.splitlines()[0]
     assert "| Migration vers Aigle impossible" in result.output
 
 
 def test_sim_fails_when_inputs_remain_after_end(server_url):
-    result = sim(server_url, "1", "4", "1", "2")
+    result = sim(server_url, "1", "2", "1", "2", "3")
     assert result.exit_code == 1
-    assert "| Migration vers Aigle impossible" in result.output
+    assert "| Votre profil est désormais Tigre." in result.output
     assert "error: the session ended with 2 input(s) unused" in result.output
 
 

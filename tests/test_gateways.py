@@ -33,22 +33,25 @@ MIGRATED_TIGRE = (
     "leur validité. Migrations restantes ce mois: 2."
 )
 AIGLE_REFUSED = (
-    "Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois passé. "
-    "Vous avez consommé 3.000 F CFA."
+    "Migration vers Aigle impossible: il faut au moins 8.000 F CFA de crédit consommé le mois "
+    f"passé. Vous avez consommé 3.000 F CFA.\n{NAV}"
 )
 TIGRE_REFUSED_CELINE = (
-    "Migration vers Tigre impossible: il faut 2.500 F CFA de crédit consommé le mois passé. "
-    "Vous avez consommé 1.200 F CFA."
+    "Migration vers Tigre impossible: il faut au moins 2.500 F CFA de crédit consommé le mois "
+    f"passé. Vous avez consommé 1.200 F CFA.\n{NAV}"
 )
+CANCELLED = ("Votre demande de changement de profil est annulée. Aucune migration n'a été "
+             "décomptée.")
 INVALID = "Choix invalide.\n"
 TOO_MANY = "Trop de choix invalides. Merci de recomposer #121#."
 MY_PROFILE = ("Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
               f"Crédit consommé le mois passé: 3.000 F CFA.\n{NAV}")
 CONDITIONS_1 = (
     "Migration gratuite, 3 maximum par mois.\nNovamix: sans condition\n"
-    f"Tigre: 2.500 F CFA consommés le mois passé\nDauphin: sans condition\n99 Suite\n{NAV}"
+    f"Tigre: au moins 2.500 F CFA consommés le mois passé\n99 Suite\n{NAV}"
 )
-CONDITIONS_2 = f"Aigle: 8.000 F CFA consommés le mois passé\n{NAV}"
+CONDITIONS_2 = (f"Dauphin: sans condition\nAigle: au moins 8.000 F CFA consommés le mois passé"
+                f"\n{NAV}")
 UNKNOWN_SUBSCRIBER = (
     "Ce numéro n'est pas reconnu par le service #121#. Contactez le service client."
 )
@@ -87,8 +90,9 @@ DIALOGUES = (
     Dialogue("121*1*2 decides at once", ALICE, "*121*1*2#", (
         con(text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
     ), profile_after="tigre"),
-    Dialogue("121*1*4 refused at once", ALICE, "#121*1*4#", (end(text=AIGLE_REFUSED),),
-             profile_after="novamix"),
+    Dialogue("121*1*4 refused at once, open for another profile", ALICE, "#121*1*4#", (
+        con(text=AIGLE_REFUSED), con("0", text=PROFILES), con("2", text=CONFIRM_TIGRE),
+    ), profile_after="novamix"),
     Dialogue("chained input", ALICE, "#121#", (
         con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
     ), profile_after="tigre"),
@@ -98,11 +102,17 @@ DIALOGUES = (
         con("2", text=CONFIRM_TIGRE), con("00", text=MAIN), con("1", text=PROFILES),
     ), profile_after="novamix"),
     Dialogue("cancel", ALICE, "#121#", (
-        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), con("2", text=MAIN),
+        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("2", text=CANCELLED),
     ), profile_after="novamix"),
-    Dialogue("insufficient consumption", CELINE, "#121#", (
-        con(text=MAIN), con("1", text=PROFILES), end("2", text=TIGRE_REFUSED_CELINE),
-    ), profile_after="novamix"),
+    Dialogue("insufficient consumption, then another profile", CELINE, "#121#", (
+        con(text=MAIN), con("1", text=PROFILES), con("2", text=TIGRE_REFUSED_CELINE),
+        con("0", text=PROFILES), con("3", text=CONFIRM_TIGRE.replace("Tigre", "Dauphin")),
+        end("1", text=MIGRATED_TIGRE.replace("Tigre", "Dauphin")),
+    ), profile_after="dauphin"),
+    Dialogue("0 and 00 on the main menu", ALICE, "#121#", (
+        con(text=MAIN), con("7", text=INVALID + MAIN), con("0", text=MAIN), con("00", text=MAIN),
+        con("0", text=MAIN), con("1", text=PROFILES),
+    )),
     Dialogue("invalid input, then the polite end", ALICE, "#121#", (
         con(text=MAIN), con("7", text=INVALID + MAIN), con("abc", text=INVALID + MAIN),
         end("9", text=TOO_MANY),
@@ -112,7 +122,7 @@ DIALOGUES = (
     )),
     Dialogue("pages", ALICE, "#121#", (
         con(text=MAIN), con("3", text=CONDITIONS_1), con("99", text=CONDITIONS_2),
-        con("99", text=INVALID + CONDITIONS_2), con("0", text=MAIN),
+        con("99", text=INVALID + CONDITIONS_2), con("0", text=CONDITIONS_1), con("0", text=MAIN),
     )),
     Dialogue("english", JOHN, "#121#", (
         con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"),

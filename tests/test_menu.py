@@ -30,7 +30,7 @@ def test_the_shipped_menus_load(menu):
     profiles = menu.screens["profiles"]
     assert (profiles.listing, profiles.action) == ("profiles", "choose_profile")
     assert profiles.outcomes[Reason.APPROVED] == "confirm"
-    assert [o.action or o.goto for o in menu.screens["confirm"].options] == ["migrate", "main"]
+    assert [o.action or o.goto for o in menu.screens["confirm"].options] == ["migrate", "cancelled"]
     assert menu.screens["migrated"].end and not menu.screens["main"].end
 
 
@@ -115,7 +115,7 @@ def edit(directory, file, old, new):
         'text = "migrated.text"\nend = true\noptions = [{ label = "confirm.yes", goto = "main" }]',
         "screen 'migrated': an end screen cannot offer choices", id="end-screen-with-choices"),
     pytest.param(
-        "menu.toml", '{ label = "confirm.no", goto = "main" }',
+        "menu.toml", '{ label = "confirm.no", goto = "cancelled" }',
         '{ label = "confirm.no", goto = "main", action = "migrate" }',
         "option 'confirm.no' needs exactly one of goto/action", id="goto-and-action"),
     pytest.param(
@@ -149,7 +149,7 @@ def edit(directory, file, old, new):
         "texts/fr.toml", "Votre profil: {current}.", "Votre profil: {current.",
         "texts/fr.toml 'my_profile.text': bad braces", id="unbalanced-brace"),
     pytest.param(
-        "texts/en.toml", 'threshold = "{target}: {required} used last month"',
+        "texts/en.toml", 'threshold = "{target}: at least {required} used last month"',
         'threshold = "{target}: {required} used last month, {cap} at most"',
         "texts/en.toml 'conditions.threshold': placeholder {cap}",
         id="placeholder-the-conditions-lines-do-not-fill"),

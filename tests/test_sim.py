@@ -85,8 +85,9 @@ def test_ending_a_session_closes_it(gateway, app, service, ending):
 
 def test_africastalking_reports_the_end_of_a_session_as_its_gateway_does(app, service):
     seen = []
-    phone = handset("africastalking", app, dial="#121*1*4#", seen=seen)
-    assert phone.start().end
+    phone = handset("africastalking", app, dial="#121*1*2#", seen=seen)
+    phone.start()
+    assert phone.send("1").end  # confirmed: the success screen ends the session
     method, path, _, _, body = seen[-1]
     assert (method, path) == ("POST", "/ussd/africastalking/events")
     assert b"status=Success" in body
@@ -241,7 +242,8 @@ def test_the_command_fails_on_a_refusal(served):
 
 
 def test_the_command_fails_when_inputs_outlive_the_session(served):
-    result = sim("--url", served, "--token", TOKEN, "--dial", "#121*1*4#", "--input", "1")
+    result = sim("--url", served, "--token", TOKEN, "--dial", "#121*1*2#", "--input", "1",
+                 "--input", "1")
     assert result.exit_code == 1
     assert "ended with 1 input(s) unused" in result.output
 

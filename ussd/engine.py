@@ -59,7 +59,11 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
     if text == MORE and session.page + 1 < _page_count(menu, session, policy):
         return Step(session.changed(page=session.page + 1, invalid=0))
     if not screen.end:
-        if text == HOME and session.screen != menu.start:
+        if text == BACK and session.page > 0:  # back from page 2 of a long screen: page 1
+            return Step(session.changed(page=session.page - 1, invalid=0))
+        if text in (BACK, HOME) and session.screen == menu.start:
+            return Step(session.changed(page=0, invalid=0))  # home already: shown again
+        if text == HOME:
             return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
             previous = session.back[-1]

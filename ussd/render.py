@@ -128,7 +128,7 @@ def format_values(
         if name in ("target", "current"):
             filled[name] = Profile(str(value)).title
         elif name in ("required", "consumed"):
-            filled[name] = format_amount(int(value))
+            filled[name] = format_amount(int(value), language)
         else:
             filled[name] = str(value)
     return filled
@@ -142,7 +142,8 @@ def conditions(menu: Menu, language: Language, policy: Policy) -> str:
         required = policy.required_for(profile)
         template = texts["conditions.threshold"] if required else texts["conditions.free"]
         lines.append(
-            template.format_map({"target": profile.title, "required": format_amount(required)})
+            template.format_map({"target": profile.title,
+                                 "required": format_amount(required, language)})
         )
     return "\n".join(lines)
 

@@ -89,8 +89,8 @@ def test_cap_and_last_month_switch_at_local_midnight(boundary):
     store = app.extensions["ussd"].store
     # 23:59:59: "last month" is the one before, with nothing consumed: Tigre is refused...
     assert dialogue(app, "1", "2") == (
-        "Migration vers Tigre impossible: il faut 2.500 F CFA de crédit consommé le mois passé. "
-        "Vous avez consommé 0 F CFA.")
+        "Migration vers Tigre impossible: il faut au moins 2.500 F CFA de crédit consommé le "
+        "mois passé. Vous avez consommé 0 F CFA.\n0 Retour | 00 Accueil")
     # ...and three migrations use up this month's cap.
     for target, left in (("3", 2), ("1", 1), ("3", 0)):  # Dauphin, Novamix, Dauphin
         assert dialogue(app, "1", target, "1").endswith(f"Migrations restantes ce mois: {left}.")

@@ -55,9 +55,13 @@ def test_concurrent_confirms_never_exceed_the_cap(race_app):
     for reply in refusals:
         assert reply in (
             "END Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois prochain.",
-            "END Vous avez déjà le profil Novamix. Aucune migration n'a été décomptée.",
-            "END Vous avez déjà le profil Dauphin. Aucune migration n'a été décomptée.",
-            "END Vous avez déjà le profil Aigle. Aucune migration n'a été décomptée.",
+            # the same profile: open, for another (the session goes on, nothing applied)
+            "CON Vous avez déjà le profil Novamix. Aucune migration n'a été décomptée.\n"
+            "0 Retour | 00 Accueil",
+            "CON Vous avez déjà le profil Dauphin. Aucune migration n'a été décomptée.\n"
+            "0 Retour | 00 Accueil",
+            "CON Vous avez déjà le profil Aigle. Aucune migration n'a été décomptée.\n"
+            "0 Retour | 00 Accueil",
         )
     record = app.extensions["ussd"].store.admin.describe(BRUNO, THIS_MONTH)
     assert record["migrations_this_month"] == 3
