@@ -50,7 +50,7 @@ def test_the_check_would_see_a_shell():
 # The gateways' wire formats, both halves, their registry and the simulator that speaks them
 # import no HTTP framework: Flask is the one generic view's (ussd/gateways/view.py).
 WIRE_FORMATS = ("ussd.gateways", "ussd.gateways.fields", "ussd.gateways.africastalking",
-                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.sim")
+                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.gateways.paths", "ussd.sim")
 
 
 @pytest.mark.parametrize("module", WIRE_FORMATS)

@@ -339,6 +339,7 @@ def test_end_notification_closes_the_session_and_changes_no_subscriber(dialler, 
 def test_reseeding_does_not_touch_migration_counts(dialler, service):
     session = dialler(ALICE)
     session.dial()
-    session.send("1", "2", "1")
+    session.send("1", "2")
+    session.send("1")
     seed_subscribers(service.store)  # billing reloads the subscribers
     assert stored(service, ALICE)["migrations_this_month"] == 1

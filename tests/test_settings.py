@@ -17,7 +17,9 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False,
+        service_codes=("*121#", "#121#"), resume_window=120, simulator=False,
+        simulator_auth=None)
 
 
 def test_every_variable_is_read():
@@ -28,6 +30,8 @@ def test_every_variable_is_read():
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
         "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
+        "USSD_SERVICE_CODES": "*121#, *384*1234#", "USSD_RESUME_WINDOW": "0",
+        "USSD_SIMULATOR": "1", "USSD_SIMULATOR_AUTH": "tester:0123456789abcdef",
     })
     assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
@@ -36,6 +40,8 @@ def test_every_variable_is_read():
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "service_codes": ("*121#", "*384*1234#"), "resume_window": 0, "simulator": True,
+        "simulator_auth": "tester:0123456789abcdef",
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
 
@@ -53,6 +59,14 @@ def test_ussd_redis_url_wins_over_redis_url():
     ("USSD_REDIS_TIMEOUT", "0", "USSD_REDIS_TIMEOUT must be between 0 and 60 seconds, got '0'"),
     ("USSD_REDIS_TIMEOUT", "x", "USSD_REDIS_TIMEOUT must be a number of seconds, got 'x'"),
     ("USSD_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+    ("USSD_SERVICE_CODES", "*121#,#12a#",
+     "not a USSD service code: '#12a#' (e.g. *121# or *384*1234#)"),
+    ("USSD_RESUME_WINDOW", "-5", "USSD_RESUME_WINDOW must not be negative, got '-5'"),
+    ("USSD_SIMULATOR", "1",
+     "USSD_SIMULATOR needs USSD_SIMULATOR_AUTH=user:password: the simulator can drive any "
+     "subscriber's session"),
+    ("USSD_SIMULATOR_AUTH", "tester:short",
+     "USSD_SIMULATOR_AUTH must be user:password, the password at least 16 characters"),
 ])
 def test_a_bad_value_is_refused_by_name(name, value, message):
     with pytest.raises(ConfigError) as refused:

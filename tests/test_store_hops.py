@@ -251,7 +251,8 @@ def test_a_refusal_carries_the_figures(service):
 def test_the_cap_is_shared_between_ussd_and_the_other_channels(service, dialler):
     session = dialler(ALICE)
     session.dial()
-    assert session.send("1", "2", "1").startswith("END Votre profil est désormais Tigre.")
+    session.send("1", "2")
+    assert session.send("1").startswith("END Votre profil est désormais Tigre.")
     assert service.migrate(ALICE, D, Channel.WEB).migrations_left == 1
     assert service.migrate(ALICE, N, Channel.APP).migrations_left == 0
     refused = service.migrate(ALICE, T, Channel.WEB)

@@ -22,6 +22,7 @@ from pathlib import Path
 from . import metrics
 from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
+from .engine import ended as dialogue_over
 from .errors import StoreConflictError, StoreError, UssdError
 from .logs import LineLogger
 from .menu import Menu
@@ -30,7 +31,15 @@ from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
-from .session import Session, advance, replayed
+from .session import (
+    Session,
+    advance,
+    first_inputs,
+    hop_number,
+    new_inputs,
+    reopens,
+    replayed,
+)
 from .settings import Settings
 from .store import MigrateOutcome, SessionChange, Store
 from .store.keys import session_digest
@@ -179,7 +188,7 @@ class UssdService:
         standing = subscriber.standing if subscriber else None
         if subscriber is not None:
             self._remember_language(hop.msisdn, subscriber.language)
-        if read.closed is not None:
+        if read.closed is not None and not hop.opens:
             # A late copy of a hop of a session the gateway has ended: never walked again.
             return self._replay(hop, Session.loads(read.closed), closed=True)
 
@@ -189,17 +198,20 @@ class UssdService:
         # already handled this hop. A lost race means someone else moved on, so turns are few.
         for _ in range(MAX_MIGRATION_ATTEMPTS):
             session = Session.loads(record) if record is not None else None
+            if session is not None and reopens(hop) and dialogue_over(self.menu, session,
+                                                                      self.policy):
+                session = None  # dialled again on an id whose dialogue ended: a new session
             if session is None:
                 language = subscriber.language if subscriber else None
                 start = begin(self.menu, standing, language, self.policy)
-                pending = hop.dialled + hop.inputs
+                pending = first_inputs(hop)
             else:
                 start = session
-                pending = self._new_inputs(session, hop)
+                pending = new_inputs(session, hop)
                 if pending is None:  # a replayed hop: answered as the first time, nothing applied
                     return self._replay(hop, session)
             current, migration = self._walk(start, pending, standing)
-            current = advance(session, current, self._sequence(hop, start))
+            current = advance(session, current, hop_number(hop, start))
             if migration is None:
                 written, found = self.store.hops.save_session(read.session, record, current.dumps())
                 if written:
@@ -228,12 +240,19 @@ class UssdService:
 
     def _walk(self, session: Session, pending: tuple[str, ...],
               standing: Standing | None) -> tuple[Session, Migration | None]:
-        """Step the engine through ``pending``; stops at a migration to apply."""
+        """Step the engine through ``pending``; stops at a migration to apply.
+
+        A migration is confirmed on a hop of its own: chained inputs (``#121*1*2*1#``, or
+        ``2*1`` typed at once) may reach the confirmation screen but never confirm it; they
+        stop there, and the screen asks.
+        """
         for text in pending:
             result = step(self.menu, session, text, standing, self.policy)
-            session = result.session
             if result.migration is not None:
-                return session, result.migration  # it ends the dialogue: later inputs are moot
+                if len(pending) > 1:
+                    return session, None
+                return result.session, result.migration  # it ends the dialogue
+            session = result.session
         return session, None
 
     def _replay(self, hop: Hop, session: Session, closed: bool = False) -> Reply:
@@ -243,34 +262,12 @@ class UssdService:
         for a closed session): nothing is applied again either way.
         """
         metrics.RETRIES.labels(hop.gateway).inc()
-        shown = replayed(session, self._sequence(hop, session))
+        shown = replayed(session, hop_number(hop, session))
         if shown is None:
             if closed:
                 return self.system_reply("goodbye", session.language)
             shown = session
         return reply_of(self.menu, shown, self.policy)
-
-    @staticmethod
-    def _sequence(hop: Hop, start: Session) -> int:
-        """The number of this hop in its session, as the record keeps it.
-
-        A cumulative gateway's hops are numbered by their input count; another's by the
-        sequence it sends, or failing that one more than the record's last.
-        """
-        if hop.cumulative:
-            return len(hop.inputs)
-        return hop.sequence if hop.sequence is not None else start.hop + 1
-
-    @staticmethod
-    def _new_inputs(session: Session, hop: Hop) -> tuple[str, ...] | None:
-        """The inputs this hop adds to the session, or None when it is a replay."""
-        if hop.cumulative:
-            if len(hop.inputs) <= session.hop:
-                return None
-            return hop.inputs[session.hop:]
-        if hop.sequence is not None and hop.sequence <= session.hop:
-            return None
-        return hop.inputs
 
     def refuse(self, gateway: str, error: UssdError, raw_msisdn: object) -> Reply:
         """The polite END for a gateway request we cannot serve, counted and logged (see

@@ -1,10 +1,13 @@
-"""The record of one USSD session between hops, and the window of hops it can answer again.
+"""The record of one USSD session between hops, the window of hops it can answer again, and
+which inputs of a hop are new to it.
 
 A :class:`Session` holds everything its screen shows, so re-rendering it gives the same reply:
 a retried hop is answered from the record alone. It also keeps what the few hops before it
 showed (:class:`Shown`, at most ``REPLAY_WINDOW - 1`` of them), so that a hop replayed out of
 order, after later hops, gets the very reply it got the first time (:func:`replayed`). Stored
-as compact JSON (:meth:`Session.dumps`): one is kept in Redis for every live session. Pure.
+as compact JSON (:meth:`Session.dumps`): one is kept in Redis for every live session.
+:func:`first_inputs` and :func:`new_inputs` say what a hop adds to its session, and
+:func:`hop_number` how the record numbers it. Pure.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from types import MappingProxyType
 
 import orjson
 
+from .contract import Hop, chained_once
 from .rules import LANGUAGE_BY_CODE, Language
 
 # Hops answered exactly as the first time when replayed: the last one and the three before it.
@@ -156,3 +160,40 @@ def replayed(session: Session, hop: int | None) -> Session | None:
                            invalid=shown.invalid)
     return None
 
+
+def first_inputs(hop: Hop) -> tuple[str, ...]:
+    """The inputs the first hop of a session walks: the dialled extension once, whichever
+    field carries it (``contract.chained_once``), then what was typed. An empty input is
+    none: a first hop's empty field is how some gateways send the dial itself."""
+    return chained_once(hop.dialled, tuple(text for text in hop.inputs if text.strip()))
+
+
+def new_inputs(session: Session, hop: Hop) -> tuple[str, ...] | None:
+    """The inputs ``hop`` adds to ``session``, or None when it is a replay."""
+    if hop.cumulative:
+        if len(hop.inputs) <= session.hop:
+            return None
+        return hop.inputs[session.hop:]
+    if hop.sequence is not None and hop.sequence <= session.hop:
+        return None
+    return hop.inputs
+
+
+def hop_number(hop: Hop, start: Session) -> int:
+    """The number of ``hop`` in its session, as the record keeps it.
+
+    A cumulative gateway's hops are numbered by their input count; another's by the
+    sequence it sends, or failing that one more than the last of ``start``, the record the
+    hop started from.
+    """
+    if hop.cumulative:
+        return len(hop.inputs)
+    return hop.sequence if hop.sequence is not None else start.hop + 1
+
+
+def reopens(hop: Hop) -> bool:
+    """True for a dial that opens a session anew even where the last one ended on our END:
+    a gateway that gives no way to tell a retried hop (Flares) dials again so. One that
+    numbers its hops (a cumulative text, a Sequence) may be retrying the dial: then the
+    record answers it, and only a session the gateway has ended opens anew."""
+    return hop.opens and hop.sequence is None and not hop.cumulative

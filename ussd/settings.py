@@ -31,6 +31,14 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_SERVICE_CODES``     the USSD codes answered, by      ``*121#,#121#``
+                           ``,`` (a sandbox's ``*384*1234#``)
+``USSD_RESUME_WINDOW``     seconds after a drop in which a  ``120``
+                           redial may resume (0: never)
+``USSD_SIMULATOR``         serve the browser simulator at   off (on with ``--demo``)
+                           ``/simulator``
+``USSD_SIMULATOR_AUTH``    ``user:password`` for it (needed none
+                           with ``USSD_SIMULATOR``)
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -56,6 +64,8 @@ DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
 
 
 MIN_SECRET_LENGTH = 16
+# The codes answered unless USSD_SERVICE_CODES says otherwise (gateways/fields.py reads them).
+DEFAULT_SERVICE_CODES = ("*121#", "#121#")
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
 
 
@@ -103,6 +113,10 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    service_codes: tuple[str, ...] = DEFAULT_SERVICE_CODES
+    resume_window: int = 120  # seconds; 0: a dropped session is never offered again
+    simulator: bool = False
+    simulator_auth: str | None = field(default=None, repr=False)  # "user:password"
 
     @property
     def policy(self) -> Policy:
@@ -147,7 +161,15 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            service_codes=_codes(env.get("USSD_SERVICE_CODES")) or default.service_codes,
+            resume_window=_number("USSD_RESUME_WINDOW", env.get("USSD_RESUME_WINDOW"),
+                                  default.resume_window),
+            simulator=_flag(env.get("USSD_SIMULATOR")),
+            simulator_auth=_simulator_auth(env.get("USSD_SIMULATOR_AUTH")),
         )
+        if settings.simulator and settings.simulator_auth is None:
+            raise ConfigError("USSD_SIMULATOR needs USSD_SIMULATOR_AUTH=user:password: the "
+                              "simulator can drive any subscriber's session")
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
@@ -180,6 +202,26 @@ def _seconds(name: str, value: str | None, default: float) -> float:
     if not 0 < seconds <= 60:
         raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
     return seconds
+
+
+def _codes(value: str | None) -> tuple[str, ...]:
+    """USSD codes separated by ``,``, each checked (ConfigError for one that is not)."""
+    from .gateways.fields import ServiceCodes
+
+    codes = tuple(code.strip() for code in (value or "").split(",") if code.strip())
+    if codes:
+        ServiceCodes(codes)
+    return codes
+
+
+def _simulator_auth(value: str | None) -> str | None:
+    if not value:
+        return None
+    user, _, password = value.partition(":")
+    if not user or len(password) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"USSD_SIMULATOR_AUTH must be user:password, the password at least "
+                          f"{MIN_SECRET_LENGTH} characters")
+    return value
 
 
 def _names(value: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .assembly import build_service
+from .gateways.paths import canonical_paths
 from .gateways.view import check_security, mount
 from .settings import Settings
 
@@ -36,7 +37,7 @@ def create_app(
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
-    app.wsgi_app = ascii_query(app.wsgi_app)
+    app.wsgi_app = canonical_paths(ascii_query(app.wsgi_app))
     mount(app, service, settings)
 
     @app.get("/healthz")

@@ -26,6 +26,7 @@ from ..auth import Guard, check_gateway_security
 from ..contract import Hop, Route, WireReply, WireRequest
 from ..errors import BadRequestError, InvalidMsisdnError
 from . import DIALECTS, enabled
+from .fields import SERVICE_CODES, ServiceCodes
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -57,41 +58,69 @@ def mount(app: Flask, service: UssdService, settings: Settings) -> None:
     """Add every enabled dialect's routes, each behind its gateway's guard.
 
     A dialect with a token also answers under ``/ussd/<dialect>/<token>``, for gateways that
-    can only be given a URL.
+    can only be given a URL. A registered dialect the settings leave out answers ``404`` with
+    a sentence saying so (for ``ussd sim`` and whoever configures a gateway), not a bare page.
     """
-    for dialect in enabled(settings):
+    codes = ServiceCodes(settings.service_codes)
+    served = enabled(settings)
+    for dialect in served:
         guard = Guard(dialect.name, settings.gateway_secrets.get(dialect.name))
         for route in dialect.routes:
-            view = guard.protect(gateway_view(dialect, route, service))
+            view = guard.protect(gateway_view(dialect, route, service, codes))
             endpoint = dialect.name + route.suffix.replace("/", "_")
             app.add_url_rule(f"/ussd/{dialect.name}{route.suffix}", endpoint, view,
                              methods=route.methods)
             if guard.token is not None:
                 app.add_url_rule(f"/ussd/{dialect.name}/<token>{route.suffix}",
                                  f"{endpoint}_keyed", view, methods=route.methods)
+    for name in DIALECTS:
+        if name not in {dialect.name for dialect in served}:
+            app.add_url_rule(f"/ussd/{name}", f"{name}_disabled", _disabled(name),
+                             methods=["GET", "POST"])
+            app.add_url_rule(f"/ussd/{name}/<path:rest>", f"{name}_disabled_rest",
+                             _disabled(name), methods=["GET", "POST"])
 
 
-def gateway_view(dialect: Dialect, route: Route, service: UssdService) -> Callable[[], Response]:
-    """The view of one route of ``dialect``: the request read, parsed and answered."""
+def _disabled(name: str) -> Callable[..., Response]:
+    def view(**_: str) -> Response:
+        return Response(f"the {name} gateway dialect is not served here (USSD_GATEWAYS)\n",
+                        404, content_type="text/plain; charset=utf-8")
+
+    return view
+
+
+def gateway_view(dialect: Dialect, route: Route, service: UssdService,
+                 codes: ServiceCodes = SERVICE_CODES) -> Callable[[], Response]:
+    """The view of one route of ``dialect``: the request read, then :func:`answer`."""
     read = _READERS[dialect.body]
     suffix = route.suffix
-    parse, wire, acknowledge = dialect.parse, dialect.wire, dialect.acknowledge
 
     def view() -> Response:
         # The request itself, not Flask's proxy: each attribute read through the proxy looks
         # the request context up again.
-        wire_request = read(request._get_current_object(), suffix)
-        try:
-            event = parse(wire_request)
-        except REFUSED as error:
-            refusal = service.refuse(dialect.name, error, dialect.msisdn_field(wire_request))
-            return respond(wire(refusal, wire_request))
-        if isinstance(event, Hop):
-            return respond(wire(service.handle(event), wire_request))
-        service.end(event)
-        return respond(acknowledge(event, wire_request))
+        return respond(answer(dialect, read(request._get_current_object(), suffix), service,
+                              codes))
 
     return view
+
+
+def answer(dialect: Dialect, wire_request: WireRequest, service: UssdService,
+           codes: ServiceCodes = SERVICE_CODES) -> WireReply:
+    """What the server half of ``dialect`` answers a request: parsed (for the service
+    ``codes``), handled by the service as a hop, an end or a refusal, and written back.
+
+    The view's whole work once the request is read, and the browser simulator's
+    (``ussd/simulator``), so that what a tester sees is what the gateway would get.
+    """
+    try:
+        event = dialect.parse(wire_request, codes)
+    except REFUSED as error:
+        refusal = service.refuse(dialect.name, error, dialect.msisdn_field(wire_request))
+        return dialect.wire(refusal, wire_request)
+    if isinstance(event, Hop):
+        return dialect.wire(service.handle(event), wire_request)
+    service.end(event)
+    return dialect.acknowledge(event, wire_request)
 
 
 def respond(answer: WireReply) -> Response:
