@@ -102,7 +102,8 @@ def clock():
 
 @pytest.fixture
 def store(redis_client, settings) -> Store:
-    store = Store(redis_client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    store = Store(redis_client, prefix=settings.key_prefix, session_ttl=settings.session_ttl,
+                  resume_window=settings.resume_window)
     seed_subscribers(store)
     return store
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.text",
+CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.resume",
+        "ussd.text",
         "ussd.months", "ussd.contract", "ussd.outcomes")
 IO_LIBRARIES = ("flask", "werkzeug", "redis", "fakeredis", "prometheus_client", "click")
 

@@ -247,6 +247,7 @@ def test_sim_plays_the_inputs_and_prints_every_screen(server_url):
     assert result.output == (
         "+---------------------------- CON\n"
         "| Orange #121#\n| 1. Changer de profil\n| 2. Mon profil\n| 3. Conditions de migration\n"
+        "| 4. Language / Langue\n"
         "+----------------------------\n"
         "> 1\n"
         "+---------------------------- CON\n"

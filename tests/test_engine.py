@@ -12,7 +12,8 @@ N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 POLICY = Policy()
 ALICE = Standing(N, migrations_this_month=0, consumed_last_month=3000)
 
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 PROFILES = (
     "Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n4. Aigle\n"
     "0 Retour | 00 Accueil"
@@ -52,6 +53,7 @@ def test_begin_in_the_subscribers_language(menu):
     assert session.language is Language.EN
     assert shown(menu, session) == (
         "CON Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+        "\n4. Language / Langue"
     )
 
 
@@ -280,3 +282,64 @@ def test_thresholds_come_from_the_policy(menu):
     session, [migration] = walk(menu, ["1", "4", "1"], policy=policy)
     assert migration.target is A
     assert shown(menu, session, policy).endswith("Migrations restantes ce mois: 0.")
+
+
+LANGUAGES_FR = "Langue / Language:\n1. Francais\n2. English\n0 Retour | 00 Accueil"
+MAIN_EN = ("Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions\n"
+           "4. Language / Langue")
+
+
+def test_the_subscriber_chooses_english_from_the_main_menu(menu):
+    languages, _ = walk(menu, ["4"])
+    assert shown(menu, languages) == "CON " + LANGUAGES_FR
+    chosen = step(menu, languages, "2", ALICE, POLICY)
+    assert chosen.language is Language.EN  # for the caller to store
+    assert chosen.migration is None
+    assert chosen.session.language is Language.EN
+    assert shown(menu, chosen.session) == (
+        "CON Your language is now English. It will be used for #121# and your SMS.\n"
+        "0 Back | 00 Home")
+    assert shown(menu, step(menu, chosen.session, "0", ALICE, POLICY).session) == (
+        "CON Language / Langue:\n1. Francais\n2. English\n0 Back | 00 Home")
+    assert shown(menu, step(menu, chosen.session, "00", ALICE, POLICY).session) == (
+        "CON " + MAIN_EN)
+
+
+def test_the_subscriber_goes_back_to_french(menu):
+    session, _ = walk(menu, ["4"], language=Language.EN)
+    chosen = step(menu, session, "1", ALICE, POLICY)
+    assert (chosen.language, chosen.session.language) == (Language.FR, Language.FR)
+    assert shown(menu, chosen.session) == (
+        "CON Langue enregistrée: Francais. Elle sera utilisée pour #121# et vos SMS.\n"
+        "0 Retour | 00 Accueil")
+
+
+@pytest.mark.parametrize("text", ["3", "0 2", "fr"])
+def test_only_a_listed_language_is_chosen(menu, text):
+    languages, _ = walk(menu, ["4"])
+    result = step(menu, languages, text, ALICE, POLICY)
+    assert result.language is None
+    assert shown(menu, result.session) == "CON " + INVALID + LANGUAGES_FR
+
+
+def test_a_step_that_changes_no_language_says_none(menu):
+    session = begin(menu, ALICE, None, POLICY)
+    for text in ("1", "2", "0", "3"):
+        result = step(menu, session, text, ALICE, POLICY)
+        assert result.language is None
+        session = result.session
+
+
+def test_the_resume_screen_resumes_or_starts_afresh(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    prompt = Session("resume", suspended=confirm)
+    assert shown(menu, prompt) == "CON Reprendre où vous en étiez ?\n1. Oui\n2. Non"
+    resumed = step(menu, prompt, "1", ALICE, POLICY)
+    assert resumed.migration is None  # resuming applies nothing
+    assert resumed.session == confirm
+    afresh = step(menu, prompt, "2", ALICE, POLICY).session
+    assert (afresh.screen, afresh.suspended, afresh.back) == ("main", None, ())
+    home = step(menu, prompt, "00", ALICE, POLICY).session
+    assert (home.screen, home.suspended) == ("main", None)
+    wrong = step(menu, prompt, "3", ALICE, POLICY).session
+    assert (wrong.screen, wrong.invalid, wrong.suspended) == ("resume", 1, confirm)

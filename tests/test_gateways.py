@@ -17,10 +17,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ussd.contract import EndKind, Reply
+from ussd.rules import Language
 
 DRIVERS = tuple(GATEWAYS.values())
 Flares, Hubtel = GATEWAYS["flares"], GATEWAYS["hubtel"]
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 NAV = "0 Retour | 00 Accueil"
 PROFILES = ("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n"
             f"4. Aigle\n{NAV}")
@@ -125,7 +127,8 @@ DIALOGUES = (
         con("99", text=INVALID + CONDITIONS_2), con("0", text=CONDITIONS_1), con("0", text=MAIN),
     )),
     Dialogue("english", JOHN, "#121#", (
-        con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"),
+        con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+                 "\n4. Language / Langue"),
         con("1", text="Choose your new profile:\n1. Novamix\n2. Tigre\n3. Dauphin\n"
                       "4. Aigle (current)\n0 Back | 00 Home"),
         con("1", text="Migration to Novamix: free. You will have 2 migration(s) left this "
@@ -171,6 +174,33 @@ def test_dialogue(dialect, service, dialogue):
     if dialogue.profile_after is not None:
         msisdn = "+225" + dialogue.msisdn[-10:]
         assert stored(service, msisdn)["profile"] == dialogue.profile_after
+
+
+MAIN_EN = ("Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions\n"
+           "4. Language / Langue")
+
+
+def test_the_language_chosen_in_the_menu_is_stored_for_every_channel(dialect, service):
+    session = dialect(ALICE)
+    session.dial()
+    assert session.send("4") == Screen(
+        "Langue / Language:\n1. Francais\n2. English\n0 Retour | 00 Accueil", False)
+    assert session.send("2") == Screen(
+        "Your language is now English. It will be used for #121# and your SMS.\n"
+        "0 Back | 00 Home", False)
+    assert session.send("00") == Screen(MAIN_EN, False)
+    # Stored in the subscriber's hash, where every channel reads it (the API, SMS receipts).
+    assert stored(service, ALICE)["language"] == "en"
+    subscriber = service.store.hops.load_subscriber(ALICE, THIS_MONTH, "2026-10")
+    assert subscriber.language is Language.EN
+    assert dialect(ALICE).dial() == Screen(MAIN_EN, False)  # the next session, in English
+    assert dialect(ALICE).hop(dialect(ALICE).first_hop(code="*999#")) == NOT_RECOGNISED_EN
+    back = dialect(ALICE)
+    back.dial()
+    back.send("4", "1")  # chained: the list, then French
+    assert back.send("00") == Screen(MAIN, False)
+    assert stored(service, ALICE)["language"] == "fr"
+    assert dialect(ALICE).dial() == Screen(MAIN, False)
 
 
 def test_the_history_names_the_gateway(dialect, service):

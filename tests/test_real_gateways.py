@@ -31,8 +31,8 @@ from ussd.web import create_app
 AfricasTalking, Hubtel, Flares = (GATEWAYS[name] for name in ("africastalking", "hubtel",
                                                                "flares"))
 NAV = "0 Retour | 00 Accueil"
-MAIN = Screen("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration",
-              False)
+MAIN = Screen("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+              "\n4. Language / Langue", False)
 PROFILES_NOVAMIX = Screen("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n"
                           f"3. Dauphin\n4. Aigle\n{NAV}", False)
 PROFILES_TIGRE = Screen("Choisissez votre nouveau profil:\n1. Novamix\n2. Tigre (actuel)\n"
@@ -291,6 +291,7 @@ def test_the_urls_an_operator_types_reach_the_gateway_endpoint(served, shape):
         phone = Handset(http_transport(url), gateway, ALICE, path=path)
         assert phone.dial() == MAIN, gateway
         assert phone.send("2") == MY_PROFILE, gateway
+        assert phone.send("0") == MAIN, gateway  # home: nothing left to resume on a redial
 
 
 def test_africastalking_events_url_in_another_shape_closes_the_session(served):
@@ -328,10 +329,10 @@ def sandbox(redis_client, key_prefix, clock, store):
 
 def test_a_sandbox_code_is_answered_with_its_extensions(gateway, sandbox):
     assert gateway(sandbox, ALICE, dial="*384*1234#").dial() == MAIN
+    assert gateway(sandbox, ALICE, dial="#121#").dial() == MAIN
     phone = gateway(sandbox, ALICE, dial="*384*1234*1#")
     assert phone.dial() == PROFILES_NOVAMIX
     assert phone.send("2") == CONFIRM_TIGRE
-    assert gateway(sandbox, ALICE, dial="#121#").dial() == MAIN
 
 
 def test_the_default_codes_do_not_answer_a_sandbox_code(gateway, client):

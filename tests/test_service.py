@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH, seed_subscribers
 
-MAIN = "CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 PROFILES_NOVAMIX = (
     "CON Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n4. Aigle\n"
     "0 Retour | 00 Accueil"
@@ -120,7 +121,8 @@ def test_cap_is_per_calendar_month(dialler, service, clock):
     for target in ("2", "3", "1"):
         session = dialler(ALICE)
         session.dial()
-        session.send("1", target, "1")
+        session.send("1", target)
+        session.send("1")
     clock.now = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
     session = dialler(ALICE)
     session.dial()
@@ -268,6 +270,7 @@ def test_english_subscriber(dialler, service):
     session = dialler(JOHN)
     assert session.dial() == (
         "CON Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+        "\n4. Language / Langue"
     )
     assert session.send("1") == (
         "CON Choose your new profile:\n1. Novamix\n2. Tigre\n3. Dauphin\n4. Aigle (current)\n"

@@ -19,7 +19,8 @@ from ussd.settings import GatewaySecrets
 from ussd.sim import Credentials, Handset, answer_of
 from ussd.web import create_app
 
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 MIGRATED_TIGRE = (
     "Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la limite de "
     "leur validité. Migrations restantes ce mois: 2."

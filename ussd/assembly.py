@@ -28,7 +28,8 @@ def build_service(settings: Settings, redis_client: Any = None,
     """
     menu = load_menu(settings.menus_dir, settings.policy)
     client = redis_client if redis_client is not None else connect(settings)
-    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl,
+                  resume_window=settings.resume_window)
     store.load_scripts()  # once per process, so that no hop pays for it
     service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
     if redis_client is None and settings.redis_url is None:

@@ -17,12 +17,16 @@ from types import MappingProxyType
 from .errors import InvalidMenuError
 from .rules import Language, Reason
 
-# The actions a screen may name, and the reasons their outcomes must route.
-ACTIONS = ("choose_profile", "migrate")
-LISTS = ("profiles",)
+# The actions a screen may name. Those that decide a migration route by the reasons of their
+# outcomes; set_language goes to the screen's `next`; resume and restart answer the resume
+# screen (see ussd/resume.py).
+ACTIONS = ("choose_profile", "migrate", "set_language", "resume", "restart")
+DECIDING = ("choose_profile", "migrate")
+LISTS = {"profiles": "choose_profile", "languages": "set_language"}  # list -> its action
 REFUSALS = (Reason.SAME_PROFILE, Reason.MONTHLY_LIMIT_REACHED, Reason.INSUFFICIENT_CONSUMPTION)
 SYSTEM_SCREENS = (
-    "unknown_subscriber", "too_many_invalid", "unavailable", "goodbye", "invalid_request"
+    "unknown_subscriber", "too_many_invalid", "unavailable", "goodbye", "invalid_request",
+    "resume",
 )
 
 # The placeholders the engine fills (see engine.screen_values and render.format_values).
@@ -35,6 +39,7 @@ COMMON_TEXTS = (
     "nav.more",
     "nav.invalid",
     "nav.current",
+    "language.name",  # the language's own name, in the language list of every language
     "conditions.free",
     "conditions.threshold",
 )
@@ -64,6 +69,8 @@ class Screen:
     outcomes: Mapping[Reason, str] = field(default_factory=lambda: MappingProxyType({}))
     end: bool = False
     fields: frozenset[str] = frozenset()  # placeholders its texts use, in any language
+    next: str | None = None  # where a list's action that decides nothing goes
+    nav: bool = True  # the "0 Retour | 00 Accueil" line (not on a screen with nowhere back)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +112,10 @@ def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) 
         problems.append(f"max_invalid must be a whole number >= 0, got {max_invalid!r}")
     for screen in screens.values():
         problems.extend(_dangling(screen, raw_screens))
+    resume = screens.get(system.get("resume"))
+    if resume is not None and {o.action for o in resume.options} != {"resume", "restart"}:
+        problems.append(f"screen {resume.name!r} ([system] resume) needs two options, actions "
+                        "'resume' and 'restart'")
     for language in Language:
         for key in COMMON_TEXTS:
             if key not in texts.get(language, {}):
@@ -134,7 +145,7 @@ def parse_menu(structure: Mapping, texts: Mapping[Language, Mapping[str, str]]) 
 def _parse_screen(name: str, raw: Mapping, texts: Mapping[Language, Mapping[str, str]]) -> Screen:
     if not isinstance(raw, Mapping):
         raise TypeError("must be a table")
-    unknown = set(raw) - {"text", "options", "list", "action", "outcomes", "end"}
+    unknown = set(raw) - {"text", "options", "list", "action", "outcomes", "end", "next", "nav"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     options = tuple(
@@ -158,6 +169,8 @@ def _parse_screen(name: str, raw: Mapping, texts: Mapping[Language, Mapping[str,
         outcomes=MappingProxyType(outcomes),
         end=bool(raw.get("end", False)),
         fields=frozenset(fields),
+        next=raw.get("next"),
+        nav=bool(raw.get("nav", True)),
     )
 
 
@@ -167,8 +180,12 @@ def _dangling(screen: Screen, names: Mapping) -> list[str]:
     where = f"screen {screen.name!r}"
     if screen.listing is not None and screen.listing not in LISTS:
         problems.append(f"{where}: unknown list {screen.listing!r} (known: {', '.join(LISTS)})")
-    if screen.listing is not None and screen.action is None:
-        problems.append(f"{where}: a list needs an action")
+    elif screen.listing is not None and screen.action != LISTS[screen.listing]:
+        problems.append(f"{where}: the {screen.listing} list needs action "
+                        f"{LISTS[screen.listing]!r}")
+    if screen.action == "set_language" and screen.next not in names:
+        problems.append(f"{where}: set_language needs `next`, the screen it goes to "
+                        f"({screen.next!r} is none)")
     actions = [screen.action] if screen.action else []
     for option in screen.options:
         if (option.goto is None) == (option.action is None):
@@ -180,7 +197,7 @@ def _dangling(screen: Screen, names: Mapping) -> list[str]:
     for action in actions:
         if action not in ACTIONS:
             problems.append(f"{where}: unknown action {action!r} (known: {', '.join(ACTIONS)})")
-    if actions:
+    if any(action in DECIDING for action in actions):
         for reason in (Reason.APPROVED, *REFUSALS):
             if reason not in screen.outcomes:
                 problems.append(f"{where}: no outcome for {reason.value!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import traceback
 from pathlib import Path
 
@@ -34,6 +35,14 @@ SUBSCRIBER_HASH_DIGITS = 20
 def subscriber_hash(key: bytes, msisdn: str) -> str:
     """The keyed hash of a normalised number that log lines carry (``USSD_LOG_KEY``)."""
     return hmac.digest(key, msisdn.encode(), hashlib.sha256).hex()[:SUBSCRIBER_HASH_DIGITS]
+
+
+_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
+
+
+def without_numbers(text: str) -> str:
+    """``text`` with every run of digits long enough to be a phone number blanked."""
+    return _NUMBER.sub("<number>", text)
 
 
 def where_raised(error: BaseException) -> str:

@@ -33,9 +33,10 @@ def refused(gateway: str, error: UssdError, raw_msisdn: object) -> str | None:
     return msisdn
 
 
-def ended(end: End, close: Callable[[str, str, str], bool]) -> None:
-    """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn)``,
-    True if it was live) and log it, unless the report names no valid session and number.
+def ended(end: End, close: Callable[[str, str, str, bool | None], bool]) -> None:
+    """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn,
+    dropped)``, True if it was live) and log it, unless the report names no valid session and
+    number.
 
     A malformed report is only counted: the session record expires with its TTL anyway.
     """
@@ -48,7 +49,7 @@ def ended(end: End, close: Callable[[str, str, str], bool]) -> None:
         metrics.record_end_report(end.gateway, end.status, live=False)
         return
     try:
-        live: object = close(end.gateway, session_id, msisdn)
+        live: object = close(end.gateway, session_id, msisdn, end.dropped)
     except StoreError:
         live = "unknown"
     metrics.record_end_report(end.gateway, end.status, live=live is True)

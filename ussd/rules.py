@@ -45,6 +45,10 @@ class Language(StrEnum):
     EN = "en"
 
 
+# The languages as the menu's language list numbers them (1 French, 2 English).
+LANGUAGES_IN_ORDER: tuple[Language, ...] = tuple(Language)
+
+
 # The members by their stored value, for code that reads one on every hop: a dict lookup,
 # where calling the enum (``Language("fr")``) costs about 1 us.
 PROFILE_BY_VALUE: Mapping[str, Profile] = {profile.value: profile for profile in Profile}

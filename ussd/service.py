@@ -11,23 +11,23 @@ replayed or racing copy of a hop answers as the first copy did and applies nothi
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .contract import End, Hop, Reply
-from .engine import Migration, begin, reply_of, step
+from .engine import Migration, reply_of, step
 from .engine import ended as dialogue_over
 from .errors import StoreConflictError, StoreError, UssdError
 from .menu import Menu
 from .months import month_of, previous_month
-from .observe import Observer, where_raised
+from .observe import Observer, where_raised, without_numbers
 from .outcomes import Outcomes, Seen
 from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
+from .resume import opening, resumable
 from .rules import Channel, Decision, Language, Profile, Standing, decide
 from .session import (
     Session,
@@ -50,14 +50,6 @@ MAX_MIGRATION_ATTEMPTS = 8
 # The language of subscribers this worker has served, when not French (the default), so that
 # the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
 MAX_REMEMBERED_LANGUAGES = 100_000
-
-
-_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
-
-
-def _without_numbers(text: str) -> str:
-    """``text`` with every run of digits long enough to be a phone number blanked."""
-    return _NUMBER.sub("<number>", text)
 
 
 class UssdService:
@@ -83,7 +75,7 @@ class UssdService:
             reply, seen = self._handle(hop)
         except StoreError as error:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
-                        _without_numbers(str(error)))
+                        without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
             seen = self.observer.failed("unavailable")
         except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
@@ -149,13 +141,15 @@ class UssdService:
             standing = answer.standing
         raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
 
-    def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
+    def close(self, gateway: str, session_id: str, msisdn: str,
+              dropped: bool | None = None) -> bool:
         """End a session the gateway reports as ended; True if it was still live.
 
         Its record is kept aside until its TTL runs out, so that a late copy of one of its
-        hops is answered as before and never walks the session again.
+        hops is answered as before and never walks the session again; a ``dropped`` one may
+        be resumed by a redial within the resume window (ussd/resume.py).
         """
-        return self.store.hops.close_session(msisdn, gateway, session_id)
+        return self.store.hops.close_session(msisdn, gateway, session_id, dropped)
 
     def _months(self, now: datetime) -> tuple[str, str]:
         """This month and the last, in the operator's zone; worked out once a second."""
@@ -169,7 +163,8 @@ class UssdService:
     def _handle(self, hop: Hop) -> tuple[Reply, Seen]:
         now = self.clock()
         month, last_month = self._months(now)
-        read = self.store.hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
+        hops = self.store.hops
+        read = hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
         record, subscriber = read.record, read.subscriber
         standing = subscriber.standing if subscriber else None
         if subscriber is not None:
@@ -187,20 +182,24 @@ class UssdService:
             if session is not None and reopens(hop) and dialogue_over(self.menu, session,
                                                                       self.policy):
                 session = None  # dialled again on an id whose dialogue ended: a new session
-            if session is None:
-                language = subscriber.language if subscriber else None
-                start = begin(self.menu, standing, language, self.policy)
+            if session is None:  # a new session, or the resume screen over a dropped one
                 pending = first_inputs(hop)
+                start = opening(self.menu, standing, subscriber and subscriber.language,
+                                read.dropped, pending, self.policy)
             else:
                 start = session
                 pending = new_inputs(session, hop)
                 if pending is None:  # a replayed hop: answered as the first time, nothing applied
                     return self._replay(hop, session)
-            current, migration = self._walk(start, pending, standing)
+            current, migration, language = self._walk(start, pending, standing)
             current = advance(session, current, hop_number(hop, start))
             if migration is None:
-                written, found = self.store.hops.save_session(read.session, record, current.dumps())
+                keep = resumable(self.menu, current, self.policy) if hops.resumes else None
+                written, found = hops.save_session(read.session, record, current.dumps(), keep,
+                                                   language)
                 if written:
+                    if language is not None:
+                        self._remember_language(hop.msisdn, language)
                     return (reply_of(self.menu, current, self.policy),
                             self.observer.outcomes.of(session, current))
                 if found is None:  # the gateway closed the session meanwhile
@@ -209,7 +208,7 @@ class UssdService:
                 continue
             entry = _history_entry(now, migration.expected.profile, migration.target,
                                    Channel.USSD, hop)
-            answer = self.store.hops.migrate(
+            answer = hops.migrate(
                 hop.msisdn, expected=migration.expected, target=migration.target, month=month,
                 last_month=last_month, entry=entry,
                 session=SessionChange(read.session, record, current.dumps()),
@@ -228,22 +227,24 @@ class UssdService:
             record = answer.session  # STALE_SESSION: another copy of the hop got there first
         raise StoreConflictError(f"hop kept conflicting for {mask_msisdn(hop.msisdn)}")
 
-    def _walk(self, session: Session, pending: tuple[str, ...],
-              standing: Standing | None) -> tuple[Session, Migration | None]:
-        """Step the engine through ``pending``; stops at a migration to apply.
+    def _walk(self, session: Session, pending: tuple[str, ...], standing: Standing | None
+              ) -> tuple[Session, Migration | None, Language | None]:
+        """Step the engine through ``pending``: the record, the migration to apply and the
+        language chosen (the last), if any.
 
         A migration is confirmed on a hop of its own: chained inputs (``#121*1*2*1#``, or
         ``2*1`` typed at once) may reach the confirmation screen but never confirm it; they
         stop there, and the screen asks.
         """
+        language = None
         for text in pending:
             result = step(self.menu, session, text, standing, self.policy)
             if result.migration is not None:
                 if len(pending) > 1:
-                    return session, None
-                return result.session, result.migration  # it ends the dialogue
-            session = result.session
-        return session, None
+                    return session, None, language
+                return result.session, result.migration, language  # it ends the dialogue
+            session, language = result.session, result.language or language
+        return session, None, language
 
     def _goodbye(self, language: Language) -> tuple[Reply, Seen]:
         return (self.system_reply("goodbye", language),

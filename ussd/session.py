@@ -45,7 +45,9 @@ class Session:
     ``values`` holds what the screen shows, captured when it was entered; ``back`` the screens
     ``0`` returns to; ``invalid`` the wrong inputs in a row; ``hop`` the gateway's number of
     the last hop handled, so that a retried hop is recognised and answered from the record;
-    ``recent`` what the hops before it showed, newest first (see :func:`advance`).
+    ``recent`` what the hops before it showed, newest first (see :func:`advance`);
+    ``suspended``, while the resume screen asks, the dropped dialogue it offers to resume
+    (see ussd/resume.py).
     """
 
     screen: str
@@ -56,6 +58,7 @@ class Session:
     invalid: int = 0
     hop: int = 0
     recent: tuple[Shown, ...] = ()
+    suspended: Session | None = None
 
     def changed(self, **changes: object) -> Session:
         """A copy with ``changes``, as ``dataclasses.replace`` makes it, at a sixth of its
@@ -73,6 +76,9 @@ class Session:
         orjson writes what ``json.dumps(record, separators=(",", ":"), ensure_ascii=False)``
         writes, in half the time; every hop reads and writes a record.
         """
+        return orjson.dumps(self._record()).decode()
+
+    def _record(self) -> dict:
         record = {"s": self.screen, "l": self.language.value, "n": self.hop}
         if self.values:  # each field only when it differs from its default
             record["v"] = dict(self.values)
@@ -84,12 +90,17 @@ class Session:
             record["i"] = self.invalid
         if self.recent:
             record["r"] = _dump_recent(self.values, self.recent)
-        return orjson.dumps(record).decode()
+        if self.suspended is not None:
+            record["z"] = self.suspended._record()
+        return record
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Session:
         """The record that :meth:`dumps` wrote."""
-        record = orjson.loads(raw)
+        return cls._of_record(orjson.loads(raw))
+
+    @classmethod
+    def _of_record(cls, record: dict) -> Session:
         values = MappingProxyType(record.get("v", {}))
         return cls(
             screen=record["s"],
@@ -100,6 +111,7 @@ class Session:
             invalid=record.get("i", 0),
             hop=record["n"],
             recent=_load_recent(values, record.get("r", ())),
+            suspended=cls._of_record(record["z"]) if "z" in record else None,
         )
 
 

@@ -69,6 +69,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
+from .variables import LOG_FORMATS, MIN_SECRET_LENGTH
+from .variables import choice as _choice
+from .variables import codes as _codes
+from .variables import flag as _flag
+from .variables import log_key as _log_key
+from .variables import names as _names
+from .variables import number as _number
+from .variables import port as _port
+from .variables import seconds as _seconds
+from .variables import user_password as _user_password
 
 
 def shipped_menus() -> Traversable:
@@ -84,7 +94,6 @@ def shipped_menus() -> Traversable:
 DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 
-MIN_SECRET_LENGTH = 16
 # The codes answered unless USSD_SERVICE_CODES says otherwise (gateways/fields.py reads them).
 DEFAULT_SERVICE_CODES = ("*121#", "#121#")
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
@@ -208,7 +217,7 @@ class Settings:
             resume_window=_number("USSD_RESUME_WINDOW", env.get("USSD_RESUME_WINDOW"),
                                   default.resume_window),
             simulator=_flag(env.get("USSD_SIMULATOR")),
-            simulator_auth=_simulator_auth(env.get("USSD_SIMULATOR_AUTH")),
+            simulator_auth=_user_password("USSD_SIMULATOR_AUTH", env.get("USSD_SIMULATOR_AUTH")),
             metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
             metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
             log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
@@ -221,86 +230,6 @@ class Settings:
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
         return settings
-
-
-LOG_FORMATS = ("text", "json")  # the first is the default
-
-
-def _port(name: str, value: str | None) -> int | None:
-    if not value:
-        return None
-    port = _number(name, value, 0)
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
-    return port
-
-
-def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
-    if not value:
-        return choices[0]
-    if value.lower() not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value.lower()
-
-
-def _log_key(value: str | None) -> bytes | None:
-    if not value:
-        return None
-    if len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
-    return value.encode()
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes")
-
-
-def _number(name: str, value: str | None, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{name} must not be negative, got {value!r}")
-    return number
-
-
-def _seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= 60:
-        raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
-    return seconds
-
-
-def _codes(value: str | None) -> tuple[str, ...]:
-    """USSD codes separated by ``,``, each checked (ConfigError for one that is not)."""
-    from .gateways.fields import ServiceCodes
-
-    codes = tuple(code.strip() for code in (value or "").split(",") if code.strip())
-    if codes:
-        ServiceCodes(codes)
-    return codes
-
-
-def _simulator_auth(value: str | None) -> str | None:
-    if not value:
-        return None
-    user, _, password = value.partition(":")
-    if not user or len(password) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"USSD_SIMULATOR_AUTH must be user:password, the password at least "
-                          f"{MIN_SECRET_LENGTH} characters")
-    return value
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(name.strip().lower() for name in value.split(",") if name.strip())
 
 
 def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:

@@ -11,7 +11,7 @@ One module per job::
 Built once per process::
 
     store = Store(connect(settings), prefix=settings.key_prefix,
-                  session_ttl=settings.session_ttl)
+                  session_ttl=settings.session_ttl, resume_window=settings.resume_window)
     store.load_scripts()
     store.hops.read(msisdn, gateway, session_id, month, last_month)
     store.admin.describe(msisdn, month)
@@ -52,14 +52,16 @@ class Store:
     look inside Redis; the service goes through ``hops`` and never names a key.
     """
 
-    def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180):
+    def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180,
+                 resume_window: int = 0):
         self.redis = client
         self.keys = KeySpace(prefix)
         # On one Redis server (not a cluster, not the embedded store), the hop's commands run
         # on connections handed from hop to hop: see client.Commands.
         self._commands = Commands(client)
         self._scripts = Scripts(client, self._commands.send)
-        self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
+        self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl,
+                             resume_window)
         self.admin = Admin(client, self.keys)
 
     def load_scripts(self) -> bool:

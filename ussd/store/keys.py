@@ -9,8 +9,12 @@ Cluster slot and one Lua script can update them together::
     <prefix>:{<msisdn>}:session:<digest>:closed   the same record once the gateway has reported
                                              the session ended, until its TTL runs out: a late
                                              copy of a hop is answered from it, never re-applied
+    <prefix>:{<msisdn>}:dropped              string: the subscriber's latest dialogue not yet at
+                                             a result, "<digest> <record>", kept for the
+                                             session TTL plus the resume window (ussd/resume.py)
 
-The subscriber hash's fields: ``p`` the profile, ``l`` the language, ``c:<YYYY-MM>`` the credit
+The subscriber hash's fields: ``p`` the profile, ``l`` the language (``fr``, ``en``: chosen in the
+menu or loaded from CSV, read by every channel), ``c:<YYYY-MM>`` the credit
 consumed that month (F CFA), ``m:<YYYY-MM>`` the successful migrations of that month. A Lua
 script gets the names of the fields it touches as arguments (``ARGV``), never spelled in it.
 
@@ -91,6 +95,16 @@ class KeySpace:
         """Where a session's record goes (from its key) when the gateway reports it ended."""
         return f"{session_key}:closed"
 
+    def dropped_session(self, msisdn: str) -> str:
+        """The subscriber's dropped-session marker: the dialogue a redial may resume."""
+        return f"{self._tag(msisdn)}:dropped"
+
+    def beside_session(self, session_key: str) -> tuple[str, str]:
+        """The dropped-session marker and the subscriber hash of a session's subscriber, from
+        the session's key (a hop's write names them from the key its read built)."""
+        tag = session_key[:session_key.index("}") + 1]
+        return f"{tag}:dropped", f"{tag}:sub"
+
     def subscriber_pattern(self) -> str:
         """A SCAN pattern matching every subscriber hash."""
         return f"{self.prefix}:{{*}}:sub"
@@ -107,3 +121,8 @@ class KeySpace:
         """The MSISDN inside one of our key names; ValueError if it has no hash tag."""
         start, end = key.index("{") + 1, key.index("}")
         return key[start:end]
+
+
+def digest_of(session_key: str) -> str:
+    """The session digest a session key ends with (what a dropped-session marker names)."""
+    return session_key.rsplit(":", 1)[1]
