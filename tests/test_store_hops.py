@@ -309,3 +309,86 @@ def test_an_unreachable_redis_and_a_refused_command_are_told_apart(store):
     with pytest.raises(StoreError, match="Redis error: WRONGTYPE") as refused:
         store.hops.save_session(session_key(store), None, CONFIRM)
     assert not isinstance(refused.value, StoreUnavailableError)
+
+
+# --- what a hop keeps to resume, and a language chosen (store/hops.py with a resume window) ---
+
+
+@pytest.fixture
+def resuming(redis_client, key_prefix):
+    from conftest import seed_subscribers
+
+    store = Store(redis_client, prefix=key_prefix, session_ttl=180, resume_window=120)
+    seed_subscribers(store)
+    return store
+
+
+def test_a_save_keeps_what_the_dialogue_leaves_to_resume(resuming):
+    key = session_key(resuming)
+    marker = resuming.keys.dropped_session(ALICE)
+    digest = key.rsplit(":", 1)[1]
+    assert resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM) == (True, None)
+    assert resuming.redis.get(marker) == f"{digest} {CONFIRM}"
+    assert 295 <= resuming.redis.ttl(marker) <= 300  # the session's TTL and the window
+    assert read_hop(resuming, ALICE, "another session").dropped == CONFIRM
+    assert resuming.hops.save_session(key, CONFIRM, MIGRATED, resumable=None) == (True, None)
+    assert not resuming.redis.exists(marker)  # nothing to resume: forgotten
+
+
+def test_a_store_without_a_window_keeps_and_reads_nothing_to_resume(redis_client, key_prefix):
+    store = Store(redis_client, prefix=key_prefix, resume_window=0)
+    write_record(store, session_key(store), CONFIRM)
+    store.hops.save_session(session_key(store, session_id="S2"), None, CONFIRM,
+                            resumable=CONFIRM)
+    assert not store.redis.exists(store.keys.dropped_session(ALICE))
+    assert read_hop(store, ALICE, "S3").dropped is None
+
+
+@pytest.mark.parametrize(("dropped", "left"), [(True, 120), (False, None), (None, 300)])
+def test_an_end_report_keeps_forgets_or_leaves_what_to_resume(resuming, dropped, left):
+    key = session_key(resuming)
+    resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM)
+    assert resuming.hops.close_session(ALICE, GATEWAY, "S1", dropped) is True
+    ttl = resuming.redis.ttl(resuming.keys.dropped_session(ALICE))
+    assert (ttl > 0 and left - 5 <= ttl <= left) if left else ttl == -2
+    assert read_hop(resuming, ALICE).closed == CONFIRM  # the record kept aside, as ever
+
+
+def test_an_end_report_of_another_session_leaves_the_marker(resuming):
+    resuming.hops.save_session(session_key(resuming, session_id="new"), None, CONFIRM,
+                               resumable=CONFIRM)
+    resuming.hops.close_session(ALICE, GATEWAY, "old", dropped=False)
+    assert read_hop(resuming, ALICE, "third").dropped == CONFIRM
+
+
+def test_a_migration_forgets_what_was_kept_to_resume(resuming):
+    key = session_key(resuming)
+    resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM)
+    answer = resuming.hops.migrate(
+        ALICE, expected=Standing(N, 0, 3000), target=T, month=THIS_MONTH, last_month=LAST_MONTH,
+        entry=ENTRY, session=SessionChange(key, CONFIRM, MIGRATED))
+    assert answer.outcome is MigrateOutcome.APPLIED
+    assert not resuming.redis.exists(resuming.keys.dropped_session(ALICE))
+
+
+@pytest.mark.parametrize("window", [0, 120])
+def test_a_language_chosen_is_stored_with_the_record(redis_client, key_prefix, window):
+    from conftest import seed_subscribers
+
+    store = Store(redis_client, prefix=key_prefix, resume_window=window)
+    seed_subscribers(store)
+    assert store.hops.save_session(session_key(store), None, CONFIRM,
+                                   language=Language.EN) == (True, None)
+    assert subscriber_fields(store, ALICE)["l"] == "en"
+    assert store.redis.get(session_key(store)) == CONFIRM
+    # Never a subscriber out of nothing: an unknown number's hash is not created.
+    store.hops.save_session(session_key(store, NOBODY), None, CONFIRM, language=Language.EN)
+    assert subscriber_fields(store, NOBODY) == {}
+
+
+def test_a_stale_save_stores_no_language(resuming):
+    key = session_key(resuming)
+    write_record(resuming, key, CONFIRM)
+    assert resuming.hops.save_session(key, None, MIGRATED, language=Language.EN) == (
+        False, CONFIRM)
+    assert subscriber_fields(resuming, ALICE)["l"] == "fr"
