@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .cli_menu import menu
 from .commands import fail_on_error as _fail_on_error
 from .commands import log_hash, migrate, prune, seed, show
 from .commands import redacted as _redacted
@@ -200,7 +201,7 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
-for command in (seed, show, migrate, prune, log_hash):
+for command in (seed, show, migrate, prune, log_hash, menu):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -28,7 +28,14 @@ class ConfigError(UssdError):
 
 
 class InvalidMenuError(UssdError):
-    """A menu or text file is broken: unknown target, missing text, screen too long..."""
+    """A menu or text file is broken: unknown target, missing text, screen too long...
+
+    ``problems`` holds each problem with where it is (``menu.Problem``), when known.
+    """
+
+    def __init__(self, message: str, problems: tuple | list = ()):
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class ScreenTooLongError(UssdError):

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from .contract import Reply
 from .errors import InvalidMenuError, ScreenTooLongError
-from .menu import Menu, Screen
+from .menu import Menu, Problem, Screen, texts_file
 from .rules import LANGUAGES_IN_ORDER, PROFILES_IN_ORDER, Language, Policy, Profile
 from .text import fits, format_amount
 
@@ -199,7 +199,9 @@ def check_every_screen(menu: Menu, policy: Policy) -> None:
                 try:
                     screen_pages(menu, name, language, WIDEST_VALUES, policy, error)
                 except ScreenTooLongError as failure:
-                    problems.append(f"screen {name!r} in {language.value}: {failure}")
+                    problems.append(Problem(texts_file(language), menu.screens[name].text,
+                                            f"screen {name!r} in {language.value}: {failure}"))
                     break
     if problems:
-        raise InvalidMenuError("screens too long for one USSD message:\n  " + "\n  ".join(problems))
+        raise InvalidMenuError("screens too long for one USSD message:\n  "
+                               + "\n  ".join(map(str, problems)), problems)
