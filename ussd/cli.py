@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from pathlib import Path
 
 import click
 
 from .cli_menu import menu
+from .cli_sim import sim
 from .commands import fail_on_error as _fail_on_error
 from .commands import log_hash, migrate, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
-from .errors import SimulatorError
-from .gateways import DIALECTS, dialect
+from .gateways import DIALECTS
 
 # Where bench/ has always found them (they live in ussd.server, with the rest of serving).
 from .server import DEFAULT_THREADS as DEFAULT_THREADS
@@ -65,7 +64,6 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
 
     from .assembly import worker_app
     from .auth import check_gateway_security
-    from .gateways import DIALECTS
     from .menu_files import load_menu
     from .seed import read_data_file
     from .server import default_workers, granian_server, start_metrics_listener
@@ -117,74 +115,6 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         target_loader=functools.partial(worker_app, settings))
 
 
-@main.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="The server to dial.")
-@click.option("--gateway", type=click.Choice(DIALECTS),
-              default="africastalking", show_default=True, help="The dialect to speak.")
-@click.option("--msisdn", default="+2250700000001", show_default=True,
-              help="The subscriber's number.")
-@click.option("--dial", default="#121#", show_default=True, help="The code dialled.")
-@click.option("--input", "inputs", multiple=True,
-              help="An input to send (repeatable); none: interactive.")
-@click.option("--hang-up", "ending", flag_value="hang_up",
-              help="After the inputs, hang up (the gateway reports it) instead of ending.")
-@click.option("--time-out", "ending", flag_value="time_out",
-              help="After the inputs, let the session time out (the gateway reports it).")
-@click.option("--token", default=None,
-              help="The gateway's token (default: USSD_<GATEWAY>_TOKEN).")
-@click.option("--user", default=None,
-              help="HTTP basic user (default: from USSD_<GATEWAY>_BASIC_AUTH).")
-@click.option("--password", default=None,
-              help="HTTP basic password (default: from USSD_<GATEWAY>_BASIC_AUTH).")
-def sim(url: str, gateway: str, msisdn: str, dial: str, inputs: tuple[str, ...],
-        ending: str | None, token: str | None, user: str | None, password: str | None) -> None:
-    """Dial #121# like a handset through a gateway: play --input values, or type them."""
-    from .sim import Credentials, Handset
-
-    credentials = Credentials.from_env(gateway)
-    if token or user:
-        credentials = Credentials(token=token, user=user, password=password)
-    handset = Handset(dialect(gateway), url, msisdn, dial, credentials)
-    try:
-        screen = handset.start()
-        _show(dial, screen)
-        if inputs or ending:
-            for position, text in enumerate(inputs):
-                if screen.end:
-                    unused = len(inputs) - position
-                    raise SimulatorError(f"the session ended with {unused} input(s) unused")
-                click.echo(f"> {text}")
-                screen = handset.send(text)
-                _show(text, screen)
-            if ending:
-                if screen.end:
-                    raise SimulatorError("the session ended before it could be left")
-                getattr(handset, ending)()
-                click.echo("(hung up)" if ending == "hang_up" else "(timed out)")
-            return
-        while not screen.end:
-            try:
-                text = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
-            except (click.Abort, EOFError):
-                handset.hang_up()
-                click.echo("\n(hung up)")
-                return
-            screen = handset.send(text)
-            _show(text, screen)
-    except SimulatorError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
-
-
-def _show(sent: str, screen) -> None:
-    bar = "END" if screen.end else "CON"
-    click.echo(f"+---------------------------- {bar}")
-    for line in screen.text.split("\n"):
-        click.echo(f"| {line}")
-    click.echo("+----------------------------")
-
-
 def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, ...]) -> None:
     """Load the seed files and the demo into the Redis, once, before serving; the demo only
     where it overwrites nothing (checked before anything is written, see ``demo.make_room``)."""
@@ -201,7 +131,7 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
-for command in (seed, show, migrate, prune, log_hash, menu):
+for command in (seed, show, migrate, prune, log_hash, menu, sim):
     main.add_command(command)
 
 if __name__ == "__main__":
