@@ -177,6 +177,8 @@ def test_demo_reset_replaces_only_the_demo_numbers(real_redis_url, real_redis, k
         dialled = hop(server.url, "AT-reset", "+2250700000001", "")
     assert "--reset: deleted the 1 key(s) of the demo numbers +2250700000001 to " \
            "+2250700000006; nothing else was touched" in said
+    # The browser simulator would bypass the gateway's token: on a Redis, not without its own.
+    assert "Browser simulator off: on a Redis it needs USSD_SIMULATOR_AUTH." in said
     assert "1. Changer de profil" in dialled  # the demo's Alice again: French, not English
     assert real_redis.hgetall(ours) == mine
     assert real_redis.hget(f"{key_prefix}:{{+2250700000001}}:sub", PROFILE_FIELD) == "novamix"

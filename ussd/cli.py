@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from . import simulator
 from .cli_menu import menu
 from .cli_sim import sim
 from .commands import fail_on_error as _fail_on_error
@@ -76,6 +77,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if insecure:
         settings = replace(settings, insecure=True)
+    if demo:  # the browser simulator beside the demo (ussd/simulator)
+        settings = replace(settings, simulator=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
     for path in seed_files:
@@ -102,6 +105,11 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
+    if simulator.enabled(settings):
+        guarded = " (HTTP basic auth: USSD_SIMULATOR_AUTH)" if settings.simulator_auth else ""
+        click.echo(f"Browser simulator on http://{host}:{port}/simulator/{guarded}")
+    elif settings.simulator:
+        click.echo("Browser simulator off: on a Redis it needs USSD_SIMULATOR_AUTH.")
     if settings.metrics_port is not None:
         metrics_host = settings.metrics_host or host
         try:

@@ -1,4 +1,5 @@
-"""The Flask application: gateway endpoints, health, readiness and metrics."""
+"""The Flask application: gateway endpoints, health, readiness, metrics, and the browser
+simulator for testers when it is enabled (ussd/simulator/)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
 
-from . import metrics
+from . import metrics, simulator
 from .assembly import build_service
 from .gateways.paths import canonical_paths
 from .gateways.view import check_security, mount
@@ -40,6 +41,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     app.wsgi_app = canonical_paths(ascii_query(app.wsgi_app))
     mount(app, service, settings)
+    simulator.mount(app, service, settings)
 
     @app.get("/healthz")
     def health() -> Response:

@@ -1,5 +1,6 @@
 """The operator's operations on the store: load subscribers and consumption, forget subscribers,
-show what is stored for one (``ussd show``), and prune old months (``ussd prune``).
+show what is stored for one (``ussd show``) and a live session (the browser simulator), and
+prune old months (``ussd prune``).
 
 None of them is on a hop's path: they use the client as redis-py offers it, the bulk ones
 through pipelines of 500 to 1000 commands per round trip. Every method raises
@@ -114,6 +115,17 @@ class Admin:
             "migrations_this_month": migrations.get(month, 0),
             "history": [json.loads(entry) for entry in history],
         }
+
+    def live_session(self, msisdn: str, gateway: str, session_id: str) -> tuple[str | None, int]:
+        """A session's live record and the seconds its TTL leaves it (None and 0 if there is
+        none): what the browser simulator shows a tester after each hop."""
+        key = self.keys.session(msisdn, gateway, session_id)
+        with store_errors:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.ttl(key)
+            record, ttl = pipe.execute()
+        return record, max(int(ttl), 0) if record is not None else 0
 
     def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
         """Delete every subscriber's consumption and migration counts of the months before
