@@ -112,6 +112,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
                                        f"{settings.metrics_port}: {error.strerror}") from None
         click.echo(f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
     # Each worker builds its app from these very settings, not from the environment.
+    # granian needs a target's name; the loader below builds the app instead of importing it.
     granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
         target_loader=functools.partial(worker_app, settings))
 

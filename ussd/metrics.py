@@ -28,9 +28,8 @@ metric                                    labels
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Iterable
-from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,16 +40,16 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client import multiprocess as _multiprocess
-from prometheus_client import values as _values
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from .gateways import DIALECTS, dialects
 from .rules import Channel, Profile, Reason
 
 disable_created_metrics()
 
 OTHER = "other"
-# The registered gateway dialects (``gateways.DIALECTS``; a test keeps the two equal).
-GATEWAYS = frozenset({"africastalking", "hubtel", "flares"})
+# The registered gateway dialects: a new dialect module is counted under its own name.
+GATEWAYS = frozenset(DIALECTS)
 # What a hop did: a screen shown; a migration applied; a refusal (with its reason); a wrong
 # input; a retried hop answered again; Redis out of reach; a bug (the polite end either way).
 OUTCOMES = frozenset({"shown", "approved", "refused", "invalid", "replayed", "unavailable",
@@ -64,12 +63,8 @@ REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load"})
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
                         "unauthorized", "forbidden"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service
-# ended it, counted already when its last screen was sent).
-END_STATUSES = {
-    "africastalking": {"Success": None, "Incomplete": "abandoned", "Failed": "failed"},
-    "hubtel": {"Release": "abandoned", "Timeout": "timed_out"},
-    "flares": {"clean": "abandoned", "error": "failed"},
-}
+# ended it, counted already when its last screen was sent): each dialect's ``end_meanings``.
+END_STATUSES = {each.name: dict(each.end_meanings) for each in dialects()}
 CHANNELS = frozenset(channel.value for channel in Channel)
 PROFILES = frozenset(profile.value for profile in Profile)
 
@@ -140,16 +135,6 @@ def record_redis(operation: str, seconds: float) -> None:
     child.observe(seconds)
 
 
-@contextmanager
-def redis_call(operation: str):
-    """Time the Redis call in the block (counted when it fails too)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        record_redis(operation, time.perf_counter() - started)
-
-
 def record_migration(channel: str, target: str) -> None:
     """One migration applied."""
     MIGRATIONS.labels(closed(channel, CHANNELS), closed(target, PROFILES)).inc()
@@ -201,8 +186,9 @@ def record_retry(gateway: str) -> None:
 
 # --- exposition ------------------------------------------------------------------------------
 
-# Chosen by prometheus_client when it was first imported, from PROMETHEUS_MULTIPROC_DIR.
-MULTIPROCESS = bool(getattr(_values.ValueClass, "_multiprocess", False))
+# prometheus_client chooses its mode when first imported, from PROMETHEUS_MULTIPROC_DIR: this
+# module is where the service first imports it (``ussd serve`` sets the variable before).
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 _registry: CollectorRegistry | None = None
 
 
@@ -213,7 +199,7 @@ def registry() -> CollectorRegistry:
         return REGISTRY
     if _registry is None:
         _registry = CollectorRegistry(auto_describe=False)
-        _multiprocess.MultiProcessCollector(_registry)
+        MultiProcessCollector(_registry)
     return _registry
 
 
