@@ -6,6 +6,8 @@
      ├── ScreenTooLongError     a rendered screen cannot fit one USSD message
      ├── InvalidMsisdnError     a phone number that is not a valid subscriber number
      ├── SeedError              a CSV data file has bad rows (file and line in the message)
+     ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
+     │                               request than the one it was first answered for
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -43,6 +45,16 @@ class SeedError(UssdError):
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{path}: {len(problems)} bad row(s), nothing loaded\n{shown}{more}")
+
+
+class IdempotencyKeyReusedError(UssdError):
+    """An idempotency key sent again with another request than the one it first came with."""
+
+    def __init__(self, asked_before: str, asked_now: str):
+        self.asked_before = asked_before
+        self.asked_now = asked_now
+        super().__init__(f"this idempotency key was first used to ask for {asked_before!r}, "
+                         f"not {asked_now!r}")
 
 
 class StoreError(UssdError):
