@@ -17,7 +17,8 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, api_clients=None,
+        api_demo_tokens={})
 
 
 def test_every_variable_is_read():
@@ -27,15 +28,17 @@ def test_every_variable_is_read():
         "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
-        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
+        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_API_CLIENTS": "/etc/ussd/api.toml",
     })
-    assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
+    assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir),
+                                           "api_clients": str(settings.api_clients)} == {
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
         "timezone": "Africa/Accra", "monthly_cap": 5,
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "api_clients": "/etc/ussd/api.toml", "api_demo_tokens": {},
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
 

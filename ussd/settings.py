@@ -31,12 +31,16 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
+                           (TOML: ``ussd/api/clients.py``)
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
 
-The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
-Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
+``USSD_DEMO`` and ``USSD_SEED_FILES`` let each worker process of ``ussd serve`` fill its own
+embedded store; with a Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once,
+before serving. ``api_demo_tokens`` is no variable: ``ussd serve --demo`` makes the demo API
+clients' tokens, prints them and hands them to its workers in their settings.
 """
 
 from __future__ import annotations
@@ -103,6 +107,9 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    api_clients: Path | None = None  # None: no clients file
+    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
+    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def policy(self) -> Policy:
@@ -147,6 +154,8 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
+                         else default.api_clients),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
