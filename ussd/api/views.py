@@ -229,12 +229,16 @@ def blueprint() -> Blueprint:
     """The API's routes, for one app (its state in ``app.extensions["ussd.api"]``)."""
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     read, write = client_with(Scope.SUBSCRIBERS_READ), client_with(Scope.MIGRATIONS_WRITE)
-    api.add_url_rule("/subscribers/<msisdn>", view_func=read(get_subscriber))
-    api.add_url_rule("/subscribers/<msisdn>/migrations", view_func=read(get_migrations))
-    api.add_url_rule("/subscribers/<msisdn>/migrations", "post_migration",
-                     write(_body_checks(post_migration)), methods=["POST"])
-    api.add_url_rule("/openapi.json", view_func=get_openapi)
-    api.add_url_rule("/problems/<name>", view_func=get_problem_type)
+    # No automatic OPTIONS answer: every answer is one the document describes (a 405 here).
+    for rule, endpoint, view, methods in (
+            ("/subscribers/<msisdn>", "get_subscriber", read(get_subscriber), ["GET"]),
+            ("/subscribers/<msisdn>/migrations", "get_migrations", read(get_migrations),
+             ["GET"]),
+            ("/subscribers/<msisdn>/migrations", "post_migration",
+             write(_body_checks(post_migration)), ["POST"]),
+            ("/openapi.json", "get_openapi", get_openapi, ["GET"]),
+            ("/problems/<name>", "get_problem_type", get_problem_type, ["GET"])):
+        api.add_url_rule(rule, endpoint, view, methods=methods, provide_automatic_options=False)
     api.before_request(_started)
     api.after_request(_finished)
     return api
