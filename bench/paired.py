@@ -61,14 +61,19 @@ def arguments() -> argparse.Namespace:
 
 
 def export(revision: str | None, into: Path) -> Path:
-    """The package and the menus of ``revision`` (None: the working tree) under ``into``."""
+    """The package and the menus of ``revision`` (None: the working tree) under ``into``.
+
+    The menus are inside the package (``ussd/menus``) now; a revision from before that has
+    them in a top-level ``menus/``, exported beside it.
+    """
     into.mkdir()
     if revision is None:
-        for part in ("ussd", "menus"):
-            shutil.copytree(ROOT / part, into / part,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "ussd", into / "ussd", ignore=shutil.ignore_patterns("__pycache__"))
     else:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "ussd", "menus"],
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", revision],
+                                check=True, capture_output=True, text=True).stdout.split()
+        parts = [part for part in ("ussd", "menus") if part in listed]
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, *parts],
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
@@ -126,8 +131,8 @@ def main() -> int:
     for name, runs in results.items():
         print(f"{name:8} {names[name]:>16}: hops/s {' '.join(f'{h:5.0f}' for h, _ in runs)}")
         print(f"{'':8} {'':>16}  CPU us/hop {' '.join(f'{c * 1e6:3.0f}' for _, c in runs)}")
-    hops = [c[0] / b[0] for b, c in zip(results["base"], results["changed"])]
-    cpu = [b[1] / c[1] for b, c in zip(results["base"], results["changed"])]
+    hops = [c[0] / b[0] for b, c in zip(results["base"], results["changed"], strict=True)]
+    cpu = [b[1] / c[1] for b, c in zip(results["base"], results["changed"], strict=True)]
     print(f"\nchanged/base hops/s: {statistics.median(hops):.3f} (median of "
           f"{', '.join(f'{r:.2f}' for r in hops)})")
     print(f"base/changed CPU time per hop: {statistics.median(cpu):.3f} (above 1: the change "

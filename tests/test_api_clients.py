@@ -171,26 +171,41 @@ def test_a_refused_client_sends_nothing_to_redis(real_redis, settings, clients_f
     assert len(sent) == at_start + 1
 
 
-def test_the_audit_line_of_a_migration_request_masks_the_number(api, caplog):
-    caplog.set_level(logging.INFO, logger="ussd.api.audit")
+def test_one_audit_line_per_migration_request_masks_the_number(api, caplog):
+    caplog.set_level(logging.INFO, logger="ussd.audit")
     api.migrate("0700000001", "Tigre", key="audit-1")
     api.migrate("0700000001", "Tigre", key="audit-1")
     api.migrate("0700000001", "Aigle", key="audit-2", client="mobile")
     api.migrate("0700000001", "Aigle", key="audit-3", client="reader")
     api.migrate("0700000001", "Aigle", client=None)
-    lines = [r.getMessage() for r in caplog.records if r.name == "ussd.api.audit"]
+    api.migrate("12", "Aigle", key="audit-4", client="care")
+    lines = [r.getMessage() for r in caplog.records if r.name == "ussd.audit"]
     digest = hashlib.blake2b(b"portal\0audit-1", digest_size=16).hexdigest()[:12]
     digest2 = hashlib.blake2b(b"mobile\0audit-2", digest_size=16).hexdigest()[:12]
     assert lines == [
-        f"migration client=portal msisdn=+225*******001 status=201 decision=approved "
-        f"replayed=false request={digest}",
-        f"migration client=portal msisdn=+225*******001 status=201 decision=approved "
+        f"api_migration client=portal channel=web msisdn=+225*******001 status=201 "
+        f"decision=approved replayed=false request={digest} from=novamix to=tigre",
+        f"api_migration client=portal msisdn=+225*******001 status=201 decision=approved "
         f"replayed=true request={digest}",
-        f"migration client=mobile msisdn=+225*******001 status=422 "
+        f"api_migration client=mobile msisdn=+225*******001 status=422 "
         f"decision=insufficient_consumption replayed=false request={digest2}",
-        "migration client=reader msisdn=- status=403 decision=- replayed=- request=-",
-        "migration client=- msisdn=- status=401 decision=- replayed=- request=-",
+        "api_migration client=reader msisdn=- status=403 decision=- replayed=- request=-",
+        "api_migration client=- msisdn=- status=401 decision=- replayed=- request=-",
+        "api_migration client=care msisdn=- status=400 decision=- replayed=- request=-",
     ]
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "0700000001" not in logged and ALICE not in logged
     assert not any(token in logged for token in API_TOKENS.values())
+
+
+def test_the_audit_line_carries_the_subscriber_hash_under_a_log_key(
+        redis_client, settings, store, clients_file, api_document, caplog):
+    from ussd.observe import subscriber_hash
+
+    key = b"k" * 32
+    app = create_app(replace(settings, api_clients=clients_file, log_key=key),
+                     redis_client=redis_client)
+    caplog.set_level(logging.INFO, logger="ussd.audit")
+    ApiCaller(app.test_client(), api_document).migrate(ALICE, "Dauphin", key="hashed")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "ussd.audit"]
+    assert f" msisdn=+225*******001 subscriber={subscriber_hash(key, ALICE)} " in line

@@ -8,12 +8,12 @@ import json
 import typing
 
 import pytest
+from api_calls import check_against_document
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.core.failures import FailureGroup
 from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Response
 
-from api_calls import check_against_document
 from ussd.api.models import Migration, Offer, RefusalReason, SubscriberPage
 from ussd.rules import PROFILES_IN_ORDER, Channel, Reason
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from pathlib import Path
 
 import pytest
 
+import ussd
 from ussd.errors import InvalidMenuError
 from ussd.menu_files import load_menu
 from ussd.render import screen_pages
 from ussd.rules import Language, Policy, Profile, Reason
-from ussd.settings import DEFAULT_MENUS_DIR
+from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.text import measure
 
-WIDE_POLICY = Policy(monthly_cap=99, thresholds={p: 99_999_999 for p in Profile})
+WIDE_POLICY = Policy(monthly_cap=99, thresholds=dict.fromkeys(Profile, 99999999))
 
 
 def test_the_shipped_menus_load(menu):
@@ -196,8 +198,28 @@ def test_a_missing_file_is_named(tmp_path, missing):
 
 
 def test_a_missing_directory_is_refused(tmp_path):
-    with pytest.raises(InvalidMenuError, match="file not found"):
+    with pytest.raises(InvalidMenuError, match="file not found") as failure:
         load_menu(tmp_path / "nowhere")
+    # The operator is told which setting points there.
+    assert "USSD_MENUS_DIR" in str(failure.value)
+
+
+def test_the_menus_are_the_repositorys_in_a_checkout_and_the_packages_when_installed():
+    # In a checkout, the top-level menus/ folder; a wheel carries it as package data, ussd/menus
+    # (tests/test_install.py installs one, outside the repository, and dials through it).
+    package = Path(ussd.__file__).parent
+    assert Path(str(DEFAULT_MENUS_DIR)) == package.parent / "menus"
+    assert (DEFAULT_MENUS_DIR / "menu.toml").is_file()
+    assert Settings.from_env({}).menus_dir == DEFAULT_MENUS_DIR
+
+
+def test_ussd_menus_dir_replaces_the_shipped_menus(tmp_path):
+    directory = menus_copy(tmp_path)
+    edit(directory, "texts/fr.toml", "Changer de profil", "Changer d'offre")
+    settings = Settings.from_env({"USSD_MENUS_DIR": str(directory)})
+    assert settings.menus_dir == directory
+    menu = load_menu(settings.menus_dir)
+    assert "Changer d'offre" in menu.texts[Language.FR]["main.change_profile"]
 
 
 def test_a_long_screen_loads_when_it_can_be_paged(tmp_path):

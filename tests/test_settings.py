@@ -17,7 +17,8 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, api_clients=None,
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, metrics_port=None,
+        metrics_host=None, log_format="text", log_key=None, api_clients=None,
         api_demo_tokens={})
 
 
@@ -28,7 +29,9 @@ def test_every_variable_is_read():
         "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
-        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_API_CLIENTS": "/etc/ussd/api.toml",
+        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_METRICS_PORT": "9100",
+        "USSD_METRICS_HOST": "127.0.0.1", "USSD_LOG_FORMAT": "JSON",
+        "USSD_LOG_KEY": "k" * 32, "USSD_API_CLIENTS": "/etc/ussd/api.toml",
     })
     assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir),
                                            "api_clients": str(settings.api_clients)} == {
@@ -37,7 +40,8 @@ def test_every_variable_is_read():
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
-        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True, "metrics_port": 9100,
+        "metrics_host": "127.0.0.1", "log_format": "json", "log_key": b"k" * 32,
         "api_clients": "/etc/ussd/api.toml", "api_demo_tokens": {},
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
@@ -56,8 +60,24 @@ def test_ussd_redis_url_wins_over_redis_url():
     ("USSD_REDIS_TIMEOUT", "0", "USSD_REDIS_TIMEOUT must be between 0 and 60 seconds, got '0'"),
     ("USSD_REDIS_TIMEOUT", "x", "USSD_REDIS_TIMEOUT must be a number of seconds, got 'x'"),
     ("USSD_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+    ("USSD_METRICS_PORT", "70000", "USSD_METRICS_PORT must be a TCP port (1-65535), got '70000'"),
+    ("USSD_LOG_FORMAT", "xml", "USSD_LOG_FORMAT must be one of text, json, got 'xml'"),
+    ("USSD_LOG_KEY", "short", "USSD_LOG_KEY must be at least 16 characters"),
 ])
 def test_a_bad_value_is_refused_by_name(name, value, message):
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({name: value})
     assert str(refused.value) == message
+
+
+def test_the_secrets_a_log_line_must_never_show():
+    settings = Settings.from_env({
+        "REDIS_URL": "redis://:hunter2-redis-pass@10.0.0.5:6379/0",
+        "USSD_AFRICASTALKING_TOKEN": "t" * 20, "USSD_HUBTEL_BASIC_AUTH": "hubtel:" + "p" * 20,
+        "USSD_LOG_KEY": "k" * 16,
+    })
+    assert set(settings.secrets()) == {"t" * 20, "hubtel:" + "p" * 20, "p" * 20, "k" * 16,
+                                       "hunter2-redis-pass"}
+    # Longest first: a secret holding another is blanked whole.
+    assert list(settings.secrets()) == sorted(settings.secrets(), key=len, reverse=True)
+    assert "k" * 16 not in repr(settings) and "t" * 20 not in repr(settings)

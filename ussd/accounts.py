@@ -173,7 +173,7 @@ class Accounts:
                 last_month=last_month, entry=migration.entry(), request=request,
                 answer=_record(asked, decision, migration) if request is not None else "")
             if answer.outcome is MigrateOutcome.APPLIED:
-                metrics.MIGRATIONS.labels(asker.channel.value, decision.target.value).inc()
+                metrics.record_migration(asker.channel.value, decision.target.value)
                 return Outcome(decision, migration)
             if answer.outcome is MigrateOutcome.STALE_SESSION:
                 return _replay(answer.session or "", asked)  # a copy got there first

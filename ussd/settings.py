@@ -12,7 +12,8 @@ variable                   meaning                          default
 ``USSD_MONTHLY_CAP``       migrations per month             ``3``
 ``USSD_THRESHOLD_<NAME>``  F CFA consumed last month to     ``TIGRE=2500``, ``AIGLE=8000``
                            migrate to profile NAME
-``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
+``USSD_MENUS_DIR``         a folder of menu and text files  the package's own ``menus/``
+                           to use instead of the package's
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
 ``USSD_DEMO``              load the demo data set at start  off
                            (embedded store only)
@@ -31,6 +32,13 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_METRICS_PORT``      serve ``/metrics`` on this port  none: ``/metrics`` on the
+                           instead of the gateways' port    gateways' port
+``USSD_METRICS_HOST``      the metrics listener's address   ``ussd serve --host``
+``USSD_LOG_FORMAT``        ``text`` or ``json`` (one JSON   ``text``
+                           object per line)
+``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
+                           in log lines (HMAC-SHA256)
 ``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
                            (TOML: ``ussd/api/clients.py``)
 =========================  ===============================  ================================
@@ -50,13 +58,26 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
-DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+
+def shipped_menus() -> Traversable:
+    """The menus shipped with the service: ``ussd/menus`` inside an installed wheel (package
+    data, pyproject.toml maps the top-level ``menus/`` there), else the repository's own
+    top-level ``menus/`` (an editable install, or a checkout on ``PYTHONPATH``)."""
+    installed = files("ussd") / "menus"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "menus"
+
+
+DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 
 MIN_SECRET_LENGTH = 16
@@ -99,7 +120,7 @@ class Settings:
     timezone: str = "Africa/Abidjan"
     monthly_cap: int = 3
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    menus_dir: Path = DEFAULT_MENUS_DIR
+    menus_dir: Traversable | Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
     demo: bool = False
     seed_files: tuple[str, ...] = ()
@@ -107,9 +128,29 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    metrics_port: int | None = None  # None: /metrics on the gateways' port
+    metrics_host: str | None = None  # None: the address ussd serve listens on
+    log_format: str = "text"
+    log_key: bytes | None = field(default=None, repr=False)
     api_clients: Path | None = None  # None: no clients file
     # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
     api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value a log line must never show (tokens, passwords, keys)."""
+        found = []
+        for gateway in self.gateway_secrets.values():
+            found += [gateway.token or "", gateway.basic_auth or ""]
+            found.append((gateway.basic_auth or "").partition(":")[2])
+        if self.log_key:
+            found.append(self.log_key.decode(errors="replace"))
+        found += self.api_demo_tokens.values()
+        if self.redis_url and "@" in self.redis_url:
+            from urllib.parse import urlsplit
+
+            found.append(urlsplit(self.redis_url).password or "")
+        return tuple(sorted({secret for secret in found if len(secret) >= 4}, key=len,
+                            reverse=True))
 
     @property
     def policy(self) -> Policy:
@@ -145,7 +186,8 @@ class Settings:
             monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP"),
                                 default.monthly_cap),
             thresholds=thresholds,
-            menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
+            menus_dir=Path(env["USSD_MENUS_DIR"]) if env.get("USSD_MENUS_DIR")
+            else default.menus_dir,
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
             demo=_flag(env.get("USSD_DEMO")),
@@ -154,6 +196,10 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
+            metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
+            log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
+            log_key=_log_key(env.get("USSD_LOG_KEY")),
             api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
                          else default.api_clients),
         )
@@ -161,6 +207,34 @@ class Settings:
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
         return settings
+
+
+LOG_FORMATS = ("text", "json")  # the first is the default
+
+
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    port = _number(name, value, 0)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
+    return port
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if not value:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def _log_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
+    return value.encode()
 
 
 def _flag(value: str | None) -> bool:

@@ -5,15 +5,14 @@ Every view is behind :func:`client_with`: the bearer token (``401``), the scope 
 the client's rate limit (``429``). The first two need no Redis call, so a refused request
 costs the store nothing. Then spectree checks the request against its models (a ``400``
 problem naming every bad part, ``openapi.check_request``), then the view asks the service.
-One audit line per migration request, answered or refused: the client, the masked number,
-the decision.
+One audit line per migration request, answered or refused (``Observer.api_migration``): the
+client, the masked number, the status and the decision.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from spectree import Response as Answers
 
 from .. import metrics
 from ..accounts import Accounts, Asker, Migrated, Outcome
-from ..phone import mask_msisdn
+from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
 from . import idempotency
@@ -48,9 +47,6 @@ from .openapi import check_request, document, spec
 from .problems import PROBLEM_TYPES, fail, refusal
 from .ratelimit import RateLimiter
 
-audit = logging.getLogger("ussd.api.audit")
-log = logging.getLogger("ussd.api")
-
 MAX_BODY = 16 * 1024  # a migration request is a few dozen bytes
 JSON_TYPES = ("application/json",)
 MSISDN_DOC = ("The subscriber's number: +225 and 10 digits, 225 and 10 digits, or the 10 "
@@ -64,6 +60,7 @@ class ApiState:
     accounts: Accounts
     clients: Clients
     limiter: RateLimiter
+    observer: Observer
 
 
 def _state() -> ApiState:
@@ -154,7 +151,7 @@ def post_migration(msisdn: str, json: MigrationRequest,
                                                   "name": "Idempotency-Key",
                                                   "message": "an empty or broken quoted string"}])
     client: Client = g.api_client
-    g.request_digest = request_digest(client.name, key)
+    g.request_digest = request_digest(client.name, key)[:12]
     outcome = _state().accounts.migrate(g.msisdn, json.profile, Asker(client.channel, client.name),
                                         idempotency_key=key)
     g.outcome = outcome
@@ -252,18 +249,18 @@ def _finished(response: Response) -> Response:
     """Count the request; write the audit line of a migration request."""
     endpoint = (request.endpoint or "-").removeprefix("api.")
     client: Client | None = g.get("api_client")
-    metrics.API_REQUESTS.labels(endpoint, client.name if client else "-",
-                                str(response.status_code)).inc()
-    metrics.API_SECONDS.labels(endpoint).observe(time.perf_counter() - g.api_started)
+    metrics.record_api_request(endpoint, client.name if client else "-",
+                               response.status_code, time.perf_counter() - g.api_started)
     if endpoint == "post_migration":
         outcome: Outcome | None = g.get("outcome")
-        msisdn = g.get("msisdn")
-        audit.info("migration client=%s msisdn=%s status=%d decision=%s replayed=%s "
-                   "request=%s", client.name if client else "-",
-                   mask_msisdn(msisdn) if msisdn else "-", response.status_code,
-                   outcome.decision.reason.value if outcome else "-",
-                   str(outcome.replayed).lower() if outcome else "-",
-                   g.get("request_digest", "-")[:12])
+        applied = None
+        if outcome is not None and outcome.migration is not None and not outcome.replayed:
+            migration = outcome.migration
+            applied = (migration.channel, migration.source.value, migration.target.value)
+        _state().observer.api_migration(
+            client.name if client else None, g.get("msisdn"), response.status_code,
+            outcome.decision.reason.value if outcome else None,
+            outcome.replayed if outcome else None, g.get("request_digest"), applied)
     return response
 
 

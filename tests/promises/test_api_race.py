@@ -4,6 +4,7 @@ channel, and one idempotency key applies once however many copies arrive at once
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -71,7 +72,7 @@ def test_api_and_ussd_migrations_racing_never_exceed_the_cap(race):
     assert record["migrations_this_month"] == 3
     chain = record["history"]
     assert len(chain) == 3 and chain[0]["from"] == "tigre"
-    assert all(a["to"] == b["from"] for a, b in zip(chain, chain[1:], strict=False))
+    assert all(a["to"] == b["from"] for a, b in itertools.pairwise(chain))
     assert record["profile"] == chain[-1]["to"]
     # Each approved answer counts down from what the store held when it was applied.
     lefts = sorted([r.get_json()["migrations_left"] for r in applied_by_api]
@@ -80,7 +81,7 @@ def test_api_and_ussd_migrations_racing_never_exceed_the_cap(race):
 
 
 def test_fifty_copies_of_one_request_apply_once_and_answer_alike(race):
-    app, store, caller = race
+    _, store, caller = race
     barrier = threading.Barrier(REQUESTS)
 
     def send(_):

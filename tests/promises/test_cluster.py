@@ -1,6 +1,6 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py``,
+The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py``,
 ``test_race.py``, and of the HTTP API's ``test_store_accounts.py``, ``test_accounts.py``,
 ``test_api_views.py``, ``test_api_ratelimit.py`` (its rate limits kept in the cluster) and
 ``test_api_race.py`` are collected here a second time (as ``test_<module>__<name>``) with
@@ -21,8 +21,8 @@ import test_accounts
 import test_api_race
 import test_api_ratelimit
 import test_api_views
-import test_dialogues
 import test_race
+import test_service
 import test_store_accounts
 import test_store_admin
 import test_store_hops
@@ -33,7 +33,7 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race, test_store_accounts,
+REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_store_accounts,
           test_accounts, test_api_views, test_api_ratelimit, test_api_race)
 
 
