@@ -9,12 +9,21 @@ import typing
 
 import pytest
 from api_calls import check_against_document
+from hypothesis import given
+from hypothesis.strategies import from_regex
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.core.failures import FailureGroup
 from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Response
 
-from ussd.api.models import Migration, Offer, RefusalReason, SubscriberPage
+from ussd.api.models import (
+    MSISDN_PATH_PATTERN,
+    Migration,
+    Offer,
+    RefusalReason,
+    SubscriberPage,
+)
+from ussd.phone import normalize_msisdn
 from ussd.rules import PROFILES_IN_ORDER, Channel, Reason
 
 OPERATIONS = {
@@ -126,3 +135,8 @@ def test_the_check_of_every_answer_catches_one_the_document_does_not_describe(
         check_against_document(document, api_document, "GET",
                                "/api/v1/subscribers/+2250700000001",
                                answer(status, body, media_type))
+
+
+@given(number=from_regex(MSISDN_PATH_PATTERN, fullmatch=True))
+def test_every_number_the_document_allows_in_a_path_is_read(number):
+    assert normalize_msisdn(number).startswith("+2250")

@@ -10,6 +10,7 @@ import json
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH, Dialler
 
+from ussd.api.models import IDEMPOTENCY_KEY_PATTERN
 from ussd.rules import Language, Profile
 
 ALICE_PAGE = {
@@ -264,9 +265,9 @@ def test_every_bad_part_is_named_at_once(api):
     (None, "Field required"),
     ("", "String should have at least 1 character"),
     ("k" * 256, "String should have at most 255 characters"),
-    ("with space", "String should match pattern '^[!-~]+$'"),
-    ('""', "an empty or broken quoted string"),
-    ('"ab', "an empty or broken quoted string"),
+    ("with space", f"String should match pattern '{IDEMPOTENCY_KEY_PATTERN}'"),
+    ('""', f"String should match pattern '{IDEMPOTENCY_KEY_PATTERN}'"),
+    ('"ab', f"String should match pattern '{IDEMPOTENCY_KEY_PATTERN}'"),
 ])
 def test_a_missing_or_malformed_idempotency_key_is_400(api, store, key, message):
     response = api.migrate(ALICE, "Tigre", key=key)

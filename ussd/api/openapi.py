@@ -3,7 +3,8 @@
 Each view is declared with ``spec.validate(...)``: its body and header models, checked before
 the view runs (a ``400`` problem naming every bad part), and its answers by status, from which
 spectree writes the document. :func:`document` then says what spectree cannot: problems are
-``application/problem+json``, and the headers some answers carry.
+``application/problem+json``, the headers some answers carry, and the forms of a number in a
+path (spectree reads a path parameter's type from Flask's converter only).
 
 Why spectree (pydantic models): of the libraries that make the models and the document from
 one source, it adds the least to a request of those that document the header this API needs
@@ -25,7 +26,7 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from ..errors import InvalidMsisdnError
 from ..phone import normalize_msisdn
-from .models import PROBLEM_MODELS, InvalidRequest
+from .models import MSISDN_PATH_PATTERN, PROBLEM_MODELS, InvalidRequest
 from .problems import PROBLEM_JSON, fail
 
 log = logging.getLogger("ussd.api")
@@ -123,6 +124,10 @@ def document() -> dict:
         for method, operation in operations.items():
             if operation["operationId"] in _NOTHING_TO_CHECK:  # spectree lists a 400 for all
                 operation["responses"].pop("400", None)
+            for parameter in operation.get("parameters", ()):
+                if parameter["name"] == "msisdn":  # spectree knows only Flask's converter
+                    parameter["schema"] = {"type": "string", "pattern": MSISDN_PATH_PATTERN,
+                                           "examples": ["0700000001", "+2250700000001"]}
             for status, answer in operation["responses"].items():
                 content = answer.get("content", {})
                 if content.get("application/json", {}).get("schema", {}).get("$ref") in problems:
