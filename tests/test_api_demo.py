@@ -37,9 +37,13 @@ def call(url: str, token: str | None, method: str = "GET", body: dict | None = N
                                      headers={k.replace("_", "-"): v for k, v in headers.items()})
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, dict(reply.headers), json.loads(reply.read())
+            return reply.status, _lower(reply.headers), json.loads(reply.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return error.code, _lower(error.headers), json.loads(error.read())
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def test_the_demo_prints_a_token_per_channel_and_the_walk_through_holds(demo):
@@ -72,3 +76,36 @@ def test_the_demo_prints_a_token_per_channel_and_the_walk_through_holds(demo):
     # The tokens are printed, never logged.
     logged = [line for line in demo.output().splitlines() if " INFO " in line]
     assert not any(token in line for line in logged for token in printed.values())
+
+
+def test_serve_refuses_a_bad_clients_file_before_touching_redis(tmp_path):
+    from click.testing import CliRunner
+
+    from ussd.cli import main
+
+    bad = tmp_path / "clients.toml"
+    bad.write_text("[clients.portal]\nchannel = 'web'\n")
+    result = CliRunner().invoke(main, ["serve", "--port", "1", "--insecure"], env={
+        "REDIS_URL": "redis://127.0.0.1:1/0", "USSD_API_CLIENTS": str(bad)})
+    assert result.exit_code == 1
+    assert (f"USSD_API_CLIENTS: {bad}: [clients.portal]: token_sha256 must be the token's "
+            f"SHA-256 in 64 hex digits") in result.output
+    assert "Using Redis" not in result.output
+
+
+@pytest.mark.real_redis
+def test_with_a_redis_and_no_clients_file_the_api_is_off_and_says_so(real_redis_url,
+                                                                     key_prefix, tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("USSD_") and key != "REDIS_URL"}
+    env |= {"REDIS_URL": real_redis_url, "USSD_KEY_PREFIX": key_prefix, "USSD_INSECURE": "1"}
+    server = Served(["--workers", "1"], env, tmp_path / "serve.log").start()
+    try:
+        status, headers, body = call(f"{server.url}/api/v1/subscribers/0700000001", "x")
+        output = server.output()
+    finally:
+        server.stop()
+    assert (status, headers["content-type"], body["type"]) == (
+        404, "application/problem+json", "about:blank")
+    assert ("HTTP API off: no clients (USSD_API_CLIENTS names none; see the README's clients "
+            "file). Every path under /api/ answers 404.") in output

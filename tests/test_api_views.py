@@ -6,6 +6,7 @@ API's OpenAPI document (tests/api_calls.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH, Dialler
@@ -338,3 +339,20 @@ def test_a_ussd_migration_counts_against_the_apis_cap(api, api_app):
     assert session.send("1").startswith("END Votre profil est désormais Tigre")
     assert api.migrate(ALICE, "Dauphin", key="4th").get_json()["reason"] == (
         "monthly_limit_reached")
+
+
+def test_an_api_migration_is_counted_by_channel_and_the_request_by_client(api, api_app):
+    def series(name: str, **labels: str) -> float:
+        text = api_app.test_client().get("/metrics").get_data(as_text=True)
+        wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+        found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    labels = {"endpoint": "post_migration", "client": "mobile", "status": "201"}
+    before = (series("ussd_migrations_total", channel="app", target="tigre"),
+              series("ussd_api_requests_total", **labels))
+    api.migrate(ALICE, "Tigre", client="mobile")
+    api.migrate(ALICE, "Tigre", client="mobile")  # replayed: a request, no migration
+    after = (series("ussd_migrations_total", channel="app", target="tigre"),
+             series("ussd_api_requests_total", **labels))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)

@@ -63,7 +63,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from dataclasses import replace
 
     from .api import api_clients, api_summary
-    from .api.clients import new_demo_tokens
+    from .api.clients import load_clients, new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
     from .gateways import DIALECTS
@@ -81,6 +81,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         settings = replace(settings, insecure=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
+        _fail_on_error(lambda: load_clients(settings.api_clients))
     for path in seed_files:
         _fail_on_error(lambda path=path: read_data_file(path))
     if settings.redis_url is None:
