@@ -176,6 +176,7 @@ def test_one_audit_line_per_migration_request_masks_the_number(api, caplog):
     api.migrate("0700000001", "Tigre", key="audit-1")
     api.migrate("0700000001", "Tigre", key="audit-1")
     api.migrate("0700000001", "Aigle", key="audit-2", client="mobile")
+    api.migrate("0700000001", "Dauphin", key="audit-1")
     api.migrate("0700000001", "Aigle", key="audit-3", client="reader")
     api.migrate("0700000001", "Aigle", client=None)
     api.migrate("12", "Aigle", key="audit-4", client="care")
@@ -189,6 +190,8 @@ def test_one_audit_line_per_migration_request_masks_the_number(api, caplog):
         f"replayed=true request={digest}",
         f"api_migration client=mobile msisdn=+225*******001 status=422 "
         f"decision=insufficient_consumption replayed=false request={digest2}",
+        f"api_migration client=portal msisdn=+225*******001 status=422 "
+        f"decision=idempotency_key_reused replayed=- request={digest}",
         "api_migration client=reader msisdn=- status=403 decision=- replayed=- request=-",
         "api_migration client=- msisdn=- status=401 decision=- replayed=- request=-",
         "api_migration client=care msisdn=- status=400 decision=- replayed=- request=-",

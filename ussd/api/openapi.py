@@ -16,6 +16,8 @@ and it decorates plain Flask views, so the app stays a Flask app.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -113,6 +115,12 @@ _HEADERS = {
 }
 _REPLAYED = {"Idempotent-Replayed": "`true` when this is the answer given before to the same "
                                     "request (same Idempotency-Key and body)"}
+
+
+@functools.cache
+def document_text() -> str:
+    """:func:`document` as the JSON served, made once a process (every app has the same)."""
+    return json.dumps(document(), ensure_ascii=False)
 
 
 def document() -> dict:

@@ -12,7 +12,6 @@ client, the masked number, the status and the decision.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from spectree import Response as Answers
 
 from .. import metrics
 from ..accounts import Accounts, Asker, Migrated, Outcome
+from ..errors import IdempotencyKeyReusedError
 from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
@@ -43,7 +43,7 @@ from .models import (
     RetryLater,
     SubscriberPage,
 )
-from .openapi import check_request, document, spec
+from .openapi import check_request, document_text, spec
 from .problems import PROBLEM_TYPES, fail, refusal
 from .ratelimit import RateLimiter
 
@@ -152,8 +152,13 @@ def post_migration(msisdn: str, json: MigrationRequest,
                                                   "message": "an empty or broken quoted string"}])
     client: Client = g.api_client
     g.request_digest = request_digest(client.name, key)[:12]
-    outcome = _state().accounts.migrate(g.msisdn, json.profile, Asker(client.channel, client.name),
-                                        idempotency_key=key)
+    try:
+        outcome = _state().accounts.migrate(g.msisdn, json.profile,
+                                            Asker(client.channel, client.name),
+                                            idempotency_key=key)
+    except IdempotencyKeyReusedError:
+        g.decision = "idempotency_key_reused"  # for the audit line; problems.py answers it
+        raise
     g.outcome = outcome
     replayed = idempotency.replay_headers(outcome.replayed)
     decision = outcome.decision
@@ -185,7 +190,7 @@ def get_migrations(msisdn: str) -> History:
 @spec.validate(resp=Answers(HTTP_200=OpenApiDocument), tags=["about"], operation_id="openapi")
 def get_openapi() -> Response:
     """This OpenAPI 3.1 document."""
-    return Response(json.dumps(document(), ensure_ascii=False), mimetype="application/json")
+    return Response(document_text(), mimetype="application/json")
 
 
 @spec.validate(resp=Answers(HTTP_200=ProblemTypeInfo, HTTP_404=Problem), tags=["about"],
@@ -258,7 +263,7 @@ def _finished(response: Response) -> Response:
             applied = (migration.channel, migration.source.value, migration.target.value)
         _state().observer.api_migration(
             client.name if client else None, g.get("msisdn"), response.status_code,
-            outcome.decision.reason.value if outcome else None,
+            outcome.decision.reason.value if outcome else g.get("decision"),
             outcome.replayed if outcome else None, g.get("request_digest"), applied)
     return response
 
