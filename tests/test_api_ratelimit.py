@@ -83,3 +83,17 @@ def test_a_limit_that_cannot_be_counted_is_503(settings, clients_file, api_docum
         f"/api/v1/subscribers/{ALICE}", client="limited")
     assert (response.status_code, response.headers["Retry-After"]) == (503, "1")
     assert response.get_json()["type"] == "/api/v1/problems/unavailable"
+
+
+def test_a_cluster_limiter_connects_as_the_store_does():
+    from redis.connection import parse_url
+
+    from ussd.api.ratelimit import cluster_options
+
+    store = {**parse_url("rediss://ops:pw@10.0.0.5:6379/0"), "socket_timeout": 1.0,
+             "socket_connect_timeout": 1.0, "ssl_ca_certs": "/etc/ca.pem", "retry": object(),
+             "decode_responses": True}
+    assert cluster_options(store) == {
+        "username": "ops", "password": "pw", "socket_timeout": 1.0,
+        "socket_connect_timeout": 1.0, "ssl_ca_certs": "/etc/ca.pem", "ssl": True}
+    assert cluster_options(parse_url("redis://10.0.0.5:6379/0")) == {}

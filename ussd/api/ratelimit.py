@@ -53,14 +53,25 @@ def storage_for(client: Any, keys: KeySpace) -> Any:
         return RedisStorage("redis://", connection_pool=client.connection_pool,
                             key_prefix=prefix, wrap_exceptions=True)
     if isinstance(client, redis.RedisCluster):
-        options = client.get_connection_kwargs()
         nodes = ",".join(f"{node.host}:{node.port}" for node in client.get_nodes())
-        kept = {name: options[name] for name in ("username", "password", "ssl",
-                                                  "socket_timeout", "socket_connect_timeout")
-                if options.get(name) is not None}
         return RedisClusterStorage(f"redis+cluster://{nodes}", key_prefix=prefix,
-                                   wrap_exceptions=True, **kept)
+                                   wrap_exceptions=True,
+                                   **cluster_options(client.get_connection_kwargs()))
     return MemoryStorage()  # the embedded store: this process is the only one
+
+
+def cluster_options(connection: dict) -> dict:
+    """What a cluster client's own needs of the store's cluster client's settings: its
+    credentials, timeouts and TLS (``rediss://`` gives redis-py an SSL connection class, which
+    a client made from ``redis+cluster://`` knows as ``ssl=True``)."""
+    kept = {name: value for name, value in connection.items()
+            if value is not None and (name in ("username", "password", "socket_timeout",
+                                               "socket_connect_timeout", "ssl")
+                                      or name.startswith("ssl_"))}
+    connection_class = connection.get("connection_class")
+    if isinstance(connection_class, type) and issubclass(connection_class, redis.SSLConnection):
+        kept["ssl"] = True
+    return kept
 
 
 class RateLimiter:
