@@ -23,6 +23,9 @@ metric                                    labels
 ``ussd_retried_hops_total``               gateway
 ``ussd_rejected_requests_total``          gateway, reason (:data:`REJECTIONS`)
 ``ussd_session_end_notifications_total``  gateway, status (:data:`END_STATUSES`)
+``ussd_api_requests_total``               endpoint (:data:`API_ENDPOINTS`), client (of the
+                                          clients file, or ``-``), status
+``ussd_api_request_seconds``              endpoint (a histogram)
 ========================================  ==================================================
 """
 
@@ -59,7 +62,14 @@ REASONS = frozenset(reason.value for reason in Reason if reason is not Reason.AP
 # open (the subscriber left it, it timed out, the network failed).
 ENDINGS = frozenset({"completed", "abandoned", "timed_out", "failed"})
 FUNNEL = ("dial", "list", "confirmation", "result")
-REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load"})
+REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load", "api_read",
+                              "api_history", "api_migrate", "api_answer"})
+# The HTTP API's endpoints (ussd/api/views.py) and the statuses it answers. Its clients are
+# the server's clients file's (a request names none it has not authenticated as), or "-".
+API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration", "get_openapi",
+                           "get_problem_type"})
+API_STATUSES = frozenset(str(status) for status in (200, 201, 400, 401, 403, 404, 405, 413, 415,
+                                                     422, 429, 500, 503))
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
                         "unauthorized", "forbidden"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service
@@ -98,6 +108,11 @@ SESSION_ENDS = Counter(
 )
 REJECTED = Counter("ussd_rejected_requests_total", "Requests refused before the engine",
                    ["gateway", "reason"])
+API_REQUESTS = Counter("ussd_api_requests_total", "HTTP API requests answered, by endpoint, "
+                       "client and status", ["endpoint", "client", "status"])
+API_SECONDS = Histogram("ussd_api_request_seconds", "Time to answer one HTTP API request",
+                        ["endpoint"],
+                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
 def closed(value: str, allowed: Iterable[str]) -> str:
@@ -133,6 +148,13 @@ def record_redis(operation: str, seconds: float) -> None:
         child = _REDIS_CHILDREN[operation] = REDIS_SECONDS.labels(
             closed(operation, REDIS_OPERATIONS))
     child.observe(seconds)
+
+
+def record_api_request(endpoint: str, client: str, status: int, seconds: float) -> None:
+    """One HTTP API request answered, and its duration."""
+    endpoint = closed(endpoint, API_ENDPOINTS)
+    API_REQUESTS.labels(endpoint, client, closed(str(status), API_STATUSES)).inc()
+    API_SECONDS.labels(endpoint).observe(seconds)
 
 
 def record_migration(channel: str, target: str) -> None:
