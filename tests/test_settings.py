@@ -18,8 +18,9 @@ def test_an_empty_environment_gives_the_fields_defaults():
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
         gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, metrics_port=None,
-        metrics_host=None, log_format="text", log_key=None, service_codes=("*121#", "#121#"),
-        resume_window=120, simulator=False, simulator_auth=None)
+        metrics_host=None, log_format="text", log_key=None, api_clients=None,
+        api_demo_tokens={}, service_codes=("*121#", "#121#"), resume_window=120,
+        simulator=False, simulator_auth=None)
 
 
 def test_every_variable_is_read():
@@ -31,11 +32,12 @@ def test_every_variable_is_read():
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
         "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_METRICS_PORT": "9100",
         "USSD_METRICS_HOST": "127.0.0.1", "USSD_LOG_FORMAT": "JSON",
-        "USSD_LOG_KEY": "k" * 32,
+        "USSD_LOG_KEY": "k" * 32, "USSD_API_CLIENTS": "/etc/ussd/api.toml",
         "USSD_SERVICE_CODES": "*121#, *384*1234#", "USSD_RESUME_WINDOW": "0",
         "USSD_SIMULATOR": "1", "USSD_SIMULATOR_AUTH": "tester:0123456789abcdef",
     })
-    assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
+    assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir),
+                                           "api_clients": str(settings.api_clients)} == {
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
         "timezone": "Africa/Accra", "monthly_cap": 5,
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
@@ -43,6 +45,7 @@ def test_every_variable_is_read():
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True, "metrics_port": 9100,
         "metrics_host": "127.0.0.1", "log_format": "json", "log_key": b"k" * 32,
+        "api_clients": "/etc/ussd/api.toml", "api_demo_tokens": {},
         "service_codes": ("*121#", "*384*1234#"), "resume_window": 0, "simulator": True,
         "simulator_auth": "tester:0123456789abcdef",
     }
@@ -91,3 +94,9 @@ def test_the_secrets_a_log_line_must_never_show():
     # Longest first: a secret holding another is blanked whole.
     assert list(settings.secrets()) == sorted(settings.secrets(), key=len, reverse=True)
     assert "k" * 16 not in repr(settings) and "t" * 20 not in repr(settings)
+
+
+def test_the_demo_api_tokens_are_secrets_no_log_line_shows():
+    settings = Settings(api_demo_tokens={"web": "w" * 32, "app": "a" * 32})
+    assert set(settings.secrets()) >= {"w" * 32, "a" * 32}
+    assert "w" * 32 not in repr(settings)

@@ -49,7 +49,7 @@ def main() -> None:
                    "nothing but the gateway can reach this server).")
 def serve(host: str, port: int, workers: int | None, threads: int | None, demo: bool,
           reset: bool, seed_files: tuple[str, ...], insecure: bool):
-    """Serve the USSD endpoints with granian (a production WSGI server)."""
+    """Serve the USSD endpoints and the HTTP API with granian (a production WSGI server)."""
     from .server import remove_metrics_dir, shared_metrics
 
     metrics_dir = shared_metrics()  # first: before anything imports prometheus_client
@@ -63,6 +63,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
            reset: bool, seed_files: tuple[str, ...], insecure: bool) -> None:
     from dataclasses import replace
 
+    from .api import api_clients, api_summary
+    from .api.clients import load_clients, new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
     from .menu_files import load_menu
@@ -81,13 +83,16 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         settings = replace(settings, simulator=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
+        _fail_on_error(lambda: load_clients(settings.api_clients))
     for path in seed_files:
         _fail_on_error(lambda path=path: read_data_file(path))
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
-        # The worker fills its own store: these settings are handed to it (worker_app).
-        settings = replace(settings, demo=demo,
+        # The worker fills its own store: these settings are handed to it (worker_app), the
+        # demo API clients' tokens too, made here to be printed.
+        settings = replace(settings, demo=demo, api_demo_tokens=new_demo_tokens() if demo else {},
                            seed_files=tuple(str(Path(f).resolve()) for f in seed_files))
         workers = 1
     else:
@@ -105,6 +110,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
+    clients = _fail_on_error(lambda: api_clients(settings, settings.redis_url is None))
+    click.echo("\n".join(api_summary(clients, settings, f"http://{host}:{port}")))
     if simulator.enabled(settings):
         guarded = " (HTTP basic auth: USSD_SIMULATOR_AUTH)" if settings.simulator_auth else ""
         click.echo(f"Browser simulator on http://{host}:{port}/simulator/{guarded}")
@@ -119,6 +126,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
                                        f"{settings.metrics_port}: {error.strerror}") from None
         click.echo(f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
     # Each worker builds its app from these very settings, not from the environment.
+    # granian needs a target's name; the loader below builds the app instead of importing it.
     granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
         target_loader=functools.partial(worker_app, settings))
 

@@ -44,9 +44,11 @@ def show(msisdn: str) -> None:
 @click.command()
 @click.argument("msisdn")
 @click.argument("profile")
-@click.option("--channel", type=click.Choice(["web", "app"]), default="web", show_default=True)
+@click.option("--channel", type=click.Choice(["web", "app", "care"]), default="web",
+              show_default=True)
 def migrate(msisdn: str, profile: str, channel: str) -> None:
-    """Migrate a subscriber as the web customer area or the app would: the same rules."""
+    """Migrate a subscriber as the web customer area, the app or customer care would: the same
+    rules and the same path as the HTTP API (recorded as asked by ``cli``)."""
     from .phone import normalize_msisdn
     from .rules import Channel
 

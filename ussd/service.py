@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from .accounts import MAX_MIGRATION_ATTEMPTS, Accounts, Asker  # the same bound for a hop
 from .contract import End, Hop, Reply
 from .engine import Migration, reply_of, step
 from .engine import ended as dialogue_over
@@ -28,7 +29,7 @@ from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
 from .resume import opening, resumable
-from .rules import Channel, Decision, Language, Profile, Standing, decide
+from .rules import Channel, Decision, Language, Profile, Standing
 from .session import (
     Session,
     advance,
@@ -44,9 +45,6 @@ from .store import MigrateOutcome, SessionChange, Store
 # The hop line and the audit line: ussd.observe. A hop's failures are logged here.
 log = logging.getLogger("ussd.hop")
 
-# Racing sessions of one subscriber can each make the migration script find the subscriber
-# moved on; every such loss means another migration succeeded, so the cap bounds the retries.
-MAX_MIGRATION_ATTEMPTS = 8
 # The language of subscribers this worker has served, when not French (the default), so that
 # the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
 MAX_REMEMBERED_LANGUAGES = 100_000
@@ -67,6 +65,8 @@ class UssdService:
         self._languages: dict[str, Language] = {}
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
         self._languages_lock = threading.Lock()
+        # The other channels (the API, ussd migrate): the same store, rules, clock and months.
+        self.accounts = Accounts(store, self.policy, clock, self._months)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -118,28 +118,17 @@ class UssdService:
 
     def migrate(self, msisdn: str, target: Profile | str, channel: Channel,
                 client: str | None = None) -> Decision:
-        """Migrate a subscriber from another channel (web, app): the same rules, atomically.
+        """Migrate a subscriber from another channel: the same rules, atomically.
 
-        ``msisdn`` must be normalised; ``client`` names who asked, for the audit line.
-        Returns the decision; an approved one has been applied.
+        ``msisdn`` must be normalised; ``client`` names who asked (``cli``...), in the history
+        and the audit line. Returns the decision; an approved one has been applied. The
+        HTTP API's path too (:mod:`ussd.accounts`), which writes its own audit line.
         """
-        now = self.clock()
-        month, last_month = self._months(now)
-        subscriber = self.store.hops.load_subscriber(msisdn, month, last_month)
-        standing = subscriber.standing if subscriber else None
-        for _ in range(MAX_MIGRATION_ATTEMPTS):
-            decision = decide(standing, target, self.policy)
-            if not decision.approved:
-                return decision
-            entry = _history_entry(now, standing.profile, decision.target, channel)
-            answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
-                                             month=month, last_month=last_month, entry=entry)
-            if answer.outcome is MigrateOutcome.APPLIED:
-                self.observer.migration(channel.value, msisdn, standing.profile.value,
-                                        decision.target.value, client=client)
-                return decision
-            standing = answer.standing
-        raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
+        outcome = self.accounts.migrate(msisdn, target, Asker(channel, client))
+        if outcome.migration is not None:
+            self.observer.migration_line(channel.value, msisdn, outcome.migration.source.value,
+                                         outcome.migration.target.value, client=client)
+        return outcome.decision
 
     def close(self, gateway: str, session_id: str, msisdn: str,
               dropped: bool | None = None) -> bool:

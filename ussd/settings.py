@@ -47,12 +47,16 @@ AUTH``                     sends with HTTP basic auth
                            object per line)
 ``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
                            in log lines (HMAC-SHA256)
+``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
+                           (TOML: ``ussd/api/clients.py``)
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
 
-The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
-Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
+``USSD_DEMO`` and ``USSD_SEED_FILES`` let each worker process of ``ussd serve`` fill its own
+embedded store; with a Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once,
+before serving. ``api_demo_tokens`` is no variable: ``ussd serve --demo`` makes the demo API
+clients' tokens, prints them and hands them to its workers in their settings.
 """
 
 from __future__ import annotations
@@ -151,6 +155,9 @@ class Settings:
     metrics_host: str | None = None  # None: the address ussd serve listens on
     log_format: str = "text"
     log_key: bytes | None = field(default=None, repr=False)
+    api_clients: Path | None = None  # None: no clients file
+    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
+    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value a log line must never show (tokens, passwords, keys)."""
@@ -162,6 +169,7 @@ class Settings:
             found.append(self.log_key.decode(errors="replace"))
         if self.simulator_auth:
             found += [self.simulator_auth, self.simulator_auth.partition(":")[2]]
+        found += self.api_demo_tokens.values()
         if self.redis_url and "@" in self.redis_url:
             from urllib.parse import urlsplit
 
@@ -222,6 +230,8 @@ class Settings:
             metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
             log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
             log_key=_log_key(env.get("USSD_LOG_KEY")),
+            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
+                         else default.api_clients),
         )
         if settings.simulator and settings.simulator_auth is None:
             raise ConfigError("USSD_SIMULATOR needs USSD_SIMULATOR_AUTH=user:password: the "

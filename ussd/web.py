@@ -1,5 +1,5 @@
-"""The Flask application: gateway endpoints, health, readiness, metrics, and the browser
-simulator for testers when it is enabled (ussd/simulator/)."""
+"""The Flask application: gateway endpoints, the HTTP API, health, readiness, metrics, and
+the browser simulator for testers when it is enabled (ussd/simulator/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
 
-from . import metrics, simulator
+from . import api, metrics, simulator
 from .assembly import build_service
 from .gateways.paths import canonical_paths
 from .gateways.view import check_security, mount
@@ -42,6 +42,8 @@ def create_app(
     app.wsgi_app = canonical_paths(ascii_query(app.wsgi_app))
     mount(app, service, settings)
     simulator.mount(app, service, settings)
+    embedded = redis_client is None and settings.redis_url is None  # as build_service's
+    api.mount(app, service, settings, embedded)
 
     @app.get("/healthz")
     def health() -> Response:

@@ -18,6 +18,8 @@ whose ``text`` is empty is a dial: on a session id the gateway has ended, a new 
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
 from ..errors import MalformedReplyError
 from ..phone import normalize_msisdn
@@ -36,6 +38,9 @@ class AfricasTalking:
     """The Africa's Talking dialect, both halves."""
 
     name = "africastalking"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"Success": None, "Incomplete": "abandoned",
+                                     "Failed": "failed"})
     routes = (Route("", ("POST",)), Route(EVENTS, ("POST",)))
     body = "form"
     token_in_path = True

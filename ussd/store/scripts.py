@@ -49,17 +49,20 @@ end
 return {1}
 """
 
-# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] session record (absent for the
-#   channels without a USSD session: web, app), KEYS[4] the subscriber's dropped-session
-#   marker, forgotten with the migration (absent when nothing is kept to resume)
+# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] the asker's record, written in the
+#   same step: a USSD session's, or an API request's (its idempotency key: ARGV[9] "", so it
+#   must not exist yet; a stale_session answer then carries the first answer given); absent
+#   for ``ussd migrate``; KEYS[4] a USSD subscriber's dropped-session marker, forgotten with
+#   the migration (absent when nothing is kept to resume)
 # ARGV[1] the profile field, ARGV[2] this month's migrations field, ARGV[3] last month's
 #   consumption field (the names, from keys.py)
 # ARGV[4] profile, ARGV[5] migrations count, ARGV[6] consumption: what the decision was based on
 # ARGV[7] new profile, ARGV[8] history entry (JSON)
 # ARGV[9] session record as read before deciding ("" if none), ARGV[10] new session record,
 #   ARGV[11] its TTL (s)
-# Returns {"applied"}, {"stale_session", record}: another hop of this session got there
-# first, or {"stale_subscriber", profile, count, consumption}: decide again on these.
+# Returns {"applied"}, {"stale_session", record}: another hop of this session (another copy
+# of this API request) got there first, or {"stale_subscriber", profile, count, consumption}:
+# decide again on these.
 MIGRATE_SCRIPT = """
 if #KEYS >= 3 then
   local session = redis.call('GET', KEYS[3]) or ''
