@@ -183,5 +183,5 @@ def screen_values(screen: Screen, standing: Standing, policy: Policy,
             "used": standing.migrations_this_month,
         }
     # The profile list marks the current profile; the confirm screen's action needs its target.
-    wanted = screen.fields | ({"current"} if screen.listing else set()) | {"target"}
+    wanted = screen.fields | ({"current"} if screen.listing == "profiles" else set()) | {"target"}
     return MappingProxyType({k: v for k, v in known.items() if k in wanted and v is not None})

@@ -29,13 +29,15 @@ REPLAY_WINDOW = 4
 
 @dataclass(frozen=True)
 class Shown:
-    """What an earlier hop of the session showed: enough to render its reply again, exactly."""
+    """What an earlier hop of the session showed: enough to render its reply again, exactly
+    (in its language: the subscriber may have chosen another since)."""
 
     hop: int
     screen: str
     values: Mapping[str, object]
     page: int = 0
     invalid: int = 0
+    language: Language = Language.FR
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Session:
         if self.invalid:
             record["i"] = self.invalid
         if self.recent:
-            record["r"] = _dump_recent(self.values, self.recent)
+            record["r"] = _dump_recent(self.values, self.language, self.recent)
         if self.suspended is not None:
             record["z"] = self.suspended._record()
         return record
@@ -102,27 +104,32 @@ class Session:
     @classmethod
     def _of_record(cls, record: dict) -> Session:
         values = MappingProxyType(record.get("v", {}))
+        language = LANGUAGE_BY_CODE[record["l"]]
         return cls(
             screen=record["s"],
-            language=LANGUAGE_BY_CODE[record["l"]],
+            language=language,
             values=values,
             back=tuple(record.get("b", ())),
             page=record.get("p", 0),
             invalid=record.get("i", 0),
             hop=record["n"],
-            recent=_load_recent(values, record.get("r", ())),
+            recent=_load_recent(values, language, record.get("r", ())),
             suspended=cls._of_record(record["z"]) if "z" in record else None,
         )
 
 
-def _dump_recent(values: Mapping[str, object], recent: tuple[Shown, ...]) -> list[list]:
-    """``[hop, screen, page, invalid, values]`` per hop, trailing defaults left out; values
-    only when they differ from those of the next newer hop, which they mostly repeat."""
+def _dump_recent(values: Mapping[str, object], language: Language,
+                 recent: tuple[Shown, ...]) -> list[list]:
+    """``[hop, screen, page, invalid, values, language]`` per hop, trailing defaults left out;
+    values only when they differ from those of the next newer hop, which they mostly repeat,
+    or when a language follows; the language only when it is not the record's."""
     entries, newer = [], dict(values)
     for shown in recent:
         mine = dict(shown.values)
         entry = [shown.hop, shown.screen, shown.page, shown.invalid]
-        if mine != newer:
+        if shown.language is not language:
+            entry += [mine, shown.language.value]
+        elif mine != newer:
             entry.append(mine)
         else:
             while len(entry) > 2 and entry[-1] == 0:
@@ -132,7 +139,8 @@ def _dump_recent(values: Mapping[str, object], recent: tuple[Shown, ...]) -> lis
     return entries
 
 
-def _load_recent(values: Mapping[str, object], entries) -> tuple[Shown, ...]:
+def _load_recent(values: Mapping[str, object], language: Language,
+                 entries) -> tuple[Shown, ...]:
     """The hops :func:`_dump_recent` wrote."""
     recent, newer = [], values
     for entry in entries:
@@ -140,7 +148,8 @@ def _load_recent(values: Mapping[str, object], entries) -> tuple[Shown, ...]:
         if size > 4:
             newer = MappingProxyType(entry[4])
         recent.append(Shown(entry[0], entry[1], newer, entry[2] if size > 2 else 0,
-                            entry[3] if size > 3 else 0))
+                            entry[3] if size > 3 else 0,
+                            LANGUAGE_BY_CODE[entry[5]] if size > 5 else language))
     return tuple(recent)
 
 
@@ -156,7 +165,8 @@ def advance(previous: Session | None, current: Session, hop: int) -> Session:
     """
     if previous is None:
         return current.changed(hop=hop, recent=())
-    shown = Shown(previous.hop, previous.screen, previous.values, previous.page, previous.invalid)
+    shown = Shown(previous.hop, previous.screen, previous.values, previous.page, previous.invalid,
+                  previous.language)
     recent = (shown, *previous.recent)[: REPLAY_WINDOW - 1]
     return current.changed(hop=hop, recent=recent)
 
@@ -169,7 +179,7 @@ def replayed(session: Session, hop: int | None) -> Session | None:
     for shown in session.recent:
         if shown.hop == hop:
             return session.changed(screen=shown.screen, values=shown.values, page=shown.page,
-                           invalid=shown.invalid)
+                                   invalid=shown.invalid, language=shown.language)
     return None
 
 
