@@ -14,6 +14,7 @@ Runs on fakeredis and on a real Redis.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -395,3 +396,19 @@ def test_the_extension_in_two_fields_is_walked_once(first, second, walked):
 ])
 def test_a_gateway_path_made_canonical(path, canonical):
     assert canonical_path(path) == canonical
+
+
+def test_end_words_in_another_case_are_counted_under_their_own_spelling(client):
+    """A status in any case is the dialect's word: its metrics series, not "other"."""
+    phone = AfricasTalking(client, ALICE)
+    phone.dial()
+    before = client.get("/metrics").get_data(as_text=True)
+    phone.report_end(status="INCOMPLETE")
+    after = client.get("/metrics").get_data(as_text=True)
+
+    def count(text: str) -> float:
+        found = re.search(r'ussd_session_end_notifications_total\{gateway="africastalking",'
+                          r'status="Incomplete"\} ([0-9.]+)', text)
+        return float(found.group(1)) if found else 0.0
+
+    assert count(after) - count(before) == 1

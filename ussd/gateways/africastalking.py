@@ -30,8 +30,10 @@ NETWORK = "61203"  # Orange Côte d'Ivoire's MCC and MNC, as the gateway names t
 _ACKNOWLEDGED = WireReply(200, "text/plain", "")
 _STATUS = {EndKind.COMPLETED: "Success", EndKind.HANG_UP: "Incomplete",
            EndKind.TIME_OUT: "Incomplete"}
-# Each status, in any letter case, as a drop (True), an end (False).
-_DROPPED = {"success": False, "incomplete": True, "failed": True}
+# Each status, in any letter case: its spelling here (as end_meanings and the metrics name
+# it), and whether it is a drop (True) or an end (False).
+_STATUSES = {"success": ("Success", False), "incomplete": ("Incomplete", True),
+             "failed": ("Failed", True)}
 
 
 class AfricasTalking:
@@ -53,10 +55,11 @@ class AfricasTalking:
         """
         form = request.form
         if request.suffix == EVENTS:
-            status = field(form, "status")
-            status = status if isinstance(status, str) else "unknown"
+            said = field(form, "status")
+            status, dropped = _STATUSES.get(said.lower() if isinstance(said, str) else "",
+                                            (said if isinstance(said, str) else "unknown", None))
             return End(self.name, field(form, "sessionId"), field(form, "phoneNumber"), status,
-                       _DROPPED.get(status.lower()))
+                       dropped)
         inputs = split_inputs(text_field(form, "text", required=False))
         return Hop(
             gateway=self.name,
