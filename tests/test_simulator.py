@@ -255,3 +255,28 @@ def test_the_transcript_replays_with_ussd_sim(redis_client, settings, clock, sto
                                   "| 1. Changer de profil\n| 2. Mon profil\n"
                                   "| 3. Conditions de migration\n| 4. Language / Langue\n"
                                   "+----------------------------\n")
+
+
+def test_the_demo_subscribers_offered_are_as_they_stand_now(key_prefix):
+    """With the demo loaded (the embedded store, as ``ussd serve --demo``), the page lists its
+    subscribers with their profile and language of the moment: testers change both."""
+    from ussd.settings import Settings
+
+    client = create_app(Settings(key_prefix=key_prefix, demo=True)).test_client()
+    rows = client.get("/simulator/api/config").json["demo"]
+    assert [(row["msisdn"], row["profile"], row["language"]) for row in rows] == [
+        ("0700000001", "Novamix", "fr"), ("0700000002", "Tigre", "fr"),
+        ("0700000003", "Novamix", "fr"), ("0700000004", "Dauphin", "fr"),
+        ("0700000005", "Aigle", "en"), ("0700000006", "Novamix", "fr")]
+    assert rows[3]["shows"] == "on Dauphin: the month's 3 migrations used"
+    page = Page(client, "flares", msisdn="0700000001")
+    page.move("dial")
+    page.move("send", "1")
+    page.move("send", "2")
+    assert page.move("send", "1")["screen"] == MIGRATED_TIGRE
+    language = Page(client, "hubtel", msisdn="0700000005", session="web-language")
+    language.move("dial")
+    language.move("send", "4")
+    language.move("send", "1")
+    rows = client.get("/simulator/api/config").json["demo"]
+    assert (rows[0]["profile"], rows[4]["language"]) == ("Tigre", "fr")

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
-from ..demo import DEMO_SUBSCRIBERS
+from ..demo import DEMO_NUMBERS, DEMO_SUBSCRIBERS
 from ..errors import SimulatorError
 from ..gateways import enabled as served_dialects
 from ..gateways.fields import ServiceCodes
+from ..months import month_of
+from ..rules import Profile
 from ..service import UssdService
 from ..settings import Settings
 from .play import ACTIONS, command, play
@@ -54,12 +56,9 @@ def blueprint(service: UssdService, settings: Settings) -> Blueprint:
 
     @pages.get("/api/config")
     def config() -> Response:
-        demo = [{"msisdn": number, "profile": profile.title, "language": language.value,
-                 "shows": shows}
-                for number, profile, language, _, _, shows in DEMO_SUBSCRIBERS]
         return jsonify(dialects=list(dialects), codes=list(settings.service_codes),
                        ttl=settings.session_ttl, resume_window=settings.resume_window,
-                       demo=demo if settings.demo else [])
+                       demo=_demo(service) if settings.demo else [])
 
     @pages.post("/api/move")
     def move() -> tuple[Response, int] | Response:
@@ -75,6 +74,19 @@ def blueprint(service: UssdService, settings: Settings) -> Blueprint:
             request.host_url.rstrip("/"), gateway, msisdn, code, list(inputs), ending))
 
     return pages
+
+
+def _demo(service: UssdService) -> list[dict]:
+    """The demo subscribers as they stand now (testers migrate them and change their
+    language), with what each is there to show."""
+    month = month_of(service.clock(), service.zone)
+    rows = []
+    for (number, *_, shows), msisdn in zip(DEMO_SUBSCRIBERS, DEMO_NUMBERS, strict=True):
+        stored = service.store.admin.describe(msisdn, month) or {}
+        profile = Profile.parse(stored.get("profile") or "")
+        rows.append({"msisdn": number, "profile": profile.title if profile else "-",
+                     "language": stored.get("language", "-"), "shows": shows})
+    return rows
 
 
 def _read(body: object, dialects: dict) -> tuple[str, str, str, str, str, tuple[str, ...]]:
