@@ -18,7 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the codes a dialect parses against: plain data too, named for the reader
+    from .gateways.fields import ServiceCodes
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -174,7 +177,7 @@ class Dialect(Protocol):
     numbers_hops: bool  # a retried hop can be told from a new one (cumulative text, Sequence)
     end_meanings: Mapping[str, str | None]  # its words for an ended session: what each means
 
-    def parse(self, request: WireRequest, codes: object = ...) -> Hop | End: ...
+    def parse(self, request: WireRequest, codes: ServiceCodes = ...) -> Hop | End: ...
 
     def msisdn_field(self, request: WireRequest) -> object: ...
 
