@@ -18,6 +18,7 @@ from ussd.cli import main
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
+from ussd.store.keys import KeySpace
 from ussd.web import create_app
 
 pytestmark = pytest.mark.real_redis
@@ -57,7 +58,7 @@ def test_seed_loads_the_files_and_reports_counts(env, csv_files, real_redis, key
     assert result.exit_code == 0, result.output
     assert f"{subscribers}: 3 subscribers row(s) loaded" in result.output
     assert f"{consumption}: 2 consumption row(s) loaded" in result.output
-    assert real_redis.hgetall(f"{key_prefix}:{{{ALICE}}}:sub") == {
+    assert real_redis.hgetall(KeySpace(key_prefix).subscriber(ALICE)) == {
         "p": "novamix", "l": "fr", f"c:{LAST_MONTH}": "3000"
     }
     assert len(stored_keys(real_redis, key_prefix)) == 3

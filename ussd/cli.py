@@ -168,7 +168,8 @@ def migrate(msisdn: str, profile: str, channel: str) -> None:
 
     service = _redis_service()
     number = _fail_on_error(lambda: normalize_msisdn(msisdn))
-    decision = _fail_on_error(lambda: service.migrate(number, profile, Channel(channel)))
+    decision = _fail_on_error(
+        lambda: service.migrate(number, profile, Channel(channel), client="cli"))
     click.echo(json.dumps({
         "reason": decision.reason.value,
         "approved": decision.approved,

@@ -23,6 +23,7 @@ from pathlib import Path
 from . import metrics
 from .contract import Hop, Reply
 from .engine import Migration, begin, reply_of, step
+from .events import history_entry, migration_event
 from .session import Session, advance, replayed
 from .errors import StoreConflictError, StoreError
 from .logs import LineLogger
@@ -132,10 +133,13 @@ class UssdService:
         """A system screen (``unavailable``, ``goodbye``...) in ``language``."""
         return render(self.menu, self.menu.system[role], language, {}, self.policy)
 
-    def migrate(self, msisdn: str, target: Profile | str, channel: Channel) -> Decision:
+    def migrate(self, msisdn: str, target: Profile | str, channel: Channel,
+                client: str | None = None) -> Decision:
         """Migrate a subscriber from another channel (web, app): the same rules, atomically.
 
-        ``msisdn`` must be normalised. Returns the decision; an approved one has been applied.
+        ``msisdn`` must be normalised; ``client`` names who asked (an API client, ``cli``),
+        for the billing event. Returns the decision; an approved one has been applied, and its
+        event is in the outbox.
         """
         now = self.clock()
         month, last_month = self._months(now)
@@ -145,14 +149,27 @@ class UssdService:
             decision = decide(standing, target, self.policy)
             if not decision.approved:
                 return decision
-            entry = _history_entry(now, standing.profile, decision.target, channel)
+            entry = history_entry(now, standing.profile, decision.target, channel)
+            event = self._event(msisdn, standing, decision.target, channel, client, None, now,
+                                month, subscriber.language)
             answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
-                                             month=month, last_month=last_month, entry=entry)
+                                             month=month, last_month=last_month, entry=entry,
+                                             event=event)
             if answer.outcome is MigrateOutcome.APPLIED:
                 metrics.MIGRATIONS.labels(channel.value, decision.target.value).inc()
                 return decision
             standing = answer.standing
         raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
+
+    def _event(self, msisdn: str, standing: Standing, target: Profile, channel: Channel,
+               client: str | None, session: str | None, now: datetime, month: str,
+               language: Language) -> dict:
+        """The billing event of a migration from ``standing`` to ``target``, about to be
+        applied in the same step (its count is the one the script re-checks, plus this one)."""
+        return migration_event(
+            msisdn=msisdn, source=standing.profile, target=target, channel=channel,
+            client=client, session=session, at=now, zone=self.zone, month=month,
+            migrations_this_month=standing.migrations_this_month + 1, language=language)
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
         """End a session the gateway reports as ended; True if it was still live.
@@ -208,11 +225,13 @@ class UssdService:
                     return self.system_reply("goodbye", start.language)
                 record = found
                 continue
-            entry = _history_entry(now, migration.expected.profile, migration.target,
+            entry = history_entry(now, migration.expected.profile, migration.target,
                                    Channel.USSD, hop)
+            event = self._event(hop.msisdn, migration.expected, migration.target, Channel.USSD,
+                                hop.gateway, hop.session_id, now, month, subscriber.language)
             answer = self.store.hops.migrate(
                 hop.msisdn, expected=migration.expected, target=migration.target, month=month,
-                last_month=last_month, entry=entry,
+                last_month=last_month, entry=entry, event=event,
                 session=SessionChange(read.session, record, current.dumps()),
             )
             if answer.outcome is MigrateOutcome.APPLIED:
@@ -271,18 +290,3 @@ class UssdService:
         if hop.sequence is not None and hop.sequence <= session.hop:
             return None
         return hop.inputs
-
-
-def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,
-                   hop: Hop | None = None) -> dict:
-    """One line of a subscriber's migration history; a USSD one names its gateway session."""
-    entry = {
-        "at": now.isoformat(timespec="seconds"),
-        "from": source.value,
-        "to": target.value,
-        "channel": channel.value,
-    }
-    if hop is not None:
-        entry["gateway"] = hop.gateway
-        entry["session"] = hop.session_id[:64]
-    return entry

@@ -34,19 +34,21 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return {1}
 """
 
-# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] session record (absent for the
-#   channels without a USSD session: web, app)
+# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] the outbox stream of the subscriber's
+#   bucket, KEYS[4] session record (absent for the channels without a USSD session: web, app)
 # ARGV[1] the profile field, ARGV[2] this month's migrations field, ARGV[3] last month's
 #   consumption field (the names, from keys.py)
 # ARGV[4] profile, ARGV[5] migrations count, ARGV[6] consumption: what the decision was based on
 # ARGV[7] new profile, ARGV[8] history entry (JSON)
 # ARGV[9] session record as read before deciding ("" if none), ARGV[10] new session record,
 #   ARGV[11] its TTL (s)
+# ARGV[12] the billing event (JSON), appended to the outbox in this same step: no migration
+#   without its event, no event without its migration
 # Returns {"applied"}, {"stale_session", record}: another hop of this session got there
 # first, or {"stale_subscriber", profile, count, consumption}: decide again on these.
 MIGRATE_SCRIPT = """
-if #KEYS == 3 then
-  local session = redis.call('GET', KEYS[3]) or ''
+if #KEYS == 4 then
+  local session = redis.call('GET', KEYS[4]) or ''
   if session ~= ARGV[9] then
     return {'stale_session', session}
   end
@@ -61,8 +63,9 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[7])
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('RPUSH', KEYS[2], ARGV[8])
-if #KEYS == 3 then
-  redis.call('SET', KEYS[3], ARGV[10], 'EX', ARGV[11])
+redis.call('XADD', KEYS[3], '*', 'event', ARGV[12])
+if #KEYS == 4 then
+  redis.call('SET', KEYS[4], ARGV[10], 'EX', ARGV[11])
 end
 return {'applied'}
 """
@@ -127,18 +130,20 @@ class Scripts:
             return _SAVED
         return SaveResult(False, answer[1] or None)
 
-    def migrate(self, *, subscriber: str, history: str, session: str | None,
+    def migrate(self, *, subscriber: str, history: str, outbox: str, session: str | None,
                 expected: Standing, target: Profile, month: str, last_month: str,
                 entry: dict, old_record: str | None, new_record: str,
-                ttl: int) -> MigrateResult:
+                ttl: int, event: str) -> MigrateResult:
         """Migrate to ``target`` if the subscriber (and the session at key ``session``, unless
         None) are still as the decision saw them; one round trip.
 
         ``subscriber`` and ``history`` are the subscriber's keys; ``month`` and ``last_month``
         (``YYYY-MM``) name the count and the consumption checked; ``entry`` goes to the history
-        as JSON; ``new_record`` replaces ``old_record`` at ``session`` with a TTL of ``ttl`` s.
+        as JSON; ``new_record`` replaces ``old_record`` at ``session`` with a TTL of ``ttl`` s;
+        ``event`` (JSON) goes to the stream ``outbox`` in the same step.
         """
-        keys = (subscriber, history) if session is None else (subscriber, history, session)
+        keys = ((subscriber, history, outbox) if session is None
+                else (subscriber, history, outbox, session))
         args = (
             PROFILE_FIELD,
             migrations_field(month),
@@ -151,6 +156,7 @@ class Scripts:
             old_record or "",
             new_record,
             ttl,
+            event,
         )
         answer = self._run(self._migrate, keys, args)
         outcome = MigrateOutcome(answer[0])
