@@ -17,7 +17,11 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False)
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False,
+        billing_url=None, billing_token=None, billing_timeout=10.0, billing_max_attempts=10,
+        relay_claim_after=30.0, relay_backoff=1.0, relay_backoff_max=60.0,
+        relay_concurrency=8, relay_metrics_port=9121, sms_url=None, sms_username=None,
+        sms_api_key=None, sms_sender=None)
 
 
 def test_every_variable_is_read():
@@ -28,6 +32,14 @@ def test_every_variable_is_read():
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
         "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true",
+        "USSD_BILLING_URL": "https://billing.example/events",
+        "USSD_BILLING_TOKEN": "billing-secret-token-0123", "USSD_BILLING_TIMEOUT": "5",
+        "USSD_BILLING_MAX_ATTEMPTS": "4", "USSD_RELAY_CLAIM_AFTER": "45",
+        "USSD_RELAY_BACKOFF": "0.5", "USSD_RELAY_BACKOFF_MAX": "20",
+        "USSD_RELAY_CONCURRENCY": "3", "USSD_RELAY_METRICS_PORT": "0",
+        "USSD_SMS_URL": "https://api.sandbox.africastalking.com/version1/messaging",
+        "USSD_SMS_USERNAME": "sandbox", "USSD_SMS_API_KEY": "at-key",
+        "USSD_SMS_SENDER": "ORANGE",
     })
     assert dataclasses.asdict(settings) | {"menus_dir": str(settings.menus_dir)} == {
         "redis_url": "redis://10.0.0.5:6379/0", "key_prefix": "ci", "session_ttl": 90,
@@ -36,6 +48,12 @@ def test_every_variable_is_read():
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
         "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "billing_url": "https://billing.example/events",
+        "billing_token": "billing-secret-token-0123", "billing_timeout": 5.0,
+        "billing_max_attempts": 4, "relay_claim_after": 45.0, "relay_backoff": 0.5,
+        "relay_backoff_max": 20.0, "relay_concurrency": 3, "relay_metrics_port": 0,
+        "sms_url": "https://api.sandbox.africastalking.com/version1/messaging",
+        "sms_username": "sandbox", "sms_api_key": "at-key", "sms_sender": "ORANGE",
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
 
@@ -53,8 +71,36 @@ def test_ussd_redis_url_wins_over_redis_url():
     ("USSD_REDIS_TIMEOUT", "0", "USSD_REDIS_TIMEOUT must be between 0 and 60 seconds, got '0'"),
     ("USSD_REDIS_TIMEOUT", "x", "USSD_REDIS_TIMEOUT must be a number of seconds, got 'x'"),
     ("USSD_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+    ("USSD_BILLING_URL", "billing.example", "USSD_BILLING_URL must be an http:// or https:// "
+                                            "URL, got 'billing.example'"),
+    ("USSD_SMS_URL", "ftp://x", "USSD_SMS_URL must be an http:// or https:// URL, got 'ftp://x'"),
+    ("USSD_BILLING_MAX_ATTEMPTS", "0", "USSD_BILLING_MAX_ATTEMPTS must be at least 1, got 0"),
+    ("USSD_RELAY_CONCURRENCY", "many",
+     "USSD_RELAY_CONCURRENCY must be a whole number, got 'many'"),
+    ("USSD_RELAY_CLAIM_AFTER", "15",
+     "USSD_RELAY_CLAIM_AFTER must be more than twice USSD_BILLING_TIMEOUT"),
+    ("USSD_BILLING_TIMEOUT", "121",
+     "USSD_BILLING_TIMEOUT must be between 0 and 120 seconds, got '121'"),
 ])
 def test_a_bad_value_is_refused_by_name(name, value, message):
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({name: value})
     assert str(refused.value) == message
+
+
+def test_the_billing_token_is_not_read_as_a_gateway_secret():
+    """Any USSD_<NAME>_TOKEN used to be a gateway's: this one stopped ``ussd serve`` with
+    "no gateway dialect 'billing'"."""
+    settings = Settings.from_env({"USSD_BILLING_TOKEN": "billing-secret-token-0123",
+                                  "USSD_HUBTEL_TOKEN": "hubtel-secret-token-0123"})
+    assert settings.billing_token == "billing-secret-token-0123"
+    assert set(settings.gateway_secrets) == {"hubtel"}
+    assert "billing-secret" not in repr(settings)
+
+
+def test_empty_billing_and_sms_variables_are_unset():
+    """docker compose passes an unset variable as an empty string."""
+    empty = {name: "" for name in ("USSD_BILLING_URL", "USSD_BILLING_TOKEN", "USSD_SMS_URL",
+                                   "USSD_SMS_USERNAME", "USSD_SMS_API_KEY", "USSD_SMS_SENDER",
+                                   "USSD_BILLING_TIMEOUT", "USSD_RELAY_METRICS_PORT")}
+    assert Settings.from_env(empty) == Settings()

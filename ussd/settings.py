@@ -31,6 +31,23 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_BILLING_URL``       where ``ussd relay`` POSTs each  none: events wait in the outbox
+                           migration's event
+``USSD_BILLING_TOKEN``     its bearer token                 none: no ``Authorization``
+``USSD_BILLING_TIMEOUT``   seconds per billing or SMS call  ``10``
+``USSD_BILLING_MAX_        failures before an event (or an  ``10``
+ATTEMPTS``                 SMS) goes to the dead letters
+``USSD_RELAY_CLAIM_AFTER`` seconds before a dead relay's    ``30``
+                           events are taken by another
+``USSD_RELAY_BACKOFF``     first retry's delay, doubled     ``1``, at most ``60``
+``_MAX``                   after each failure, with jitter
+``USSD_RELAY_CONCURRENCY`` deliveries in flight per relay   ``8``
+``USSD_RELAY_METRICS_      the relay's /metrics port        ``9121`` (``0``: none)
+PORT``
+``USSD_SMS_URL``           Africa's Talking's SMS endpoint  none: no SMS is sent
+``USSD_SMS_USERNAME``,     its ``username``, ``apiKey``     none
+``USSD_SMS_API_KEY``,      header and optional ``from``
+``USSD_SMS_SENDER``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -57,6 +74,8 @@ DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
 
 MIN_SECRET_LENGTH = 16
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
+# Variables of our own that look like a gateway's: never read as one.
+OWN_NAMES = frozenset({"USSD_BILLING_TOKEN"})
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,19 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    billing_url: str | None = None
+    billing_token: str | None = field(default=None, repr=False)
+    billing_timeout: float = 10.0
+    billing_max_attempts: int = 10
+    relay_claim_after: float = 30.0
+    relay_backoff: float = 1.0
+    relay_backoff_max: float = 60.0
+    relay_concurrency: int = 8
+    relay_metrics_port: int = 9121
+    sms_url: str | None = None
+    sms_username: str | None = None
+    sms_api_key: str | None = field(default=None, repr=False)
+    sms_sender: str | None = None
 
     @property
     def policy(self) -> Policy:
@@ -147,11 +179,56 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            **_relay_settings(env, default),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
+        if settings.relay_claim_after <= 2 * settings.billing_timeout:
+            # A live relay renews its hold on an event before every call: one call must end
+            # well before another relay may take the event over.
+            raise ConfigError("USSD_RELAY_CLAIM_AFTER must be more than twice "
+                              "USSD_BILLING_TIMEOUT")
         return settings
+
+
+def _relay_settings(env: Mapping[str, str], default: Settings) -> dict:
+    """Billing, relay and SMS settings (empty strings, as compose passes them, are unset)."""
+
+    def text(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    def seconds(name: str, fallback: float, most: float = 3600) -> float:
+        return _seconds(name, text(name), fallback, most)
+
+    def count(name: str, fallback: int, least: int = 1) -> int:
+        number = _number(name, text(name), fallback)
+        if number < least:
+            raise ConfigError(f"{name} must be at least {least}, got {number}")
+        return number
+
+    return {
+        "billing_url": _url("USSD_BILLING_URL", text("USSD_BILLING_URL")),
+        "billing_token": text("USSD_BILLING_TOKEN"),
+        "billing_timeout": seconds("USSD_BILLING_TIMEOUT", default.billing_timeout, 120),
+        "billing_max_attempts": count("USSD_BILLING_MAX_ATTEMPTS",
+                                      default.billing_max_attempts),
+        "relay_claim_after": seconds("USSD_RELAY_CLAIM_AFTER", default.relay_claim_after),
+        "relay_backoff": seconds("USSD_RELAY_BACKOFF", default.relay_backoff),
+        "relay_backoff_max": seconds("USSD_RELAY_BACKOFF_MAX", default.relay_backoff_max),
+        "relay_concurrency": count("USSD_RELAY_CONCURRENCY", default.relay_concurrency),
+        "relay_metrics_port": count("USSD_RELAY_METRICS_PORT", default.relay_metrics_port, 0),
+        "sms_url": _url("USSD_SMS_URL", text("USSD_SMS_URL")),
+        "sms_username": text("USSD_SMS_USERNAME"),
+        "sms_api_key": text("USSD_SMS_API_KEY"),
+        "sms_sender": text("USSD_SMS_SENDER"),
+    }
+
+
+def _url(name: str, value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {value!r}")
+    return value
 
 
 def _flag(value: str | None) -> bool:
@@ -170,15 +247,15 @@ def _number(name: str, value: str | None, default: int) -> int:
     return number
 
 
-def _seconds(name: str, value: str | None, default: float) -> float:
+def _seconds(name: str, value: str | None, default: float, most: float = 60) -> float:
     if value is None:
         return default
     try:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= 60:
-        raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
+    if not 0 < seconds <= most:
+        raise ConfigError(f"{name} must be between 0 and {most:g} seconds, got {value!r}")
     return seconds
 
 
@@ -191,7 +268,7 @@ def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:
     found: dict[str, dict[str, object]] = {}
     for name, value in env.items():
         match = _GATEWAY_SECRET.match(name)
-        if not match or not value.strip():
+        if not match or not value.strip() or name in OWN_NAMES:
             continue  # compose passes unset variables as empty strings
         dialect, kind = match.group(1).lower(), match.group(2).lower()
         if kind == "token" and len(value) < MIN_SECRET_LENGTH:
