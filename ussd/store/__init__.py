@@ -7,6 +7,7 @@ One module per job::
     client.py   connect(settings), the retry policy, errors, the hop's one-round-trip path
     hops.py     the hop store: read, conditional save, migrate, close (domain values in)
     admin.py    the operator's: load subscribers and consumption, show, prune
+    outbox.py   the outbox's queues (billing events, SMS receipts) as relays read them
 
 Built once per process::
 
@@ -26,27 +27,33 @@ from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
 from .keys import KeySpace
+from .outbox import DeadLetter, Entry, Outbox, Waiting
 from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
 
 __all__ = [
     "Admin",
+    "DeadLetter",
+    "Entry",
     "HopRead",
     "HopStore",
     "MigrateOutcome",
     "MigrateResult",
+    "Outbox",
     "PruneReport",
     "SaveResult",
     "SessionChange",
     "SessionRef",
     "Store",
     "Subscriber",
+    "Waiting",
     "connect",
 ]
 
 
 class Store:
     """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops and the other
-    channels, ``admin`` (:class:`Admin`) for the operator.
+    channels, ``admin`` (:class:`Admin`) for the operator, ``outbox`` (:class:`Outbox`) for
+    the relays.
 
     ``keys`` (the key names) and ``redis`` (the client) are there for tests and tools that
     look inside Redis; the service goes through ``hops`` and never names a key.
@@ -61,6 +68,7 @@ class Store:
         self._scripts = Scripts(client, self._commands.send)
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
         self.admin = Admin(client, self.keys)
+        self.outbox = Outbox(client, self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and

@@ -4,7 +4,9 @@ A wrapper takes named, typed arguments, runs its script by ``EVALSHA`` in one ro
 SHA1 loaded at start-up by :meth:`Scripts.load`; loaded again only if Redis has lost it, after a
 restart) and returns a named result. Key names come from the caller, field names from
 ``keys.py``: no script spells one. The wrappers raise redis-py's exceptions; their callers map
-them with ``client.store_errors``.
+them with ``client.store_errors``. The queue scripts (ack, bury, touch, read, redrive) are
+registered here too; their wrappers are :class:`ussd.store.outbox.Outbox`'s methods, which run
+them one per bucket, pipelined.
 """
 
 from __future__ import annotations
@@ -71,6 +73,80 @@ return {'applied'}
 """
 
 
+# The outbox's queues (store/outbox.py): each entry of a bucket's stream is held by one relay
+# (the consumer group's pending list) until it is acknowledged, dead-lettered, or taken over.
+
+# KEYS[1] queue stream, KEYS[2] its tries hash, KEYS[3] the next queue's stream (optional)
+# ARGV[1] group, ARGV[2] entry id, ARGV[3] the next entry's field, ARGV[4] the next entry
+# Returns 1, or 0 when the entry was acknowledged already (two relays delivered it): then
+# nothing is passed on, so one event never queues two receipts.
+ACK_SCRIPT = """
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if acked == 1 and #KEYS == 3 then
+  redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4])
+end
+return acked
+"""
+
+# KEYS[1] queue stream, KEYS[2] its tries hash, KEYS[3] its dead-letter stream
+# ARGV[1] group, ARGV[2] entry id, ARGV[3] field, ARGV[4] the entry, ARGV[5] reason,
+# ARGV[6] attempts, ARGV[7] when (ISO 8601)
+# Returns 1, or 0 when the entry was acknowledged already (another relay delivered it).
+BURY_SCRIPT = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6],
+           'at', ARGV[7])
+return 1
+"""
+
+# KEYS[1] queue stream
+# ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id
+# Returns 1 when the consumer still holds the entry (its idle time starts again, so no other
+# relay takes it over), 0 when it does not (acknowledged, or taken over meanwhile).
+TOUCH_SCRIPT = """
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #held == 0 or held[1][2] ~= ARGV[2] then
+  return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+# KEYS[1] queue stream
+# ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries
+# Returns what XREADGROUP returns for one stream. A script because redis-py asks a cluster
+# node for the keys of a plain XREADGROUP (its keys are "movable") on every call.
+READ_SCRIPT = """
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                  'STREAMS', KEYS[1], '>')
+"""
+
+# KEYS[1] dead-letter stream, KEYS[2] queue stream
+# ARGV[1] dead entry id, ARGV[2] field
+# Returns 1 when the entry went back to the queue (as it was first written), 0 if it is gone.
+REDRIVE_SCRIPT = """
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then
+  return 0
+end
+local fields = found[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == ARGV[2] then
+    redis.call('XADD', KEYS[2], '*', ARGV[2], fields[i + 1])
+    redis.call('XDEL', KEYS[1], ARGV[1])
+    return 1
+  end
+end
+return 0
+"""
+
+
 class SaveResult(NamedTuple):
     """What ``SAVE_SCRIPT`` did: ``written``, or not and the record another hop of the session
     left (``found``; None if the session is gone)."""
@@ -111,6 +187,9 @@ class Scripts:
         self._send = send
         self._save = client.register_script(SAVE_SCRIPT)
         self._migrate = client.register_script(MIGRATE_SCRIPT)
+        self.queue_scripts = {name: client.register_script(script) for name, script in (
+            ("ack", ACK_SCRIPT), ("bury", BURY_SCRIPT), ("touch", TOUCH_SCRIPT),
+            ("read", READ_SCRIPT), ("redrive", REDRIVE_SCRIPT))}
 
     def load(self) -> None:
         """Load every script into Redis (every master of a cluster); redis-py's errors if it
@@ -119,7 +198,7 @@ class Scripts:
         A script Redis does not hold costs its first caller two more round trips
         (``NOSCRIPT``, then ``SCRIPT LOAD``); loaded at start-up, no hop pays them.
         """
-        for script in (self._save, self._migrate):
+        for script in (self._save, self._migrate, *self.queue_scripts.values()):
             script.sha = self.client.script_load(script.script)
 
     def save_session(self, key: str, old: str | None, new: str, ttl: int) -> SaveResult:
