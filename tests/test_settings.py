@@ -100,7 +100,7 @@ def test_the_billing_token_is_not_read_as_a_gateway_secret():
 
 def test_empty_billing_and_sms_variables_are_unset():
     """docker compose passes an unset variable as an empty string."""
-    empty = {name: "" for name in ("USSD_BILLING_URL", "USSD_BILLING_TOKEN", "USSD_SMS_URL",
-                                   "USSD_SMS_USERNAME", "USSD_SMS_API_KEY", "USSD_SMS_SENDER",
-                                   "USSD_BILLING_TIMEOUT", "USSD_RELAY_METRICS_PORT")}
+    empty = dict.fromkeys(("USSD_BILLING_URL", "USSD_BILLING_TOKEN", "USSD_SMS_URL",
+                           "USSD_SMS_USERNAME", "USSD_SMS_API_KEY", "USSD_SMS_SENDER",
+                           "USSD_BILLING_TIMEOUT", "USSD_RELAY_METRICS_PORT"), "")
     assert Settings.from_env(empty) == Settings()

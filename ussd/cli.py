@@ -1,4 +1,5 @@
-"""The ``ussd`` command: serve, seed, show, migrate, prune, and the handset simulator."""
+"""The ``ussd`` command: serve, seed, show, migrate, prune, and the handset simulator (the
+billing commands, relay, events and stub-billing, are in cli_billing.py)."""
 
 from __future__ import annotations
 
@@ -326,6 +327,16 @@ def _fail_on_error(action):
     except UssdError as error:
         raise click.ClickException(str(error)) from None
 
+
+def _register() -> None:
+    """The billing commands live in their own module (cli_billing.py)."""
+    from .cli_billing import events, relay, stub_billing
+
+    for command in (relay, events, stub_billing):
+        main.add_command(command)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from .billing.receipt import check_receipts
 from .errors import InvalidMenuError
 from .menu import Menu, parse_menu
 from .render import check_every_screen
@@ -28,6 +29,7 @@ def load_menu(directory: Path | str, policy: Policy | None = None) -> Menu:
     }
     menu = parse_menu(structure, texts)
     check_every_screen(menu, policy or Policy())
+    check_receipts(menu, policy or Policy())
     return menu
 
 

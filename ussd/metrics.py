@@ -37,3 +37,12 @@ def record_hop(gateway: str, outcome: str, end: bool, seconds: float) -> None:
         )
     children[0].inc()
     children[1].observe(seconds)
+
+# The relay's (ussd relay): every attempt at an outbox entry, and what became of it.
+DELIVERIES = Counter("ussd_relay_deliveries_total",
+                     "Attempts at delivering outbox entries, by queue (events, sms) and outcome "
+                     "(delivered; retried; refused or failed: the last, dead-lettered; taken_over: "
+                     "by another relay)", ["queue", "outcome"])
+DEAD_LETTERS = Counter("ussd_relay_dead_letters_total",
+                       "Entries moved to the dead letters, by queue and why (refused: a 4xx or "
+                       "the provider's refusal; attempts: too many failures)", ["queue", "why"])

@@ -11,6 +11,7 @@ import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
 GSM_LIMIT = 182
 UCS2_LIMIT = 80
+SMS_LIMIT = 160  # one SMS: 140 bytes of 7-bit characters
 
 
 def measure(text: str) -> tuple[int, int]:
@@ -25,6 +26,15 @@ def fits(text: str) -> bool:
     """True when ``text`` fits in one USSD message."""
     length, limit = measure(text)
     return length <= limit
+
+
+def fits_sms(text: str) -> bool:
+    """True when ``text`` is one SMS of the GSM 03.38 alphabet: at most 160 characters, those
+    of the extension table (``€``, ``[``...) counting two."""
+    try:
+        return len(text.encode("gsm03.38")) <= SMS_LIMIT
+    except UnicodeEncodeError:
+        return False
 
 
 def format_amount(amount: int) -> str:

@@ -92,22 +92,25 @@ class Outbox:
                 if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
                     raise answer
 
-    def read(self, queue: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """New entries for ``consumer`` (at most ``count`` per stream), now held by it; on one
-        server waits up to ``block_ms`` for the first, elsewhere returns at once."""
-        streams = [self.keys.queue(queue, bucket) for bucket in ALL_BUCKETS]
+    def read(self, queues: tuple[str, ...], consumer: str, count: int,
+             block_ms: int) -> list[Entry]:
+        """New entries of ``queues`` for ``consumer`` (at most ``count`` per stream), now held
+        by it; on one server waits up to ``block_ms`` for the first, elsewhere returns at once."""
+        streams = [(queue, bucket, self.keys.queue(queue, bucket))
+                   for queue in queues for bucket in ALL_BUCKETS]
         with store_errors:
             if self.blocking:
-                found = self.redis.xreadgroup(RELAY_GROUP, consumer, dict.fromkeys(streams, ">"),
-                                              count=count, block=block_ms) or []
+                found = dict(self.redis.xreadgroup(
+                    RELAY_GROUP, consumer, {key: ">" for _, _, key in streams}, count=count,
+                    block=block_ms) or [])
             else:  # the script's reply is the raw one: [[stream, [[id, [field, value...]]]]]
-                replies = self._each("read", ((stream,) for stream in streams),
+                replies = self._each("read", ((key,) for _, _, key in streams),
                                      (RELAY_GROUP, consumer, count))
-                found = [(stream, [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-                                   for entry_id, flat in messages])
-                         for reply in replies for stream, messages in _streams(reply)]
-        return [Entry(queue, self.keys.bucket_of_key(stream), entry_id, fields[FIELDS[queue]])
-                for stream, messages in found for entry_id, fields in messages]
+                found = {stream: [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+                                  for entry_id, flat in messages]
+                         for reply in replies for stream, messages in _streams(reply)}
+        return [Entry(queue, bucket, entry_id, fields[FIELDS[queue]])
+                for queue, bucket, key in streams for entry_id, fields in found.get(key, ())]
 
     def claim(self, queue: str, consumer: str, idle_ms: int, count: int = 100) -> list[Entry]:
         """Entries held by another relay that has not renewed its hold for ``idle_ms``: now
