@@ -52,6 +52,8 @@ class Courier(Protocol):
 
     def send(self, body: str) -> Outcome: ...
 
+    def close(self) -> None: ...
+
 
 def relay_name() -> str:
     """A name no other relay has: host, process and a random tail."""
@@ -115,6 +117,8 @@ class Relay:
                 if not (taken or fresh) and not self.outbox.blocking:
                     self.stopping.wait(POLL_SECONDS)
         self._give_back()
+        for courier in self.couriers.values():
+            courier.close()
 
     def _claim(self) -> list[Entry]:
         taken = []
