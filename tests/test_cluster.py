@@ -1,7 +1,8 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py`` and
-``test_race.py`` are collected here a second time (as ``test_<module>__<name>``) with
+The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py``,
+``test_race.py`` and ``test_relay.py`` (the outbox: events and receipts in the subscriber's slot,
+relays polling every master) are collected here a second time (as ``test_<module>__<name>``) with
 ``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
 ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true`` (``redis.RedisCluster``), on a cluster
 of three ``redis-server`` masters started on loopback ports once for this module
@@ -17,6 +18,7 @@ import pytest
 import redis
 import test_dialogues
 import test_race
+import test_relay
 import test_store_admin
 import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
@@ -26,7 +28,7 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race)
+REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race, test_relay)
 
 
 @pytest.fixture(scope="module")

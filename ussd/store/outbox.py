@@ -258,7 +258,9 @@ class Outbox:
         for last_try in (False, True):
             pipe = self.redis.pipeline(transaction=False)
             for keys in keys_list:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                # execute_command: a cluster's pipeline refuses its evalsha() method, not the
+                # command, and each script here touches one slot.
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             try:
                 return pipe.execute()
             except redis.exceptions.NoScriptError:
