@@ -43,6 +43,7 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
 
     from .assembly import worker_app
     from .auth import check_gateway_security
+    from .cli_billing import billing_banner
     from .gateways import DIALECTS
     from .menu_files import load_menu
     from .seed import read_data_file
@@ -73,6 +74,8 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
         click.echo(f"WARNING: no secret for the gateway endpoint(s) {', '.join(unprotected)}: "
                    "anyone who can reach this server can drive a session (see USSD_<DIALECT>_"
                    "TOKEN in the README).")
+    for line in billing_banner(settings):
+        click.echo(line)
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))

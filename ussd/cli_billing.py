@@ -14,8 +14,22 @@ import click
 
 from .store.keys import EVENTS, SMS
 
+NOUNS = {EVENTS: ("event", "events"), SMS: ("SMS receipt", "SMS receipts")}
 QUEUE = click.option("--queue", type=click.Choice([EVENTS, SMS]), default=EVENTS,
                      show_default=True, help="The billing events, or the SMS receipts.")
+
+
+def billing_banner(settings) -> list[str]:
+    """What ``ussd serve`` says at start-up about billing and the SMS receipts."""
+    if settings.redis_url is not None:
+        return ["Billing events wait in the Redis outbox until `ussd relay` delivers them "
+                "(ussd events pending: what waits)"]
+    if not settings.billing_url:
+        return ["no USSD_BILLING_URL: migrations stay in this process's outbox and reach no "
+                "billing"]
+    return [f"Relaying migrations to billing at {settings.billing_url} (in this process)",
+            f"SMS receipts through {settings.sms_url}" if settings.sms_url
+            else "no USSD_SMS_URL: no SMS will be sent"]
 
 
 def _store(settings):
@@ -84,7 +98,7 @@ def pending(queue: str) -> None:
                    f"waiting {age:.0f} s  attempts {waiting.attempts}  "
                    f"held by {waiting.holder or 'no relay yet'}"
                    + (f"  last error: {waiting.error}" if waiting.error else ""))
-    click.echo(f"{count} {queue} entr{'y' if count == 1 else 'ies'} waiting")
+    click.echo(f"{_count(count, queue)} waiting")
 
 
 @events.command()
@@ -98,7 +112,7 @@ def dead(queue: str) -> None:
     for letter in letters:
         click.echo(f"{letter.entry.event_id}  {_describe(letter.entry.body)}  dead since "
                    f"{letter.at} after {letter.attempts} attempt(s): {letter.reason}")
-    click.echo(f"{len(letters)} dead {queue} entr{'y' if len(letters) == 1 else 'ies'}")
+    click.echo(f"{_count(len(letters), queue)} dead")
 
 
 @events.command()
@@ -117,11 +131,11 @@ def redrive(ids: tuple[str, ...], everything: bool, queue: str) -> None:
         by_id = {letter.entry.event_id: letter for letter in letters}
         unknown = [event_id for event_id in ids if event_id not in by_id]
         if unknown:
-            raise click.ClickException(f"no dead {queue} entry {', '.join(unknown)}: "
+            raise click.ClickException(f"no dead {NOUNS[queue][0]} {', '.join(unknown)}: "
                                        "nothing sent again")
         letters = [by_id[event_id] for event_id in dict.fromkeys(ids)]
     done = _fail_on_error(lambda: store.outbox.redrive(letters))
-    click.echo(f"{done} {queue} entr{'y' if done == 1 else 'ies'} sent again"
+    click.echo(f"{_count(done, queue)} sent again"
                + (": " + ", ".join(letter.entry.event_id for letter in letters) if done else ""))
 
 
@@ -161,6 +175,11 @@ def stub_billing(host: str, port: int, sms_port: int, token: str | None,
     click.echo(f"Stopped: billing applied {len(billing.applied)} event(s) "
                f"({len(billing.received)} call(s)), {len(sms.sent)} SMS sent")
     sys.stdout.flush()
+
+
+def _count(count: int, queue: str) -> str:
+    """``1 event``, ``2 events``, ``0 SMS receipts``."""
+    return f"{count} {NOUNS[queue][count != 1]}"
 
 
 def _describe(body: str) -> str:

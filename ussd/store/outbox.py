@@ -102,7 +102,7 @@ class Outbox:
             if self.blocking:
                 found = dict(self.redis.xreadgroup(
                     RELAY_GROUP, consumer, {key: ">" for _, _, key in streams}, count=count,
-                    block=block_ms) or [])
+                    block=block_ms or None) or [])  # BLOCK 0 would wait for ever
             else:  # the script's reply is the raw one: [[stream, [[id, [field, value...]]]]]
                 replies = self._each("read", ((key,) for _, _, key in streams),
                                      (RELAY_GROUP, consumer, count))
