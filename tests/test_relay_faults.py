@@ -118,8 +118,8 @@ def test_nothing_is_lost_when_redis_restarts_from_its_append_only_file(key_prefi
         service = UssdService(load_menu(DEFAULT_MENUS_DIR), store,
                               Settings(key_prefix=key_prefix), clock=clock)
         billing.go_down(60)
-        with running(make_relay(Store(connect(Settings(redis_url=server.url)),
-                                      prefix=key_prefix), billing, sms)):
+        relay_client = connect(Settings(redis_url=server.url))  # the relay's own connections
+        with running(make_relay(Store(relay_client, prefix=key_prefix), billing, sms)):
             assert service.migrate(ALICE, "Tigre", Channel.WEB).approved
             assert service.migrate(JOHN, "Novamix", Channel.APP).approved
             written = [json.loads(w.entry.body) for w in store.outbox.waiting(EVENTS)]
@@ -134,6 +134,7 @@ def test_nothing_is_lost_when_redis_restarts_from_its_append_only_file(key_prefi
             billing.go_down(0)
             wait_for(lambda: len(sms.sent) == 3, seconds=15, what="three SMS")
         client.close()
+        relay_client.close()
     assert sorted(billing.applied, key=lambda e: e["id"]) == sorted(written,
                                                                      key=lambda e: e["id"])
     assert sorted(form["to"] for form in sms.sent) == sorted([ALICE, BRUNO, JOHN])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -32,8 +33,9 @@ def billing_banner(settings) -> list[str]:
             else "no USSD_SMS_URL: no SMS will be sent"]
 
 
+@contextlib.contextmanager
 def _store(settings):
-    """The store on the Redis at REDIS_URL (a clear error when there is none)."""
+    """The store on the Redis at REDIS_URL (a clear error when there is none), closed after."""
     from .cli import _fail_on_error, _redacted
     from .store import Store, connect
 
@@ -41,10 +43,14 @@ def _store(settings):
         raise click.ClickException(
             "REDIS_URL is not set: the outbox lives in Redis (with the embedded store, "
             "ussd serve runs the relay itself when USSD_BILLING_URL is set)")
-    store = Store(_fail_on_error(lambda: connect(settings)), prefix=settings.key_prefix)
-    if not store.ping():
-        raise click.ClickException(f"cannot reach Redis at {_redacted(settings.redis_url)}")
-    return store
+    client = _fail_on_error(lambda: connect(settings))
+    try:
+        store = Store(client, prefix=settings.key_prefix)
+        if not store.ping():
+            raise click.ClickException(f"cannot reach Redis at {_redacted(settings.redis_url)}")
+        yield store
+    finally:
+        client.close()
 
 
 @click.command()
@@ -54,13 +60,18 @@ def relay() -> None:
     Runs until SIGTERM or Ctrl-C; run as many as you like, they share the work.
     """
     from .assembly import build_relay
-    from .billing.metrics import serve_metrics
-    from .cli import _fail_on_error, _redacted, _settings
+    from .cli import _fail_on_error, _settings
 
     settings = _settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the relay logs each outcome itself
-    store = _store(settings)
-    worker = _fail_on_error(lambda: build_relay(settings, store))
+    with _store(settings) as store:
+        _relay(settings, store, _fail_on_error(lambda: build_relay(settings, store)))
+
+
+def _relay(settings, store, worker) -> None:
+    from .billing.metrics import serve_metrics
+    from .cli import _redacted
+
     click.echo(f"Relaying the outbox of {_redacted(settings.redis_url)} to "
                f"{settings.billing_url} as {worker.name}")
     if settings.billing_token is None:
@@ -88,10 +99,11 @@ def pending(queue: str) -> None:
     """List the entries not delivered yet: age, attempts, holder, last error."""
     from .cli import _fail_on_error, _settings
 
-    store = _store(_settings())
+    with _store(_settings()) as store:
+        found = _fail_on_error(lambda: list(store.outbox.waiting(queue)))
     now = time.time()
     count = 0
-    for waiting in _fail_on_error(lambda: list(store.outbox.waiting(queue))):
+    for waiting in found:
         count += 1
         age = now - int(waiting.entry.entry_id.split("-")[0]) / 1000
         click.echo(f"{waiting.entry.event_id}  {_describe(waiting.entry.body)}  "
@@ -107,8 +119,8 @@ def dead(queue: str) -> None:
     """List the dead letters: given up on, with why."""
     from .cli import _fail_on_error, _settings
 
-    store = _store(_settings())
-    letters = _fail_on_error(lambda: list(store.outbox.dead(queue)))
+    with _store(_settings()) as store:
+        letters = _fail_on_error(lambda: list(store.outbox.dead(queue)))
     for letter in letters:
         click.echo(f"{letter.entry.event_id}  {_describe(letter.entry.body)}  dead since "
                    f"{letter.at} after {letter.attempts} attempt(s): {letter.reason}")
@@ -125,16 +137,16 @@ def redrive(ids: tuple[str, ...], everything: bool, queue: str) -> None:
 
     if bool(ids) == everything:
         raise click.UsageError("give event ids, or --all")
-    store = _store(_settings())
-    letters = _fail_on_error(lambda: list(store.outbox.dead(queue)))
-    if ids:
-        by_id = {letter.entry.event_id: letter for letter in letters}
-        unknown = [event_id for event_id in ids if event_id not in by_id]
-        if unknown:
-            raise click.ClickException(f"no dead {NOUNS[queue][0]} {', '.join(unknown)}: "
-                                       "nothing sent again")
-        letters = [by_id[event_id] for event_id in dict.fromkeys(ids)]
-    done = _fail_on_error(lambda: store.outbox.redrive(letters))
+    with _store(_settings()) as store:
+        letters = _fail_on_error(lambda: list(store.outbox.dead(queue)))
+        if ids:
+            by_id = {letter.entry.event_id: letter for letter in letters}
+            unknown = [event_id for event_id in ids if event_id not in by_id]
+            if unknown:
+                raise click.ClickException(f"no dead {NOUNS[queue][0]} {', '.join(unknown)}: "
+                                           "nothing sent again")
+            letters = [by_id[event_id] for event_id in dict.fromkeys(ids)]
+        done = _fail_on_error(lambda: store.outbox.redrive(letters))
     click.echo(f"{_count(done, queue)} sent again"
                + (": " + ", ".join(letter.entry.event_id for letter in letters) if done else ""))
 
