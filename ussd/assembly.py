@@ -46,7 +46,9 @@ def fill_embedded_store(service: UssdService, settings: Settings) -> None:
     from .seed import load_files
 
     if settings.seed_files:
-        load_files(service.store, settings.seed_files)
+        from .months import month_of
+
+        load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone))
     if settings.demo:
         load_demo(service)
 

@@ -1,5 +1,5 @@
-"""The ``ussd`` command: serve, seed, show, migrate, prune, and the handset simulator (the
-billing commands, relay, events and stub-billing, are in cli_billing.py)."""
+"""The ``ussd`` command: serve, show, migrate, prune, and the handset simulator (seed is in
+cli_seed.py; the billing commands, relay, events and stub-billing, in cli_billing.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -46,7 +47,8 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     from .cli_billing import billing_banner
     from .gateways import DIALECTS
     from .menu_files import load_menu
-    from .seed import read_data_file
+    from .months import month_of
+    from .seed import check_file
 
     settings = _settings()
     # Skip what our format does not show (the thread and process names): logging's documented
@@ -56,8 +58,9 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
         settings = replace(settings, insecure=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    this_month = month_of(datetime.now(UTC), settings.zone)
     for path in seed_files:
-        _fail_on_error(lambda path=path: read_data_file(path))
+        _fail_on_error(lambda path=path: check_file(path, this_month))
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
@@ -129,19 +132,6 @@ def granian_server(target: str, host: str, port: int, workers: int, threads: int
         log_access=False,
         working_dir=Path(working_dir) if working_dir else None,
     )
-
-
-@main.command()
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False))
-def seed(files: tuple[str, ...]) -> None:
-    """Load subscriber and consumption CSV files into the Redis at REDIS_URL."""
-    from .seed import load_files
-
-    service = _redis_service()
-    loaded = _fail_on_error(lambda: load_files(service.store, files))
-    for data, count in loaded:
-        click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
 
 
 @main.command()
@@ -305,10 +295,12 @@ def _redis_service():
 
 def _load_into_redis(settings, demo: bool, seed_files: tuple[str, ...]) -> None:
     from .demo import load_demo
+    from .months import month_of
     from .seed import load_files
 
     service = _redis_service()
-    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files)):
+    this_month = month_of(service.clock(), service.zone)
+    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files, this_month)):
         click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
     if demo:
         click.echo(f"Demo data set: {_fail_on_error(lambda: load_demo(service))} subscribers")
@@ -332,10 +324,11 @@ def _fail_on_error(action):
 
 
 def _register() -> None:
-    """The billing commands live in their own module (cli_billing.py)."""
+    """Commands in modules of their own: seed (cli_seed.py), billing's (cli_billing.py)."""
     from .cli_billing import events, relay, stub_billing
+    from .cli_seed import seed
 
-    for command in (relay, events, stub_billing):
+    for command in (seed, relay, events, stub_billing):
         main.add_command(command)
 
 

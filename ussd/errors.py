@@ -37,12 +37,13 @@ class InvalidMsisdnError(UssdError):
 class SeedError(UssdError):
     """A data file has bad rows; nothing of it was loaded."""
 
-    def __init__(self, path: str, problems: list[str]):
+    def __init__(self, path: str, problems: list[str], total: int | None = None):
         self.path = path
-        self.problems = problems
+        self.problems = problems  # the first of them, when there are very many (``total``)
+        total = max(total or 0, len(problems))
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{path}: {len(problems)} bad row(s), nothing loaded\n{shown}{more}")
+        more = f"\n  ... and {total - 20} more" if total > 20 else ""
+        super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
 
 
 class StoreError(UssdError):

@@ -22,6 +22,9 @@ def normalize_msisdn(raw: str, region: str = DEFAULT_REGION) -> str:
     text = (raw or "").strip()
     if not text or len(text) > 32:
         raise InvalidMsisdnError(f"not a phone number: {raw!r}")
+    quick = _quick_e164(text, region)  # the usual writings: no letter to look for
+    if quick is not None:
+        return quick
     if any(char.isalpha() for char in text):
         # phonenumbers reads "0700000001x" or "... ext. 5" as the number: a typo, not an MSISDN.
         raise InvalidMsisdnError(f"not a phone number: {raw!r}")

@@ -67,7 +67,7 @@ class Store:
         self._commands = Commands(client)
         self._scripts = Scripts(client, self._commands.send)
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
-        self.admin = Admin(client, self.keys)
+        self.admin = Admin(client, self.keys, self._commands.send)
         self.outbox = Outbox(client, self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
