@@ -1,15 +1,18 @@
--- wrk script: every connection plays whole #121# dialogues in the Africa's Talking dialect
--- (dial, 1, profile, confirm) and checks each reply against the screen expected for ITS
--- subscriber at that hop. Run with one connection per thread (-t N -c N): wrk's Lua state is
--- per thread, so a thread with one connection knows which dialogue each reply answers.
+-- wrk script: every connection plays whole #121# dialogues (dial, 1, profile, confirm) and
+-- checks each reply against the screen expected for ITS subscriber at that hop. Run with one
+-- connection per thread (-t N -c N): wrk's Lua state is per thread, so a thread with one
+-- connection knows which dialogue each reply answers. It knows nothing of the gateway's wire
+-- format: it sends the requests bench/load.py wrote, as the dialect's client half built them.
 --
--- wrk ... -s dialogues.lua URL -- DATA_FILE
--- DATA_FILE (written by bench/run.py) defines:
---   RUN         a tag that makes the session ids of this run unique
---   FIRST, LAST the range of subscriber numbers to play (each at most once)
---   INPUTS      INPUTS[kind] = the four cumulative texts of a dialogue of that kind
---   EXPECTED    EXPECTED[kind][hop] = the exact reply body, or EXPECTED.any[hop]
---   KINDS       how many kinds: subscriber number n plays kind (n % KINDS) + 1
+-- wrk ... -s dialogues.lua URL -- DATA_FILE THREADS
+-- DATA_FILE (written by bench/load.py) defines:
+--   FIRST, LAST   the range of subscriber numbers to play (each at most once)
+--   KINDS, HOPS   how many kinds (subscriber number n plays kind (n % KINDS) + 1), and hops
+--                 in a dialogue
+--   METHOD, PATH, HEADERS  what every request is sent with
+--   BODIES        a file of request bodies, one a line: subscriber n's hop h on line
+--                 (n - FIRST) * HOPS + h (session ids unique to the run)
+--   EXPECTED      EXPECTED[kind][hop] = the exact reply body, or EXPECTED.any[hop]
 
 local threads = {}
 local next_id = 0
@@ -27,19 +30,17 @@ function init(args)
   hop = 1
   sessions, bad, hops = 0, 0, 0
   first_bad = ""
-  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-end
-
-local function msisdn(n)
-  return string.format("%%2B22507%08d", n)
+  for name, value in pairs(HEADERS) do
+    wrk.headers[name] = value
+  end
+  bodies = {}
+  for line in io.lines(BODIES) do
+    bodies[#bodies + 1] = line
+  end
 end
 
 function request()
-  local kind = (number % KINDS) + 1
-  local body = "sessionId=" .. RUN .. "-" .. number
-    .. "&serviceCode=%2A121%23&phoneNumber=" .. msisdn(number)
-    .. "&networkCode=62303&text=" .. INPUTS[kind][hop]
-  return wrk.format("POST", "/ussd/africastalking", nil, body)
+  return wrk.format(METHOD, PATH, nil, bodies[(number - FIRST) * HOPS + hop])
 end
 
 local function next_dialogue()
@@ -62,7 +63,7 @@ function response(status, headers, body)
     next_dialogue()            -- abandon this dialogue: its state is not what we expect
     return
   end
-  if hop == #INPUTS[kind] then
+  if hop == HOPS then
     sessions = sessions + 1
     next_dialogue()
   else

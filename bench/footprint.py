@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import redis
-
 import load
+import redis
 
 
 class CountingConnection(redis.Connection):
@@ -84,12 +83,10 @@ def round_trips(redis_url: str, prefix: str, first: int, month: str) -> RoundTri
         session_id = f"round-trips-{number}"
         key = store.keys.session(load.msisdn(number), "africastalking", session_id)
         largest = ""
-        for hop, text in enumerate(load.kind_of(number).inputs):
+        for hop, request in enumerate(load.dialogue(number, session_id)):
+            method, target, headers, body = load.http(request)
             sent = CountingConnection.sent
-            http.post("/ussd/africastalking", data={
-                "sessionId": session_id, "serviceCode": "*121#",
-                "phoneNumber": load.msisdn(number), "networkCode": "62303", "text": text,
-            })
+            http.open(target, method=method, headers=headers, data=body)
             worst[hop] = max(worst[hop], CountingConnection.sent - sent)
             record = client.get(key) or ""
             largest = max(largest, record, key=len)

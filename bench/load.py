@@ -6,6 +6,10 @@ dial, ``1`` (change profile), the target's number, ``1`` (confirm), and every re
 screen expected for that kind at that hop: the profile list marks the kind's own profile, the
 confirmation and the success name its target, so a reply from another session shows.
 The expected screens are taken from the service itself on the embedded store, once.
+
+Every request is built by the dialect's client half (``ussd/gateways/africastalking.py``) and
+put on the wire by ``ussd.sim.http_request``; ``dialogues.lua`` only sends the bodies written
+here, so the wire format is written once, in the dialect module.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote
 
+from ussd.contract import WireRequest
+from ussd.gateways import dialect
 from ussd.rules import PROFILES_IN_ORDER, Language, Profile
+from ussd.sim import http_request
 
 BENCH = Path(__file__).resolve().parent
 CONSUMED = 9_000  # F CFA last month: enough for every profile under the default thresholds
+GATEWAY = dialect("africastalking")  # the dialect the load speaks
+PATH = f"/ussd/{GATEWAY.name}"
+CODE = "*121#"
 
 
 @dataclass(frozen=True)
@@ -34,9 +43,8 @@ class Kind:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """The cumulative ``text`` of each hop: dial, change profile, the target, confirm."""
-        choice = str(PROFILES_IN_ORDER.index(self.target) + 1)
-        return ("", "1", f"1*{choice}", f"1*{choice}*1")
+        """The input of each hop after the dial: change profile, the target, confirm."""
+        return ("1", str(PROFILES_IN_ORDER.index(self.target) + 1), "1")
 
 
 KINDS = tuple(
@@ -55,6 +63,22 @@ def msisdn(number: int) -> str:
 
 def kind_of(number: int) -> Kind:
     return KINDS[number % len(KINDS)]
+
+
+HOPS = 1 + len(KINDS[0].inputs)  # the dial, then one hop per input
+
+
+def dialogue(number: int, session_id: str) -> list[WireRequest]:
+    """The gateway's request of each hop of subscriber ``number``'s dialogue."""
+    inputs = kind_of(number).inputs
+    return [GATEWAY.dial(session_id, msisdn(number), CODE)] + [
+        GATEWAY.hop(session_id, msisdn(number), CODE, inputs[:count])
+        for count in range(1, len(inputs) + 1)]
+
+
+def http(request: WireRequest) -> tuple[str, str, dict[str, str], bytes | None]:
+    """``(method, target, headers, body)`` of one of the load's requests over HTTP."""
+    return http_request(request, PATH)
 
 
 def seed(store, count: int, month: str) -> None:
@@ -81,11 +105,9 @@ def expected_replies() -> list[list[str]]:
     replies = []
     for number, kind in enumerate(KINDS):
         hops = []
-        for text in kind.inputs:
-            response = client.post("/ussd/africastalking", data={
-                "sessionId": f"expected-{number}", "serviceCode": "*121#",
-                "phoneNumber": msisdn(number), "networkCode": "62303", "text": text,
-            })
+        for request in dialogue(number, f"expected-{number}"):
+            method, target, headers, body = http(request)
+            response = client.open(target, method=method, headers=headers, data=body)
             hops.append(response.get_data(as_text=True))
         if not (hops[-1].startswith("END ") and kind.target.title in hops[-1]):
             raise RuntimeError(f"the service did not migrate {kind}: {hops}")
@@ -104,14 +126,23 @@ def lua_string(text: str) -> str:
 
 def write_data(path: Path, run: str, first: int, last: int, replies: list[list[str]] | None,
                fixed: str | None = None) -> Path:
-    """The Lua data file of one wrk run (see ``dialogues.lua``)."""
-    lines = [f"RUN = {lua_string(run)}", f"FIRST, LAST = {first}, {last}",
-             f"KINDS = {len(KINDS)}", "INPUTS = {"]
-    for kind in KINDS:
-        lines.append("  {" + ", ".join(lua_string(quote(t, safe="")) for t in kind.inputs) + "},")
-    lines.append("}")
+    """The Lua data file of one wrk run (see ``dialogues.lua``), and beside it the bodies of
+    every request of the run, one a line: subscriber ``n``'s hop ``h`` (from 1) on line
+    ``(n - first) * HOPS + h``, session ids ``<run>-<n>``."""
+    bodies = path.with_suffix(".bodies")
+    sent = [http(request) for number in range(first, last + 1)
+            for request in dialogue(number, f"{run}-{number}")]
+    # One shape for every request (the same method, target and headers): only bodies differ.
+    [(method, target, headers)] = {(m, t, tuple(h.items())) for m, t, h, _ in sent}
+    bodies.write_text("".join(body.decode() + "\n" for *_, body in sent))  # URL-encoded: no \n
+    lines = [f"FIRST, LAST = {first}, {last}",
+             f"KINDS, HOPS = {len(KINDS)}, {HOPS}",
+             f"METHOD, PATH = {lua_string(method)}, {lua_string(target)}",
+             "HEADERS = {" + ", ".join(f"[{lua_string(name)}] = {lua_string(value)}"
+                                       for name, value in headers) + "}",
+             f"BODIES = {lua_string(str(bodies))}"]
     if fixed is not None:
-        lines.append("EXPECTED = {any = {" + ", ".join([lua_string(fixed)] * 4) + "}}")
+        lines.append("EXPECTED = {any = {" + ", ".join([lua_string(fixed)] * HOPS) + "}}")
     else:
         lines.append("EXPECTED = {")
         for hops in replies:

@@ -126,8 +126,8 @@ def main() -> int:
     for name, runs in results.items():
         print(f"{name:8} {names[name]:>16}: hops/s {' '.join(f'{h:5.0f}' for h, _ in runs)}")
         print(f"{'':8} {'':>16}  CPU us/hop {' '.join(f'{c * 1e6:3.0f}' for _, c in runs)}")
-    hops = [c[0] / b[0] for b, c in zip(results["base"], results["changed"])]
-    cpu = [b[1] / c[1] for b, c in zip(results["base"], results["changed"])]
+    hops = [c[0] / b[0] for b, c in zip(results["base"], results["changed"], strict=True)]
+    cpu = [b[1] / c[1] for b, c in zip(results["base"], results["changed"], strict=True)]
     print(f"\nchanged/base hops/s: {statistics.median(hops):.3f} (median of "
           f"{', '.join(f'{r:.2f}' for r in hops)})")
     print(f"base/changed CPU time per hop: {statistics.median(cpu):.3f} (above 1: the change "

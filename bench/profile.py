@@ -3,9 +3,9 @@
     python bench/profile.py [--dialogues 2000]      (pip install -e '.[bench]' for pyinstrument)
 
 The app is the one ``ussd serve`` runs (its Flask app, the Africa's Talking endpoint with its
-gateway secret, the hop log line at INFO) on a throw-away redis-server; the WSGI callable is
-called directly, so no HTTP server or load generator shows in the profile. Prints the call
-tree of the hops, then the app's CPU time per hop.
+gateway secret, the hop log line at INFO) on a throw-away redis-server, sent the load's requests
+(``load.dialogue``); the WSGI callable is called directly, so no HTTP server or load generator
+shows in the profile. Prints the call tree of the hops, then the app's CPU time per hop.
 """
 
 from __future__ import annotations
@@ -18,29 +18,29 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
-from redis_servers import RedisServer  # noqa: E402
+import load
+from redis_servers import RedisServer
 
-import load  # noqa: E402
-from ussd.logs import LOG_FORMAT, LineHandler, LogFormatter  # noqa: E402
-from ussd.months import month_of, previous_month  # noqa: E402
-from ussd.settings import Settings  # noqa: E402
-from ussd.web import create_app  # noqa: E402
+from ussd.logs import LOG_FORMAT, LineHandler, LogFormatter
+from ussd.months import month_of, previous_month
+from ussd.settings import Settings
+from ussd.web import create_app
 
 TOKEN = "profile-token-0123456789"
 
 
-def environ(body: bytes) -> dict:
-    """A WSGI environ for one Africa's Talking callback."""
+def environ(method: str, target: str, headers: dict[str, str], body: bytes) -> dict:
+    """A WSGI environ for one gateway request (one of ``load.http``'s)."""
+    path, _, query = target.partition("?")
     return {
-        "REQUEST_METHOD": "POST", "PATH_INFO": "/ussd/africastalking", "QUERY_STRING": "",
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http",
         "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": True,
         "wsgi.run_once": False,
@@ -69,19 +69,17 @@ def main() -> None:
         store = app.extensions["ussd"].store
         load.seed(store, args.dialogues, previous_month(month_of(datetime.now(UTC),
                                                                  settings.zone)))
-        bodies = [urlencode({"sessionId": f"profile-{n}", "serviceCode": "*121#",
-                             "phoneNumber": load.msisdn(n), "networkCode": "62303",
-                             "text": text}).encode()
-                  for n in range(args.dialogues) for text in load.kind_of(n).inputs]
+        hops = [load.http(request) for n in range(args.dialogues)
+                for request in load.dialogue(n, f"profile-{n}")]
         profiler = Profiler(interval=0.0005)
         cpu = time.process_time()
         profiler.start()
-        for body in bodies:
-            b"".join(app(environ(body), lambda status, headers, exc_info=None: None))
+        for hop in hops:
+            b"".join(app(environ(*hop), lambda status, headers, exc_info=None: None))
         profiler.stop()
         cpu = time.process_time() - cpu
     print(profiler.output_text(unicode=False, color=False))
-    print(f"{len(bodies)} hops, {cpu / len(bodies) * 1e6:.0f} us of CPU per hop "
+    print(f"{len(hops)} hops, {cpu / len(hops) * 1e6:.0f} us of CPU per hop "
           f"(under the profiler, which adds to it)")
 
 

@@ -37,16 +37,16 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))  # redis_servers: throw-away redis-server
 
-import redis  # noqa: E402
-from redis_servers import RedisServer  # noqa: E402
+import footprint
+import load
+import redis
+from redis_servers import RedisServer
+from servers import SERVERS, AppServer, service_env
 
-import footprint  # noqa: E402
-import load  # noqa: E402
-from servers import SERVERS, AppServer, service_env  # noqa: E402
-from ussd.cli import DEFAULT_THREADS, default_workers  # noqa: E402
-from ussd.months import month_of, previous_month  # noqa: E402
-from ussd.settings import Settings  # noqa: E402
-from ussd.store import Store  # noqa: E402
+from ussd.cli import DEFAULT_THREADS, default_workers
+from ussd.months import month_of, previous_month
+from ussd.settings import Settings
+from ussd.store import Store
 
 PREFIX = "bench"
 FLOORS = {"ratio": 0.8, "round_trips": 2, "session_bytes": 400, "subscriber_bytes": 250}
@@ -114,9 +114,10 @@ def main() -> int:
 
 
 def machine() -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
                 if line.startswith("model name")), platform.processor())
-    memory = next(int(line.split()[1]) for line in open("/proc/meminfo")
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     wrk = subprocess.run([load.wrk_path(), "--version"], capture_output=True, text=True)
     print(f"Machine: {os.cpu_count()} CPU ({cpu}), {memory / 2**20:.1f} GiB, "
@@ -191,7 +192,8 @@ def open_screen() -> str:
 
 def machine_busy_seconds() -> float:
     """CPU seconds every process of the machine has used so far (``/proc/stat``)."""
-    fields = [int(f) for f in open("/proc/stat").readline().split()[1:]]
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
     busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal
     return busy / os.sysconf("SC_CLK_TCK")
 
@@ -217,7 +219,7 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
     # Each round ran both apps back to back: their ratio is taken round by round, so that a
     # change in the machine's other load between rounds cancels out.
     ratios = [s["load"].hops_per_second / c["load"].hops_per_second
-              for s, c in zip(results["service"], results["ceiling"])]
+              for s, c in zip(results["service"], results["ceiling"], strict=True)]
     ratio = statistics.median(ratios)
     cores = os.cpu_count() or 1
     print(f"\n{'app':<8} {'round':>5} {'hops/s':>7} {'sessions/s':>10} {'p50 ms':>7} "

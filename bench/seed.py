@@ -23,11 +23,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))  # redis_servers: throw-away redis-server
 
-from redis_servers import RedisServer  # noqa: E402
+from redis_servers import RedisServer
 
-from ussd.seed import load_files  # noqa: E402
-from ussd.settings import Settings  # noqa: E402
-from ussd.store import Store, connect  # noqa: E402
+from ussd.seed import load_files
+from ussd.settings import Settings
+from ussd.store import Store, connect
 
 FLOOR = 50_000  # rows/s (issue 14)
 PREFIX = "seedbench"

@@ -8,6 +8,7 @@ gunicorn kinds exist to compare servers (see ``bench/README.md``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -118,10 +119,8 @@ class AppServer:
             proc.kill()
             proc.wait(timeout=10)
         for pid in children:  # workers the server failed to reap: ours, by PID
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server and its workers."""

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import fakeredis
 import pytest
 import redis
+from handsets import GATEWAYS, flask_response
 from redis_servers import RedisServer, shared_redis_url
 
 from ussd.menu_files import load_menu
@@ -128,7 +129,8 @@ def seed_subscribers(store: Store) -> None:
 
 
 class Dialler:
-    """Plays a USSD session through the Africa's Talking endpoint, as the gateway would."""
+    """Plays a USSD session through the Africa's Talking endpoint, as the gateway would; each
+    reply is the body the gateway gets (``CON ...``/``END ...``)."""
 
     def __init__(self, client, msisdn: str, session_id: str | None = None,
                  service_code: str = "*121#"):
@@ -139,13 +141,10 @@ class Dialler:
         self.inputs: list[str] = []
 
     def post(self, text: str) -> str:
-        response = self.client.post("/ussd/africastalking", data={
-            "sessionId": self.session_id,
-            "serviceCode": self.service_code,
-            "phoneNumber": self.msisdn,
-            "networkCode": "62303",
-            "text": text,
-        })
+        """One callback whose cumulative ``text`` is ``text``; the body of the reply."""
+        call = GATEWAYS["africastalking"].hop(self.session_id, self.msisdn, [text],
+                                              self.service_code)
+        response = flask_response(self.client, call)
         assert response.status_code == 200
         assert response.mimetype == "text/plain"
         return response.get_data(as_text=True)

@@ -49,11 +49,13 @@ def _command(port: int, *args: str, timeout: float = 0.5):
 
 def _info(text: str) -> dict[str, str]:
     """Parse INFO / CLUSTER INFO output into a dict of its ``key:value`` lines."""
-    return dict(ln.split(":", 1) for ln in text.splitlines() if ":" in ln and not ln.startswith("#"))
+    return dict(ln.split(":", 1) for ln in text.splitlines()
+                if ":" in ln and not ln.startswith("#"))
 
 
 def _free_ports(n: int) -> list[int]:
-    """Ask the kernel for ``n`` distinct unused loopback ports (they may be taken again later: callers retry)."""
+    """Ask the kernel for ``n`` distinct unused loopback ports (they may be taken again later:
+    callers retry)."""
     with contextlib.ExitStack() as stack:  # all bound at once, so the ports differ
         socks = [stack.enter_context(socket.socket()) for _ in range(n)]
         for s in socks:
@@ -62,7 +64,8 @@ def _free_ports(n: int) -> list[int]:
 
 
 def shared_redis_url(db: int) -> str | None:
-    """Return the machine's Redis at 127.0.0.1:6379 as a URL for ``db`` if it answers PING in ~0.5 s, else None."""
+    """Return the machine's Redis at 127.0.0.1:6379 as a URL for ``db`` if it answers PING in ~0.5
+    s, else None."""
     try:
         return f"redis://{HOST}:6379/{db}" if _command(6379, "PING") == "PONG" else None
     except (OSError, _Reply, ValueError):
@@ -73,7 +76,8 @@ class RedisServer:
     """One ``redis-server`` child process on a free loopback port, in a private temp directory."""
 
     def __init__(self, config: dict[str, str] | None = None, *, timeout: float = 10.0):
-        """``config`` maps redis.conf directives to values (``""`` means an empty argument, as in ``save ""``)."""
+        """``config`` maps redis.conf directives to values (``""`` means an empty argument, as in
+        ``save ""``)."""
         self.config = dict(config or {})
         self.timeout = timeout
         self.dir = tempfile.mkdtemp(prefix="redis-test-")
@@ -97,7 +101,8 @@ class RedisServer:
         return self._launch(keep_port=False)
 
     def restart(self) -> RedisServer:
-        """Stop if still running, then start again on the same port and dir so AOF/RDB data is reloaded."""
+        """Stop if still running, then start again on the same port and dir so AOF/RDB data is
+        reloaded."""
         if self.proc:
             self.stop()
         return self._launch(keep_port=self.port is not None)
@@ -107,7 +112,8 @@ class RedisServer:
         self._terminate(signal.SIGKILL)
 
     def stop(self) -> None:
-        """Shut down gracefully with SIGTERM (Redis flushes AOF/saves RDB), escalating to SIGKILL if it hangs."""
+        """Shut down gracefully with SIGTERM (Redis flushes AOF/saves RDB), escalating to SIGKILL if
+        it hangs."""
         self._terminate(signal.SIGTERM)
 
     def cleanup(self) -> None:
@@ -142,9 +148,12 @@ class RedisServer:
             proc.wait(timeout=self.timeout)
 
     def _write_config(self) -> str:
-        """Write redis.conf: our defaults, then the caller's options, then settings the helper must own."""
-        defaults = {"save": "", "appendonly": "no"}  # no background RDB forks unless a test asks for them
-        owned = {"port": str(self.port), "bind": HOST, "dir": self.dir, "daemonize": "no", "logfile": ""}
+        """Write redis.conf: our defaults, then the caller's options, then settings the helper must
+        own."""
+        # No background RDB forks unless a test asks for them.
+        defaults = {"save": "", "appendonly": "no"}
+        owned = {"port": str(self.port), "bind": HOST, "dir": self.dir, "daemonize": "no",
+                 "logfile": ""}
         if self.config.get("cluster-enabled") == "yes":
             defaults["cluster-config-file"] = os.path.join(self.dir, "nodes.conf")
             # Explicit bus port: the default port+10000 can overflow 65535 for ephemeral ports.
@@ -156,7 +165,8 @@ class RedisServer:
         return path
 
     def _launch(self, keep_port: bool) -> RedisServer:
-        """Spawn redis-server until it is ready; on a bind collision pick new ports (or, on restart, retry the same)."""
+        """Spawn redis-server until it is ready; on a bind collision pick new ports (or, on restart,
+        retry the same)."""
         deadline = time.monotonic() + self.timeout
         while True:
             if not keep_port:
@@ -174,13 +184,16 @@ class RedisServer:
             code = self.proc.poll()
             self.kill()
             if not collided or time.monotonic() >= deadline:
-                why = f"exited with code {code}" if code is not None else f"not ready within {self.timeout}s"
-                raise RedisServerError(f"redis-server on {HOST}:{self.port} {why} (dir {self.dir}); "
+                why = (f"exited with code {code}" if code is not None
+                       else f"not ready within {self.timeout}s")
+                raise RedisServerError(f"redis-server on {HOST}:{self.port} {why} "
+                                       f"(dir {self.dir}); "
                                        f"log tail:\n{self.log_tail()}")
             time.sleep(0.05)
 
     def _wait_ready(self, deadline: float) -> bool:
-        """True once OUR process answers PING and INFO says loading:0; False if it exits or time runs out."""
+        """True once OUR process answers PING and INFO says loading:0; False if it exits or time
+        runs out."""
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if _command(self.port, "PING") == "PONG":
@@ -197,8 +210,10 @@ class RedisServer:
 class RedisCluster:
     """A 3-master, no-replica Redis Cluster of throw-away ``RedisServer`` nodes on loopback."""
 
-    def __init__(self, config: dict[str, str] | None = None, *, masters: int = 3, timeout: float = 20.0):
-        """``config`` adds redis.conf directives to every node (cluster settings are filled in here)."""
+    def __init__(self, config: dict[str, str] | None = None, *, masters: int = 3,
+                 timeout: float = 20.0):
+        """``config`` adds redis.conf directives to every node (cluster settings are filled in
+        here)."""
         node_conf = {"cluster-enabled": "yes", "cluster-node-timeout": "1000", **(config or {})}
         self.nodes = [RedisServer(node_conf, timeout=timeout) for _ in range(masters)]
         self.timeout = timeout
@@ -211,8 +226,11 @@ class RedisCluster:
 
     @property
     def startup_nodes(self) -> list:
-        """``redis.cluster.ClusterNode`` objects for every node, for ``RedisCluster(startup_nodes=...)``."""
-        from redis.cluster import ClusterNode  # imported lazily: the rest of the module needs only the stdlib
+        """``redis.cluster.ClusterNode`` objects for every node, for
+        ``RedisCluster(startup_nodes=...)``."""
+        from redis.cluster import (
+            ClusterNode,  # imported lazily: the rest of the module needs only the stdlib
+        )
         return [ClusterNode(HOST, n.port) for n in self.nodes]
 
     @property
@@ -221,16 +239,19 @@ class RedisCluster:
         return [n.pid for n in self.nodes]
 
     def start(self) -> RedisCluster:
-        """Start the nodes, assign all slots with ``redis-cli --cluster create``, and wait for cluster_state:ok."""
+        """Start the nodes, assign all slots with ``redis-cli --cluster create``, and wait for
+        cluster_state:ok."""
         try:
             for node in self.nodes:
                 node.start()
             addrs = [f"{HOST}:{n.port}" for n in self.nodes]
-            res = subprocess.run(["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "0",
+            res = subprocess.run(["redis-cli", "--cluster", "create", *addrs,
+                                  "--cluster-replicas", "0",
                                   "--cluster-yes"], stdin=subprocess.DEVNULL, capture_output=True,
                                  text=True, timeout=self.timeout)
             if res.returncode != 0:
-                raise RedisServerError(f"redis-cli --cluster create failed:\n{res.stdout}{res.stderr}")
+                raise RedisServerError(
+                    f"redis-cli --cluster create failed:\n{res.stdout}{res.stderr}")
             self._wait_converged(time.monotonic() + self.timeout)
         except BaseException:
             self.stop()  # never leave half a cluster running

@@ -14,12 +14,13 @@ import fakeredis
 import pytest
 from click.testing import CliRunner
 from conftest import ALICE
-from gateway_drivers import DRIVERS, Screen
+from handsets import GATEWAYS, Screen
 
 from ussd.errors import ConfigError
 from ussd.settings import GatewaySecrets, Settings
 from ussd.web import create_app
 
+DRIVERS = tuple(GATEWAYS.values())
 MAIN = Screen("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration",
               end=False)
 TOKENS = {name: f"{name}-token-0123456789" for name in ("africastalking", "hubtel", "flares")}

@@ -7,6 +7,7 @@ does before it sends the reply, so before our success screen. See docs/reliabili
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LAST_MONTH, NOW, THIS_MONTH
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 from redis_servers import RedisServer
 
 from ussd.rules import Language, Profile
@@ -85,7 +86,7 @@ def check_consistent(found: dict) -> Counter:
         history = stored["history"]
         assert stored["migrations_this_month"] == len(history)
         assert stored["profile"] == (history[-1]["to"] if history else "novamix")
-        assert all(a["to"] == b["from"] for a, b in zip(history, history[1:], strict=False))
+        assert all(a["to"] == b["from"] for a, b in itertools.pairwise(history))
         sessions.update(entry["session"] for entry in history)
     return sessions
 

@@ -240,7 +240,7 @@ def test_the_language_is_kept_through_the_dialogue(menu):
 
 def test_thresholds_come_from_the_policy(menu):
     policy = Policy(monthly_cap=1, thresholds={T: 5000})
-    session, migrations = walk(menu, ["1", "2"], policy=policy)
+    session, _migrations = walk(menu, ["1", "2"], policy=policy)
     assert shown(menu, session, policy) == (
         "END Migration vers Tigre impossible: il faut 5.000 F CFA de crédit consommé le mois "
         "passé. Vous avez consommé 3.000 F CFA."

@@ -1,6 +1,6 @@
 """Every gateway dialect plays the same dialogues: one table, three wire formats.
 
-The drivers in ``gateway_drivers.py`` assert each dialect's exact wire format on every reply;
+The handsets of ``handsets.py`` check each dialect's exact wire format on every reply;
 the table below says what the handset must show, whatever the dialect. Runs on fakeredis and
 on a real Redis (the ``client`` fixture).
 """
@@ -12,10 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import ALICE, CELINE, JOHN, NOBODY, THIS_MONTH
-from gateway_drivers import DRIVERS, Flares, Hubtel, Screen
+from handsets import GATEWAYS, Screen, flask_response
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from ussd.contract import EndKind, Reply
+
+DRIVERS = tuple(GATEWAYS.values())
+Flares, Hubtel = GATEWAYS["flares"], GATEWAYS["hubtel"]
 MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
 NAV = "0 Retour | 00 Accueil"
 PROFILES = ("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n"
@@ -305,7 +309,7 @@ def test_flares_abort_of_any_kind_closes_the_session(client, service):
     session = Flares(client, ALICE)
     session.dial()
     key = session_key(service, session)
-    session._abort("something-else")
+    session.report_end(abort="something-else")
     assert not service.store.redis.exists(key)
 
 
@@ -316,6 +320,73 @@ def test_flares_answers_only_get(client):
 def test_africastalking_events_for_an_unknown_session_are_acknowledged(client):
     response = client.post("/ussd/africastalking/events", data={"status": "Success"})
     assert (response.status_code, response.get_data()) == (200, b"")
+
+
+# --- each dialect's wire, pinned (the handsets check every answer against the dialect's own
+# server half; these say what that server half writes) -----------------------------------
+
+REFUSAL = "Demande non reconnue. Merci de composer #121#."
+PINNED = {  # dialect -> (Content-Type, own headers, body) of a screen that continues, one that ends
+    "africastalking": ("text/plain; charset=utf-8", ({}, {}), (f"CON {MAIN}", f"END {REFUSAL}")),
+    "hubtel": ("application/json", ({}, {}), (
+        json.dumps({"Type": "Response", "Message": MAIN, "ClientState": ""}, ensure_ascii=False),
+        json.dumps({"Type": "Release", "Message": REFUSAL, "ClientState": ""}, ensure_ascii=False),
+    )),
+    "flares": ("text/plain; charset=utf-8", (
+        {"Freeflow": "FC", "Cache-Control": "no-store"},
+        {"Freeflow": "FB", "Cache-Control": "no-store"}), (MAIN, REFUSAL)),
+}
+ACKNOWLEDGED = {  # dialect -> (Content-Type, body) of the answer to an end report
+    "africastalking": ("text/plain; charset=utf-8", ""),
+    "hubtel": ("application/json", '{"Type": "Release", "Message": "", "ClientState": ""}'),
+    "flares": ("text/plain; charset=utf-8", ""),
+}
+
+
+def pinned(response, content_type: str, headers: dict, body: str) -> None:
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    for name in ("Freeflow", "Cache-Control"):
+        assert response.headers.get(name) == headers.get(name)
+    assert response.get_data(as_text=True) == body
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_each_dialects_answers_on_the_wire(client, name):
+    gateway = GATEWAYS[name]
+    content_type, (going_on, ending), (screen, refusal) = PINNED[name]
+    pinned(flask_response(client, gateway.dial("S-pin", ALICE)), content_type, going_on, screen)
+    pinned(flask_response(client, gateway.dial("S-pin", "12345")), content_type, ending, refusal)
+    acknowledged_type, acknowledgement = ACKNOWLEDGED[name]
+    pinned(flask_response(client, gateway.end("S-pin", ALICE)), acknowledged_type, {},
+           acknowledgement)
+
+
+@pytest.mark.parametrize("name", PINNED)
+@pytest.mark.parametrize("end", [False, True])
+def test_the_client_half_reads_what_the_server_half_writes(name, end):
+    dialect = GATEWAYS[name].wire_format
+    request = dialect.dial("S1", ALICE, "*121#")
+    reply = Reply(MAIN, end)
+    assert dialect.read_reply(dialect.wire(reply, request)) == reply
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_only_the_gateways_that_report_a_completed_session_are_asked_to(name):
+    dialect = GATEWAYS[name].wire_format
+    reported = dialect.end("S1", ALICE, "*121#", ("1",), EndKind.COMPLETED) is not None
+    assert reported == (name == "africastalking")
+
+
+def test_hubtel_echoes_client_state_on_a_refusal_and_a_release(client):
+    session = Hubtel(client, ALICE)
+    refused = session.request({**session.first_hop(code="*999#"), "ClientState": "state-7"})
+    assert refused.get_data(as_text=True) == json.dumps(
+        {"Type": "Release", "Message": REFUSAL, "ClientState": "state-7"}, ensure_ascii=False)
+    release = GATEWAYS["hubtel"].end(session.session_id, ALICE).request.json
+    released = session.request({**release, "ClientState": "state-8"})
+    assert released.get_data(as_text=True) == (
+        '{"Type": "Release", "Message": "", "ClientState": "state-8"}')
 
 
 def test_every_dialect_is_served_at_its_path(app):
@@ -364,7 +435,7 @@ def test_the_engine_knows_nothing_of_dialects(module):
 def test_the_short_form_read_is_werkzeugs(body, terminated):
     from flask import Flask, request
 
-    from ussd.gateways import URLENCODED, form_of
+    from ussd.gateways.view import URLENCODED, form_of
 
     app = Flask("forms")
     overrides = {"wsgi.input_terminated": True} if terminated else {}
@@ -392,7 +463,7 @@ def test_the_form_parser_reads_what_parse_qsl_reads(text):
     bad escapes kept as they came, invalid UTF-8 escapes as werkzeug quotes them."""
     from urllib.parse import parse_qsl
 
-    from ussd.gateways import parse_form
+    from ussd.gateways.view import parse_form
 
     expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
     assert parse_form(text) == expected

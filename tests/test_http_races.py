@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import LAST_MONTH, NOW, THIS_MONTH
-from gateway_clients import Handset, http_transport, served_dialects, serving
+from handsets import Handset, http_transport, served_dialects, serving
 
 from ussd.rules import Language, Profile
 from ussd.settings import Settings
@@ -168,7 +168,7 @@ def test_racing_sessions_migrate_exactly_the_cap_and_show_only_their_own_data(wo
         history = stored["history"]
         assert stored["migrations_this_month"] == len(history) == CAP
         assert history[0]["from"] == profile.value
-        assert all(a["to"] == b["from"] for a, b in zip(history, history[1:], strict=False))
+        assert all(a["to"] == b["from"] for a, b in itertools.pairwise(history))
         assert stored["profile"] == history[-1]["to"]
         assert stored["consumption"] == {LAST_MONTH: consumed}
         assert len({entry["session"] for entry in history}) == CAP

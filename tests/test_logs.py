@@ -101,7 +101,7 @@ def server_logger(name: str = "ussd.hop", stream: io.StringIO | None = None):
 
     Made outside the logging tree: under pytest the root logger carries pytest's handlers.
     """
-    logger = logging.Logger(name, logging.INFO)  # noqa: LOG001  (outside the tree)
+    logger = logging.Logger(name, logging.INFO)
     handler = LineHandler(stream if stream is not None else io.StringIO())
     handler.setFormatter(LogFormatter(LOG_FORMAT))
     logger.addHandler(handler)
@@ -180,7 +180,7 @@ def _another_handler_class(logger, handler):
 
 
 def _the_handler_on_a_parent(logger, handler):
-    parent = logging.Logger("ussd", logging.INFO)  # noqa: LOG001
+    parent = logging.Logger("ussd", logging.INFO)
     logger.removeHandler(handler)
     parent.addHandler(handler)
     logger.parent = parent
@@ -232,6 +232,7 @@ def test_a_line_the_stream_refuses_goes_to_logging_which_reports_it(frozen, monk
 SERVER = r'''
 import logging
 from ussd.cli import _settings
+from ussd.gateways import dialect
 from ussd.web import create_app
 
 made = []
@@ -244,10 +245,10 @@ logging.Logger.makeRecord = counting
 _settings()  # the logging of ussd serve: one LineHandler on standard error
 app = create_app()  # the embedded store with the demo subscribers (USSD_DEMO=1)
 client = app.test_client()
-for text in ("", "1"):
-    reply = client.post("/ussd/africastalking", data={
-        "sessionId": "ATUid_log", "serviceCode": "*121#", "phoneNumber": "+2250700000001",
-        "networkCode": "62303", "text": text})
+gateway = dialect("africastalking")  # its client half: the requests Africa's Talking sends
+for inputs in ((), ("1",)):
+    request = gateway.hop("ATUid_log", "+2250700000001", "*121#", inputs)
+    reply = client.post("/ussd/africastalking", data=request.form)
     assert reply.status_code == 200, reply.status_code
 print("records made for ussd.hop:", made.count("ussd.hop"))
 '''

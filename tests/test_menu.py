@@ -14,7 +14,7 @@ from ussd.rules import Language, Policy, Profile, Reason
 from ussd.settings import DEFAULT_MENUS_DIR
 from ussd.text import measure
 
-WIDE_POLICY = Policy(monthly_cap=99, thresholds={p: 99_999_999 for p in Profile})
+WIDE_POLICY = Policy(monthly_cap=99, thresholds=dict.fromkeys(Profile, 99999999))
 
 
 def test_the_shipped_menus_load(menu):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import ALICE
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 
 from ussd.months import month_of, previous_month
 from ussd.rules import Language, Profile
@@ -107,7 +107,7 @@ def test_cap_and_last_month_switch_at_local_midnight(boundary):
 
 
 def test_a_session_straddling_midnight_counts_where_it_is_confirmed(boundary):
-    app, clock, last, first, old, new = boundary
+    app, clock, _last, first, old, new = boundary
     store = app.extensions["ussd"].store
     for target in ("3", "1"):  # two migrations before midnight: one left this month
         dialogue(app, "1", target, "1")

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import pytest
 from conftest import ALICE, JOHN, NOW, THIS_MONTH, seed_subscribers
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 from redis_servers import RedisServer
 
 from ussd.settings import Settings

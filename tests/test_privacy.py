@@ -12,7 +12,7 @@ import traceback
 import fakeredis
 import pytest
 from conftest import ALICE, JOHN, NOW, seed_subscribers
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 
 from ussd.rules import Channel
 from ussd.settings import Settings

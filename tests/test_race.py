@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -64,7 +65,7 @@ def test_concurrent_confirms_never_exceed_the_cap(race_app):
     # The history is a chain: each migration starts from where the previous one left.
     chain = record["history"]
     assert chain[0]["from"] == "tigre"
-    assert all(a["to"] == b["from"] for a, b in zip(chain, chain[1:]))
+    assert all(a["to"] == b["from"] for a, b in itertools.pairwise(chain))
     assert record["profile"] == chain[-1]["to"]
     # Each success screen counts down from what the store held when it was applied.
     assert sorted(r.rsplit(": ", 1)[1] for r in successes) == ["0.", "1.", "2."]

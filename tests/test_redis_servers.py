@@ -5,13 +5,13 @@ import socket
 
 import pytest
 import redis
-
 import redis_servers
 from redis_servers import RedisCluster, RedisServer, RedisServerError, shared_redis_url
 
 
 def _alive(pid: int) -> bool:
-    """True if ``pid`` is still a redis-server process (a reused pid running something else does not count)."""
+    """True if ``pid`` is still a redis-server process (a reused pid running something else
+    does not count)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"redis-server" in f.read()
@@ -72,7 +72,8 @@ def test_cluster_serves_all_slots_and_hash_tagged_lua():
             keys = [f"key:{i}" for i in range(200)]
             slots = {rc.keyslot(k) for k in keys}
             owners = {rc.get_node_from_key(k).port for k in keys}
-            assert len(slots) > 150 and owners == {n.port for n in cluster.nodes}  # every master used
+            # Every master used.
+            assert len(slots) > 150 and owners == {n.port for n in cluster.nodes}
             for k in keys:
                 rc.set(k, k)
             assert all(rc.get(k) == k.encode() for k in keys)

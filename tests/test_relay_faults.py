@@ -102,7 +102,8 @@ def test_sigterm_stops_a_relay_cleanly_and_hands_its_events_over(
         assert time.monotonic() - started < 5
     assert process.returncode == 0
     lines = output.splitlines()
-    assert lines[0].startswith(f"Relaying the outbox of {real_redis_url} to {billing.url}events as ")
+    assert lines[0].startswith(
+        f"Relaying the outbox of {real_redis_url} to {billing.url}events as ")
     assert lines[1] == f"SMS receipts through {sms.url}version1/messaging"
     assert "stopped; 1 undelivered entries handed to the other relays" in lines[-1]
     [waiting] = service.store.outbox.waiting(EVENTS)

@@ -126,7 +126,7 @@ def test_the_start_screen_has_no_back_line_and_end_screens_none(menu):
 
 def test_a_long_screen_renders_page_by_page(menu):
     # With a cap of 99 and thresholds of a billion F CFA, the conditions take several pages.
-    policy = Policy(monthly_cap=99, thresholds={p: 999_999_999 for p in Profile})
+    policy = Policy(monthly_cap=99, thresholds=dict.fromkeys(Profile, 999999999))
     pages = screen_pages(menu, "conditions", FR, {}, policy)
     assert len(pages) >= 2
     assert_every_page_fits(pages)
@@ -152,7 +152,7 @@ def test_a_paginated_end_screen_ends_only_on_its_last_page(menu):
 
 
 def test_the_invalid_notice_heads_every_page_and_keeps_the_cut(menu):
-    policy = Policy(monthly_cap=99, thresholds={p: 999_999_999 for p in Profile})
+    policy = Policy(monthly_cap=99, thresholds=dict.fromkeys(Profile, 999999999))
     plain = screen_pages(menu, "conditions", FR, {}, policy)
     noticed = screen_pages(menu, "conditions", FR, {}, policy, error=True)
     assert noticed == [f"Choix invalide.\n{page}" for page in plain]

@@ -16,16 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 import fakeredis
 import pytest
 from conftest import ALICE, JOHN, LAST_MONTH, NOW, THIS_MONTH, seed_subscribers
-from gateway_clients import Handset, served_dialects, test_client_transport
+from handsets import Handset, served_dialects, test_client_transport
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ussd.session import REPLAY_WINDOW
+from ussd.contract import Hop
 from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
-from ussd.contract import Hop
 from ussd.service import UssdService
+from ussd.session import REPLAY_WINDOW
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.store import Store
 from ussd.web import create_app

@@ -73,9 +73,9 @@ def test_thresholds_and_cap_are_configuration():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(monthly_cap=-1),
-    dict(thresholds={T: -5}),
-    dict(thresholds={"tigre": 100}),
+    {"monthly_cap": -1},
+    {"thresholds": {T: -5}},
+    {"thresholds": {"tigre": 100}},
 ])
 def test_policy_refuses_nonsense(bad):
     with pytest.raises(ValueError):

@@ -258,7 +258,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path, store):
             handle.write("msisdn,profile,language\n")
             handle.writelines(f"+22507{n:08d},Tigre,fr\n" for n in range(count))
         tracemalloc.start()
-        [(data, rows)] = load_files(store, [path], "2026-11", dry_run=True)
+        [(_, rows)] = load_files(store, [path], "2026-11", dry_run=True)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         assert rows == count

@@ -12,16 +12,11 @@ from click.testing import CliRunner
 from conftest import ALICE, THIS_MONTH
 
 from ussd.cli import main
+from ussd.contract import Reply as Screen
+from ussd.errors import SimulatorError
+from ussd.gateways import DIALECTS, dialect
 from ussd.settings import GatewaySecrets
-from ussd.sim import (
-    HANDSETS,
-    Credentials,
-    FlaresHandset,
-    HttpReply,
-    HubtelHandset,
-    Screen,
-    SimulatorError,
-)
+from ussd.sim import Credentials, Handset, answer_of
 from ussd.web import create_app
 
 MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
@@ -43,25 +38,23 @@ def wsgi_transport(app, seen: list | None = None):
             seen.append((method, parts.path, parts.query, dict(headers), body))
         response = client.open(parts.path, method=method, query_string=parts.query,
                                headers=dict(headers), data=body)
-        return HttpReply(response.status_code,
-                         {name.lower(): value for name, value in response.headers.items()},
-                         response.get_data(as_text=True))
+        return answer_of(response.status_code, response.headers, response.get_data(as_text=True))
 
     return send
 
 
-@pytest.fixture(params=list(HANDSETS), ids=str)
+@pytest.fixture(params=list(DIALECTS), ids=str)
 def gateway(request):
     return request.param
 
 
 def handset(gateway, app, credentials=None, dial="#121#", seen=None):
-    return HANDSETS[gateway]("http://server", ALICE, dial, credentials,
-                             transport=wsgi_transport(app, seen))
+    return Handset(dialect(gateway), "http://server", ALICE, dial, credentials,
+                   transport=wsgi_transport(app, seen))
 
 
 def session_key(service, phone):
-    return service.store.keys.session(ALICE, phone.NAME, phone.session_id)
+    return service.store.keys.session(ALICE, phone.dialect.name, phone.session_id)
 
 
 def test_a_whole_dialogue_in_every_dialect(gateway, app, service):
@@ -126,7 +119,7 @@ def test_the_wire_of_hubtel_and_flares(app):
 @pytest.fixture
 def secured(redis_client, settings, clock, store):
     secrets = {name: GatewaySecrets(token=TOKEN, basic_auth=f"gw:{PASSWORD}")
-               for name in HANDSETS}
+               for name in DIALECTS}
     return create_app(replace(settings, gateway_secrets=secrets), redis_client=redis_client,
                       clock=clock)
 
@@ -145,7 +138,7 @@ def test_the_token_goes_where_the_gateway_puts_it(gateway, secured):
     seen = []
     handset(gateway, secured, Credentials(token=TOKEN), seen=seen).start()
     _, path, _, headers, _ = seen[0]
-    if HANDSETS[gateway].TOKEN_IN_PATH:
+    if dialect(gateway).token_in_path:
         assert (path, "Authorization" in headers) == (f"/ussd/{gateway}/{TOKEN}", False)
     else:
         assert (path, headers["Authorization"]) == (f"/ussd/{gateway}", f"Bearer {TOKEN}")
@@ -153,7 +146,7 @@ def test_the_token_goes_where_the_gateway_puts_it(gateway, secured):
 
 @pytest.mark.parametrize("credentials", [None, Credentials(user="gw", password="wrong")])
 def test_a_refusal_is_a_simulator_error_with_a_hint(gateway, secured, credentials):
-    with pytest.raises(SimulatorError, match="HTTP 401 .*--token"):
+    with pytest.raises(SimulatorError, match=r"HTTP 401 .*--token"):
         handset(gateway, secured, credentials).start()
 
 
@@ -168,7 +161,7 @@ def test_credentials_from_the_servers_own_variables():
 
 
 def replying(status=200, body="", **headers):
-    return lambda method, url, sent, data: HttpReply(status, headers, body)
+    return lambda method, url, sent, data: answer_of(status, headers, body)
 
 
 @pytest.mark.parametrize(("gateway", "reply", "message"), [
@@ -189,15 +182,15 @@ def replying(status=200, body="", **headers):
 ])
 def test_a_misbehaving_server_is_reported(gateway, reply, message):
     with pytest.raises(SimulatorError, match=message):
-        HANDSETS[gateway]("http://server", ALICE, transport=reply).start()
+        Handset(dialect(gateway), "http://server", ALICE, transport=reply).start()
 
 
 def test_an_ending_answered_with_a_screen_is_reported():
-    hubtel = HubtelHandset("http://s", ALICE, transport=replying(
+    hubtel = Handset(dialect("hubtel"), "http://s", ALICE, transport=replying(
         body='{"Type": "Response", "Message": "hi"}', **{"content-type": "application/json"}))
     with pytest.raises(SimulatorError, match="not an empty Release"):
         hubtel.hang_up()
-    flares = FlaresHandset("http://s", ALICE, transport=replying(body="hi"))
+    flares = Handset(dialect("flares"), "http://s", ALICE, transport=replying(body="hi"))
     with pytest.raises(SimulatorError, match="not an empty reply"):
         flares.time_out()
 

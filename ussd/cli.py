@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from .errors import UssdError
+from .errors import SimulatorError, UssdError
+from .gateways import DIALECTS, dialect
 from .logs import LOG_FORMAT, LineHandler, LogFormatter
-from .sim import HANDSETS
 
 
 @click.group()
@@ -203,7 +203,7 @@ def prune(keep_months: int, dry_run: bool) -> None:
 @main.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
               help="The server to dial.")
-@click.option("--gateway", type=click.Choice(list(HANDSETS)),
+@click.option("--gateway", type=click.Choice(DIALECTS),
               default="africastalking", show_default=True, help="The dialect to speak.")
 @click.option("--msisdn", default="+2250700000001", show_default=True,
               help="The subscriber's number.")
@@ -223,12 +223,12 @@ def prune(keep_months: int, dry_run: bool) -> None:
 def sim(url: str, gateway: str, msisdn: str, dial: str, inputs: tuple[str, ...],
         ending: str | None, token: str | None, user: str | None, password: str | None) -> None:
     """Dial #121# like a handset through a gateway: play --input values, or type them."""
-    from .sim import Credentials, SimulatorError
+    from .sim import Credentials, Handset
 
     credentials = Credentials.from_env(gateway)
     if token or user:
         credentials = Credentials(token=token, user=user, password=password)
-    handset = HANDSETS[gateway](url, msisdn, dial, credentials)
+    handset = Handset(dialect(gateway), url, msisdn, dial, credentials)
     try:
         screen = handset.start()
         _show(dial, screen)

@@ -1,11 +1,15 @@
-"""The one tree of exceptions raised by the service.
+"""The one tree of exceptions the package raises on purpose: the service's and the simulator's.
 
     UssdError
      ├── ConfigError            a setting is missing or malformed
      ├── InvalidMenuError       a menu or text file is broken (caught at start-up)
      ├── ScreenTooLongError     a rendered screen cannot fit one USSD message
      ├── InvalidMsisdnError     a phone number that is not a valid subscriber number
+     ├── BadRequestError        a gateway request we cannot serve (answered with a polite END)
+     │    └── UnknownServiceCodeError   a USSD code this service does not answer
      ├── SeedError              a CSV data file has bad rows (file and line in the message)
+     ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
+     │    └── MalformedReplyError       a reply that is not well formed in its dialect
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -34,6 +38,14 @@ class InvalidMsisdnError(UssdError):
     """A phone number that cannot be a subscriber's number."""
 
 
+class BadRequestError(UssdError):
+    """A gateway request this service cannot serve: a missing, oversized or non-text field."""
+
+
+class UnknownServiceCodeError(BadRequestError):
+    """A request for a USSD code this service does not answer."""
+
+
 class SeedError(UssdError):
     """A data file has bad rows; nothing of it was loaded."""
 
@@ -44,6 +56,14 @@ class SeedError(UssdError):
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
         more = f"\n  ... and {total - 20} more" if total > 20 else ""
         super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
+
+
+class SimulatorError(UssdError):
+    """The server answered something a gateway could not relay to a handset."""
+
+
+class MalformedReplyError(SimulatorError):
+    """A reply that is not well formed in its dialect (read by a dialect's client half)."""
 
 
 class StoreError(UssdError):

@@ -27,27 +27,28 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from .contract import Hop
-from .rules import Channel, Language, Profile
+from .rules import Channel, Language, Profile, Standing
 
 # A gateway's session id as kept in the history and the event: no gateway's is longer.
 MAX_SESSION_ID = 64
 
 
-def migration_event(*, msisdn: str, source: Profile, target: Profile, channel: Channel,
+def migration_event(msisdn: str, standing: Standing, target: Profile, channel: Channel,
                     client: str | None, session: str | None, at: datetime, zone: ZoneInfo,
-                    month: str, migrations_this_month: int, language: Language) -> dict:
-    """The billing event of a migration about to be applied (see the module's table)."""
+                    month: str, language: Language) -> dict:
+    """The billing event of a migration from ``standing`` about to be applied (see the
+    module's table): its count is the one the migration script re-checks, plus this one."""
     return {
         "id": str(uuid.uuid4()),
         "msisdn": msisdn,
-        "from": source.value,
+        "from": standing.profile.value,
         "to": target.value,
         "channel": channel.value,
         "client": client,
         "session": session[:MAX_SESSION_ID] if session is not None else None,
         "at": at.astimezone(zone).isoformat(timespec="seconds"),
         "month": month,
-        "migrations_this_month": migrations_this_month,
+        "migrations_this_month": standing.migrations_this_month + 1,
         "language": language.value,
     }
 

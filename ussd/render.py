@@ -159,10 +159,10 @@ def paginate(lines: list[str], footer: list[str], more: str, head: str = "") -> 
         if pages[-1] and not fits("\n".join(room + pages[-1] + [unit, more, *footer])):
             pages.append([])
         pages[-1].append(unit)
-    texts = ["\n".join(page + [more, *footer]) for page in pages[:-1]]
+    texts = ["\n".join([*page, more, *footer]) for page in pages[:-1]]
     texts.append("\n".join(pages[-1] + footer))
     for text in texts:
-        if not fits("\n".join(room + [text])):
+        if not fits("\n".join([*room, text])):
             raise ScreenTooLongError(f"cannot fit one USSD message: {text!r}")
     return texts
 

@@ -140,12 +140,12 @@ def decide(standing: Standing | None, target: Profile | str, policy: Policy) -> 
         return Decision(Reason.UNKNOWN_SUBSCRIBER, profile)
     used = standing.migrations_this_month
     left_now = max(policy.monthly_cap - used, 0)
-    figures = dict(
-        current=standing.profile,
-        consumed=standing.consumed_last_month,
-        migrations_used=used,
-        migrations_left=left_now,
-    )
+    figures = {
+        "current": standing.profile,
+        "consumed": standing.consumed_last_month,
+        "migrations_used": used,
+        "migrations_left": left_now,
+    }
     if profile is None:
         return Decision(Reason.UNKNOWN_PROFILE, None, **figures)
     figures["required"] = policy.required_for(profile)

@@ -16,22 +16,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import metrics
-from .contract import Hop, Reply
+from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
+from .errors import StoreConflictError, StoreError, UssdError
 from .events import history_entry, migration_event
-from .session import Session, advance, replayed
-from .errors import StoreConflictError, StoreError
 from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
 from .phone import mask_msisdn
 from .render import render
+from .reports import ended, refused
 from .rules import Channel, Decision, Language, Profile, Standing, decide
+from .session import Session, advance, replayed
 from .settings import Settings
 from .store import MigrateOutcome, SessionChange, Store
 from .store.keys import session_digest
@@ -88,7 +88,7 @@ class UssdService:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
                         _without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
             # A bug must not reach the gateway as a 500 (it would retry, or show its own error
             # page): the same polite END, and where it failed in the log for us. Not the
             # exception's message: it may hold a key name, so a whole phone number.
@@ -150,8 +150,8 @@ class UssdService:
             if not decision.approved:
                 return decision
             entry = history_entry(now, standing.profile, decision.target, channel)
-            event = self._event(msisdn, standing, decision.target, channel, client, None, now,
-                                month, subscriber.language)
+            event = migration_event(msisdn, standing, decision.target, channel, client, None,
+                                    now, self.zone, month, subscriber.language)
             answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
                                              month=month, last_month=last_month, entry=entry,
                                              event=event)
@@ -160,16 +160,6 @@ class UssdService:
                 return decision
             standing = answer.standing
         raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
-
-    def _event(self, msisdn: str, standing: Standing, target: Profile, channel: Channel,
-               client: str | None, session: str | None, now: datetime, month: str,
-               language: Language) -> dict:
-        """The billing event of a migration from ``standing`` to ``target``, about to be
-        applied in the same step (its count is the one the script re-checks, plus this one)."""
-        return migration_event(
-            msisdn=msisdn, source=standing.profile, target=target, channel=channel,
-            client=client, session=session, at=now, zone=self.zone, month=month,
-            migrations_this_month=standing.migrations_this_month + 1, language=language)
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
         """End a session the gateway reports as ended; True if it was still live.
@@ -226,9 +216,10 @@ class UssdService:
                 record = found
                 continue
             entry = history_entry(now, migration.expected.profile, migration.target,
-                                   Channel.USSD, hop)
-            event = self._event(hop.msisdn, migration.expected, migration.target, Channel.USSD,
-                                hop.gateway, hop.session_id, now, month, subscriber.language)
+                                  Channel.USSD, hop)
+            event = migration_event(hop.msisdn, migration.expected, migration.target,
+                                    Channel.USSD, hop.gateway, hop.session_id, now, self.zone,
+                                    month, subscriber.language)
             answer = self.store.hops.migrate(
                 hop.msisdn, expected=migration.expected, target=migration.target, month=month,
                 last_month=last_month, entry=entry, event=event,
@@ -290,3 +281,16 @@ class UssdService:
         if hop.sequence is not None and hop.sequence <= session.hop:
             return None
         return hop.inputs
+
+    def refuse(self, gateway: str, error: UssdError, raw_msisdn: object) -> Reply:
+        """The polite END for a gateway request we cannot serve, counted and logged (see
+        ``ussd.reports``); in the subscriber's language when it names a subscriber."""
+        msisdn = refused(gateway, error, raw_msisdn)
+        return self.system_reply("invalid_request",
+                                 self.stored_language(msisdn) if msisdn else Language.FR)
+
+    def end(self, end: End) -> None:
+        """Forget a session the gateway reports as ended (see ``ussd.reports``); a malformed
+        report is only counted. It never changes a subscriber."""
+        ended(end, self.close)
+

@@ -1,12 +1,16 @@
 """A handset simulator: dials #121# against a running server, as a gateway would relay it.
 
-One small class per gateway dialect speaks its wire format (:class:`AfricasTalkingHandset`,
-:class:`HubtelHandset`, :class:`FlaresHandset`): the dial, each input, and the messages a
-gateway sends when a session ends (hang-up, timeout, Africa's Talking's end notification).
-They share the checks a gateway makes on every reply (HTTP ``200``, the right content type,
-a screen that fits one USSD message) and the credentials: a token (in the path for gateways
-that are only given a URL, else ``Authorization: Bearer``) or HTTP basic auth. Anything a
-gateway could not relay to a handset is a :class:`SimulatorError`.
+One :class:`Handset` plays a session in any dialect, through the dialect's client half
+(``ussd/gateways/<name>.py``: the requests its gateway sends, and how it reads our answers):
+the dial, each input, and the requests a gateway sends when a session ends (hang-up, time-out,
+and, for gateways that report it, the end after an ``END``). It makes the checks a gateway
+makes on every reply (HTTP ``200``, the dialect's well-formed answer, a screen that fits one
+USSD message) and sends the credentials: a token (in the path for gateways that are only given
+a URL, else ``Authorization: Bearer``) or HTTP basic auth. Anything a gateway could not relay
+to a handset is a :class:`~ussd.errors.SimulatorError`.
+
+:func:`http_request` is how a dialect's :class:`~ussd.contract.WireRequest` goes over HTTP, for
+the tests and the bench as well.
 """
 
 from __future__ import annotations
@@ -20,21 +24,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
 
+from .contract import Dialect, EndKind, Reply, WireReply, WireRequest
+from .errors import SimulatorError
 from .text import fits, measure
 
-
-class SimulatorError(Exception):
-    """The server answered something a gateway could not relay to a handset."""
-
-
-@dataclass(frozen=True)
-class Screen:
-    """What the handset shows after one hop."""
-
-    text: str
-    end: bool
+URLENCODED = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -54,256 +49,121 @@ class Credentials:
                    user=user or None, password=password or None)
 
 
-@dataclass(frozen=True)
-class HttpReply:
-    """What the server answered: status, headers (names in lower case) and body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: str
-
-
-# method, URL, headers, body -> the reply; tests hand in one that calls a WSGI app directly.
-Transport = Callable[[str, str, Mapping[str, str], bytes | None], HttpReply]
+# method, URL, headers, body -> the answer; tests hand in one that calls a WSGI app directly.
+Transport = Callable[[str, str, Mapping[str, str], bytes | None], WireReply]
 
 
 def urllib_transport(timeout: float = 10.0) -> Transport:
-    """HTTP through the standard library."""
+    """HTTP through the standard library; header names in lower case; SimulatorError when the
+    server cannot be reached."""
 
-    def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> HttpReply:
+    def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None
+             ) -> WireReply:
         request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return HttpReply(response.status, _lower(response.headers),
+                return answer_of(response.status, response.headers,
                                  response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
-            body = error.read().decode("utf-8", "replace")
-            return HttpReply(error.code, _lower(error.headers), body)
+            return answer_of(error.code, error.headers, error.read().decode("utf-8", "replace"))
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise SimulatorError(f"cannot reach {url}: {error}") from None
 
     return send
 
 
-def _lower(headers) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+def answer_of(status: int, headers: Mapping[str, str], body: str) -> WireReply:
+    """An HTTP answer as a :class:`WireReply`: the media type from ``Content-Type``, every
+    header kept (names in lower case)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    mimetype = lowered.get("content-type", "").split(";")[0].strip()
+    return WireReply(status, mimetype, body, lowered)
+
+
+def http_request(request: WireRequest, path: str) -> tuple[str, str, dict[str, str], bytes | None]:
+    """``(method, target, headers, body)`` of ``request`` sent to ``path`` (``/ussd/<name>``):
+    the query in the target, a form URL-encoded, a JSON body as JSON."""
+    target = path + request.suffix
+    if request.query:
+        target += "?" + urllib.parse.urlencode(request.query)
+    if request.form is not None:
+        return (request.method, target, {"Content-Type": URLENCODED},
+                urllib.parse.urlencode(request.form).encode())
+    if request.json is not None:
+        return (request.method, target, {"Content-Type": "application/json"},
+                json.dumps(request.json).encode())
+    return request.method, target, {}, None
 
 
 class Handset:
     """One USSD session of one subscriber, through one gateway dialect, against one server."""
 
-    NAME: ClassVar[str]
-    TOKEN_IN_PATH: ClassVar[bool] = False  # True: the gateway is only given a URL
-
-    def __init__(self, url: str, msisdn: str, dial: str = "#121#",
+    def __init__(self, dialect: Dialect, url: str, msisdn: str, dial: str = "#121#",
                  credentials: Credentials | None = None, transport: Transport | None = None,
                  session_id: str | None = None):
+        self.dialect = dialect
         self.base = url.rstrip("/")
         self.msisdn = msisdn
         self.dial = dial
         self.credentials = credentials or Credentials()
         self.transport = transport or urllib_transport()
         self.session_id = session_id or f"sim-{uuid.uuid4().hex[:16]}"
+        self.inputs: list[str] = []
         self.ended = False
 
-    def start(self) -> Screen:
+    def start(self) -> Reply:
         """Dial the code: the first hop."""
-        raise NotImplementedError
+        return self._hop(self.dialect.dial(self.session_id, self.msisdn, self.dial))
 
-    def send(self, text: str) -> Screen:
+    def send(self, text: str) -> Reply:
         """Type ``text`` and send it."""
-        raise NotImplementedError
+        if self.ended:
+            raise SimulatorError("the session has already ended")
+        self.inputs.append(text)
+        return self._hop(self.dialect.hop(self.session_id, self.msisdn, self.dial,
+                                          tuple(self.inputs)))
 
     def hang_up(self) -> None:
         """The subscriber cancels: the gateway tells the server the session is over."""
-        raise NotImplementedError
+        self._end(EndKind.HANG_UP)
 
     def time_out(self) -> None:
         """The subscriber stops answering: the gateway reports the session timed out."""
-        raise NotImplementedError
+        self._end(EndKind.TIME_OUT)
 
-    # --- shared by every dialect ---------------------------------------------------------
-
-    def _request(self, method: str, suffix: str = "", body: bytes | None = None,
-                 content_type: str | None = None, query: Mapping[str, str] | None = None
-                 ) -> HttpReply:
-        """Send one request with the credentials; SimulatorError unless the answer is 200."""
-        credentials = self.credentials
-        path = f"/ussd/{self.NAME}"
-        headers = {"Content-Type": content_type} if content_type else {}
-        if credentials.token and self.TOKEN_IN_PATH:
-            path += "/" + urllib.parse.quote(credentials.token, safe="")
-        elif credentials.token:
-            headers["Authorization"] = f"Bearer {credentials.token}"
-        elif credentials.user is not None:
-            pair = f"{credentials.user}:{credentials.password or ''}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        url = self.base + path + suffix + ("?" + urllib.parse.urlencode(query) if query else "")
-        reply = self.transport(method, url, headers, body)
-        if reply.status != 200:
-            hint = {401: ": check --token, or --user and --password",
-                    403: ": this address is not on the gateway's allow-list"}
-            raise SimulatorError(f"HTTP {reply.status} from {self.base}/ussd/{self.NAME}"
-                                 + hint.get(reply.status, ""))
+    def _hop(self, request: WireRequest) -> Reply:
+        reply = self.dialect.read_reply(self._send(request))
+        if not fits(reply.text):
+            length, limit = measure(reply.text)
+            raise SimulatorError(f"screen of {length} characters exceeds {limit}: {reply.text!r}")
+        self.ended = reply.end
+        if reply.end:
+            self._end(EndKind.COMPLETED)  # reported by the gateways that report it
         return reply
 
-    def _expect(self, reply: HttpReply, content_type: str) -> None:
-        kind = reply.headers.get("content-type", "").split(";")[0].strip()
-        if kind != content_type:
-            raise SimulatorError(f"reply is {kind or 'untyped'}, not {content_type}: "
-                                 f"{reply.body[:80]!r}")
-
-    def _screen(self, text: str, end: bool) -> Screen:
-        """The screen a handset shows, checked to fit one USSD message."""
-        if not fits(text):
-            length, limit = measure(text)
-            raise SimulatorError(f"screen of {length} characters exceeds {limit}: {text!r}")
-        self.ended = end
-        return Screen(text, end)
-
-    def _check_open(self) -> None:
-        if self.ended:
-            raise SimulatorError("the session has already ended")
-
-
-class AfricasTalkingHandset(Handset):
-    """Form posts with every input so far in ``text``; ``CON``/``END`` replies; events URL."""
-
-    NAME = "africastalking"
-    TOKEN_IN_PATH = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.inputs: list[str] = []
-
-    def start(self) -> Screen:
-        return self._hop()
-
-    def send(self, text: str) -> Screen:
-        self._check_open()
-        self.inputs.append(text)
-        return self._hop()
-
-    def hang_up(self) -> None:
-        self._event("Incomplete", "")
-
-    def time_out(self) -> None:
-        self._event("Incomplete", "session timed out")
-
-    def _hop(self) -> Screen:
-        form = {"sessionId": self.session_id, "serviceCode": self.dial,
-                "phoneNumber": self.msisdn, "networkCode": "61203", "text": "*".join(self.inputs)}
-        reply = self._request("POST", body=urllib.parse.urlencode(form).encode(),
-                              content_type="application/x-www-form-urlencoded")
-        self._expect(reply, "text/plain")
-        if reply.body.startswith(("CON ", "END ")):
-            screen = self._screen(reply.body[4:], end=reply.body.startswith("END "))
-        else:
-            raise SimulatorError(f"reply starts with neither CON nor END: {reply.body[:80]!r}")
-        if screen.end:
-            self._event("Success", "")  # the gateway's end-of-session notification
-        return screen
-
-    def _event(self, status: str, error: str) -> None:
-        form = {"sessionId": self.session_id, "serviceCode": self.dial,
-                "phoneNumber": self.msisdn, "networkCode": "61203", "status": status,
-                "durationInMillis": "0", "errorMessage": error,
-                "input": "*".join(self.inputs)}
-        self._request("POST", "/events", urllib.parse.urlencode(form).encode(),
-                      "application/x-www-form-urlencoded")
+    def _end(self, kind: EndKind) -> None:
+        request = self.dialect.end(self.session_id, self.msisdn, self.dial, tuple(self.inputs),
+                                   kind)
+        if request is not None:
+            self.dialect.check_acknowledgement(self._send(request), request)
         self.ended = True
 
-
-class HubtelHandset(Handset):
-    """JSON posts typed ``Initiation``/``Response``/``Release``/``Timeout``, with ``Sequence``."""
-
-    NAME = "hubtel"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sequence = 0
-        self.client_state = ""
-
-    def start(self) -> Screen:
-        return self._screen(*self._post("Initiation", self.dial))
-
-    def send(self, text: str) -> Screen:
-        self._check_open()
-        return self._screen(*self._post("Response", text))
-
-    def hang_up(self) -> None:
-        self._close("Release")
-
-    def time_out(self) -> None:
-        self._close("Timeout")
-
-    def _close(self, kind: str) -> None:
-        text, end = self._post(kind, "")
-        if not end or text:
-            raise SimulatorError(f"a {kind} got {text!r}, not an empty Release")
-        self.ended = True
-
-    def _post(self, kind: str, message: str) -> tuple[str, bool]:
-        self.sequence += 1
-        body = {"Type": kind, "Mobile": self.msisdn, "SessionId": self.session_id,
-                "ServiceCode": _code(self.dial).split("*")[0], "Message": message,
-                "Operator": "Orange", "Sequence": self.sequence, "ClientState": self.client_state}
-        reply = self._request("POST", body=json.dumps(body).encode(),
-                              content_type="application/json")
-        self._expect(reply, "application/json")
-        try:
-            payload = json.loads(reply.body)
-            kind, text = payload["Type"], payload["Message"]
-        except (ValueError, TypeError, KeyError):
-            raise SimulatorError(f"reply is not Hubtel JSON: {reply.body[:80]!r}") from None
-        if kind not in ("Response", "Release") or not isinstance(text, str):
-            raise SimulatorError(f"reply Type is {kind!r}, not Response or Release")
-        self.client_state = payload.get("ClientState") or ""
-        return text, kind == "Release"
-
-
-class FlaresHandset(Handset):
-    """``GET`` with ``SessionID, MSISDN, input``; the ``Freeflow`` header says FC or FB."""
-
-    NAME = "flares"
-    TOKEN_IN_PATH = True
-
-    def start(self) -> Screen:
-        return self._hop(_code(self.dial))
-
-    def send(self, text: str) -> Screen:
-        self._check_open()
-        return self._hop(text)
-
-    def hang_up(self) -> None:
-        self._abort("clean")
-
-    def time_out(self) -> None:
-        self._abort("error")
-
-    def _hop(self, text: str) -> Screen:
-        reply = self._request("GET", query=self._query(input=text))
-        self._expect(reply, "text/plain")
-        freeflow = reply.headers.get("freeflow")
-        if freeflow not in ("FC", "FB"):
-            raise SimulatorError(f"reply has Freeflow {freeflow!r}, not FC or FB")
-        return self._screen(reply.body, end=freeflow == "FB")
-
-    def _abort(self, kind: str) -> None:
-        reply = self._request("GET", query=self._query(abort=kind))
-        if reply.body:
-            raise SimulatorError(f"an abort got {reply.body[:80]!r}, not an empty reply")
-        self.ended = True
-
-    def _query(self, **extra: str) -> dict[str, str]:
-        return {"SessionID": self.session_id, "MSISDN": self.msisdn, **extra}
-
-
-HANDSETS: dict[str, type[Handset]] = {
-    handset.NAME: handset for handset in (AfricasTalkingHandset, HubtelHandset, FlaresHandset)
-}
-
-
-def _code(dial: str) -> str:
-    """The dialled code as operator gateways pass it: ``#121*1#`` -> ``121*1``."""
-    return dial.strip().lstrip("*#").rstrip("#")
+    def _send(self, request: WireRequest) -> WireReply:
+        """Send one request with the credentials; SimulatorError unless the answer is 200."""
+        credentials = self.credentials
+        path = f"/ussd/{self.dialect.name}"
+        if credentials.token and self.dialect.token_in_path:
+            path += "/" + urllib.parse.quote(credentials.token, safe="")
+        method, target, headers, body = http_request(request, path)
+        if credentials.token and not self.dialect.token_in_path:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        elif not credentials.token and credentials.user is not None:
+            pair = f"{credentials.user}:{credentials.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        answer = self.transport(method, self.base + target, headers, body)
+        if answer.status != 200:
+            hint = {401: ": check --token, or --user and --password",
+                    403: ": this address is not on the gateway's allow-list"}
+            raise SimulatorError(f"HTTP {answer.status} from {self.base}/ussd/{self.dialect.name}"
+                                 + hint.get(answer.status, ""))
+        return answer

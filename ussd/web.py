@@ -12,7 +12,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .assembly import build_service
-from .gateways import check_security, mount
+from .gateways.view import check_security, mount
 from .settings import Settings
 
 log = logging.getLogger("ussd")

@@ -1,73 +1,104 @@
 """Africa's Talking: form ``POST``, cumulative ``text``, ``text/plain`` ``CON``/``END`` reply.
 
-Every hop carries ``sessionId, serviceCode, phoneNumber, networkCode, text``, where ``text``
-joins with ``*`` every input since the dial (empty on the first hop). Because it is
-cumulative, a retried hop resends the same ``text`` and is recognised by its input count.
-At the end of a session the gateway may call the events URL with ``status``
+Source: Africa's Talking USSD docs. Every hop carries ``sessionId, serviceCode, phoneNumber,
+networkCode, text``, where ``text`` joins with ``*`` every input since the dial (empty on the
+first hop). Because it is cumulative, a retried hop resends the same ``text`` and is
+recognised by its input count. At the end of a session (an ``END`` shown, the subscriber gone,
+the network lost) the gateway may call the events URL with ``status``
 (``Success``/``Incomplete``/``Failed``), ``durationInMillis``, ``errorMessage``...: that
-closes the session, and changes no subscriber. The gateway is given a URL only, so its secret
-is a token in the path (``/ussd/africastalking/<token>``).
+closes the session, changes no subscriber, and is answered with an empty ``200``. The gateway
+is given a URL only, so its secret is a token in the path (``/ussd/africastalking/<token>``).
 """
 
 from __future__ import annotations
 
-from flask import Response, request
-
+from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
+from ..errors import MalformedReplyError
 from ..phone import normalize_msisdn
-from ..contract import Hop, Reply
-from ..service import UssdService
-from . import (
-    REFUSED,
-    Route,
-    close_session,
-    form_of,
-    parse_service_code,
-    refuse,
-    split_inputs,
-    text_field,
-)
+from .fields import check_answer, parse_service_code, split_inputs, text_field
 
-NAME = "africastalking"
+EVENTS = "/events"
+NETWORK = "61203"  # Orange Côte d'Ivoire's MCC and MNC, as the gateway names the network
+_ACKNOWLEDGED = WireReply(200, "text/plain", "")
+_STATUS = {EndKind.COMPLETED: "Success", EndKind.HANG_UP: "Incomplete",
+           EndKind.TIME_OUT: "Incomplete"}
 
 
-def parse(form) -> Hop:
-    """The hop a callback's form describes; raises on a bad field, number or service code."""
-    inputs = split_inputs(text_field(form, "text", required=False))
-    return Hop(
-        gateway=NAME,
-        session_id=text_field(form, "sessionId"),
-        msisdn=normalize_msisdn(text_field(form, "phoneNumber")),
-        inputs=inputs,
-        cumulative=True,
-        sequence=len(inputs),
-        dialled=parse_service_code(text_field(form, "serviceCode")),
-    )
+class AfricasTalking:
+    """The Africa's Talking dialect, both halves."""
+
+    name = "africastalking"
+    routes = (Route("", ("POST",)), Route(EVENTS, ("POST",)))
+    body = "form"
+    token_in_path = True
+    numbers_hops = True
+
+    def parse(self, request: WireRequest) -> Hop | End:
+        """The hop a callback's form describes, or the End an event reports.
+
+        Raises BadRequestError or InvalidMsisdnError on a bad field, number or service code.
+        """
+        form = request.form
+        if request.suffix == EVENTS:
+            return End(self.name, form.get("sessionId"), form.get("phoneNumber"),
+                       form.get("status", "unknown"))
+        inputs = split_inputs(text_field(form, "text", required=False))
+        return Hop(
+            gateway=self.name,
+            session_id=text_field(form, "sessionId"),
+            msisdn=normalize_msisdn(text_field(form, "phoneNumber")),
+            inputs=inputs,
+            cumulative=True,
+            sequence=len(inputs),
+            dialled=parse_service_code(text_field(form, "serviceCode")),
+        )
+
+    def msisdn_field(self, request: WireRequest) -> object:
+        """The number a request names, unchecked (for the refusal's language)."""
+        return request.form.get("phoneNumber")
+
+    def wire(self, reply: Reply, request: WireRequest) -> WireReply:
+        """A reply in the dialect: ``CON `` to continue, ``END `` to close."""
+        return WireReply(200, "text/plain", ("END " if reply.end else "CON ") + reply.text)
+
+    def acknowledge(self, end: End, request: WireRequest) -> WireReply:
+        """An event is answered with an empty ``200``."""
+        return _ACKNOWLEDGED
+
+    # --- the client half: what the gateway sends, and how it reads our answers -------------
+
+    def dial(self, session_id: str, msisdn: str, code: str) -> WireRequest:
+        """The first hop's callback: ``text`` empty."""
+        return self.hop(session_id, msisdn, code, ())
+
+    def hop(self, session_id: str, msisdn: str, code: str,
+            inputs: tuple[str, ...]) -> WireRequest:
+        """A callback: every input since the dial, joined with ``*``, in ``text``."""
+        return WireRequest("POST", form={
+            "sessionId": session_id, "serviceCode": code, "phoneNumber": msisdn,
+            "networkCode": NETWORK, "text": "*".join(inputs)})
+
+    def end(self, session_id: str, msisdn: str, code: str, inputs: tuple[str, ...],
+            kind: EndKind) -> WireRequest:
+        """The end-of-session event: ``Success`` after an ``END``, else ``Incomplete``."""
+        return WireRequest("POST", EVENTS, form={
+            "sessionId": session_id, "serviceCode": code, "phoneNumber": msisdn,
+            "networkCode": NETWORK, "status": _STATUS[kind], "durationInMillis": "0",
+            "errorMessage": "session timed out" if kind is EndKind.TIME_OUT else "",
+            "input": "*".join(inputs)})
+
+    def read_reply(self, answer: WireReply) -> Reply:
+        """The screen a ``CON``/``END`` answer shows; MalformedReplyError for any other."""
+        check_answer(answer, "text/plain")
+        body = answer.body
+        if not body.startswith(("CON ", "END ")):
+            raise MalformedReplyError(f"reply starts with neither CON nor END: {body[:80]!r}")
+        return Reply(body[4:], body.startswith("END "))
+
+    def check_acknowledgement(self, answer: WireReply, request: WireRequest) -> None:
+        """MalformedReplyError unless an event is answered ``200`` (its body is not read)."""
+        if answer.status != 200:
+            raise MalformedReplyError(f"an event got HTTP {answer.status}")
 
 
-def wire(reply: Reply) -> Response:
-    """A reply in the dialect: ``CON `` to continue, ``END `` to close."""
-    body = ("END " if reply.end else "CON ") + reply.text
-    return Response(body, status=200, mimetype="text/plain")
-
-
-def routes(service: UssdService) -> tuple[Route, ...]:
-    """The callback and the end-of-session events."""
-
-    def callback() -> Response:
-        form = form_of(request._get_current_object())
-        try:
-            hop = parse(form)
-        except REFUSED as error:
-            return wire(refuse(service, NAME, error, form.get("phoneNumber")))
-        return wire(service.handle(hop))
-
-    def events() -> Response:
-        form = form_of(request._get_current_object())
-        close_session(service, NAME, form.get("sessionId"), form.get("phoneNumber"),
-                      form.get("status", "unknown"))
-        return Response("", status=200, mimetype="text/plain")
-
-    return (
-        Route("", ("POST",), callback, NAME),
-        Route("/events", ("POST",), events, f"{NAME}_events"),
-    )
+DIALECT = AfricasTalking()

@@ -1,7 +1,8 @@
 """Comviva Flares, "Freeflow" operator style: ``GET`` per hop, ``text/plain`` reply.
 
-A hop is ``GET /ussd/flares?SessionID=...&MSISDN=...&input=...``. The first hop's ``input`` is
-the dialled code without its ``*``/``#`` (``121``, or ``121*1`` for ``#121*1#``; the decorated
+Source: Comviva Flares Freeflow. A hop is
+``GET /ussd/flares?SessionID=...&MSISDN=...&input=...``. The first hop's ``input`` is the
+dialled code without its ``*``/``#`` (``121``, or ``121*1`` for ``#121*1#``; the decorated
 forms are taken too), every later hop's only the latest input. The reply is the screen's text
 with the header ``Freeflow: FC`` to continue or ``FB`` to end the session.
 
@@ -17,62 +18,103 @@ literal ``121``, which then shows the current screen again.
 
 from __future__ import annotations
 
-from flask import Response, request
+from types import MappingProxyType
 
+from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
+from ..errors import MalformedReplyError, UnknownServiceCodeError
 from ..phone import normalize_msisdn
-from ..contract import Hop, Reply
-from ..service import UssdService
-from . import (
+from .fields import (
     MAX_INPUT,
-    REFUSED,
-    Route,
-    UnknownServiceCodeError,
-    close_session,
+    bare_code,
+    check_answer,
     parse_service_code,
-    refuse,
     split_inputs,
     text_field,
 )
 
-NAME = "flares"
-ABORTS = ("clean", "error")
+ABORTS = {EndKind.HANG_UP: "clean", EndKind.TIME_OUT: "error"}  # how the gateway says it
+_KNOWN_ABORTS = frozenset(ABORTS.values())
+# "Cache-Control": a GET, so no proxy may answer a hop from its cache.
+_CONTINUE = MappingProxyType({"Freeflow": "FC", "Cache-Control": "no-store"})
+_CLOSE = MappingProxyType({"Freeflow": "FB", "Cache-Control": "no-store"})
+_ACKNOWLEDGED = WireReply(200, "text/plain", "")
 
 
-def parse(args) -> Hop:
-    """The hop a request's query describes; raises on a bad field, number or service code."""
-    text = text_field(args, "input", required=False, limit=MAX_INPUT)
-    session_id = text_field(args, "SessionID")
-    msisdn = normalize_msisdn(text_field(args, "MSISDN"))
-    try:
-        return Hop(NAME, session_id, msisdn, dialled=parse_service_code(text))
-    except UnknownServiceCodeError:
-        if text.startswith(("*", "#")):
-            raise  # a dialled code, and not ours
-    # An empty input is the subscriber sending nothing: an input, refused by the menu.
-    return Hop(NAME, session_id, msisdn, inputs=split_inputs(text) or ("",))
+class Flares:
+    """The Flares dialect, both halves."""
 
+    name = "flares"
+    routes = (Route("", ("GET",)),)
+    body = "query"
+    token_in_path = True
+    numbers_hops = False
 
-def wire(reply: Reply) -> Response:
-    """A reply in the dialect: the text, ``Freeflow: FC`` to continue or ``FB`` to end."""
-    return Response(reply.text, status=200, mimetype="text/plain", headers={
-        "Freeflow": "FB" if reply.end else "FC",
-        "Cache-Control": "no-store",  # a GET: no proxy may answer a hop from its cache
-    })
+    def parse(self, request: WireRequest) -> Hop | End:
+        """The hop a request's query describes, or the End an ``abort`` reports.
 
-
-def routes(service: UssdService) -> tuple[Route, ...]:
-    """One callback for hops and aborts."""
-
-    def callback() -> Response:
-        args = request.args
+        Raises BadRequestError or InvalidMsisdnError on a bad field, number or service code.
+        """
+        args = request.query
         if "abort" in args:
-            status = args["abort"] if args["abort"] in ABORTS else "other"
-            close_session(service, NAME, args.get("SessionID"), args.get("MSISDN"), status)
-            return Response("", status=200, mimetype="text/plain")
+            status = args["abort"] if args["abort"] in _KNOWN_ABORTS else "other"
+            return End(self.name, args.get("SessionID"), args.get("MSISDN"), status)
+        text = text_field(args, "input", required=False, limit=MAX_INPUT)
+        session_id = text_field(args, "SessionID")
+        msisdn = normalize_msisdn(text_field(args, "MSISDN"))
         try:
-            hop = parse(args)
-        except REFUSED as error:
-            return wire(refuse(service, NAME, error, args.get("MSISDN")))
-        return wire(service.handle(hop))
+            return Hop(self.name, session_id, msisdn, dialled=parse_service_code(text))
+        except UnknownServiceCodeError:
+            if text.startswith(("*", "#")):
+                raise  # a dialled code, and not ours
+        # An empty input is the subscriber sending nothing: an input, refused by the menu.
+        return Hop(self.name, session_id, msisdn, inputs=split_inputs(text) or ("",))
 
-    return (Route("", ("GET",), callback, NAME),)
+    def msisdn_field(self, request: WireRequest) -> object:
+        """The number a request names, unchecked (for the refusal's language)."""
+        return request.query.get("MSISDN")
+
+    def wire(self, reply: Reply, request: WireRequest) -> WireReply:
+        """A reply in the dialect: the text, ``Freeflow: FC`` to continue or ``FB`` to end."""
+        return WireReply(200, "text/plain", reply.text, _CLOSE if reply.end else _CONTINUE)
+
+    def acknowledge(self, end: End, request: WireRequest) -> WireReply:
+        """An abort is answered with an empty ``200``."""
+        return _ACKNOWLEDGED
+
+    # --- the client half: what the gateway sends, and how it reads our answers -------------
+
+    def dial(self, session_id: str, msisdn: str, code: str) -> WireRequest:
+        """The first hop: ``input`` is the dialled code without its signs."""
+        return _request(session_id, msisdn, input=bare_code(code))
+
+    def hop(self, session_id: str, msisdn: str, code: str,
+            inputs: tuple[str, ...]) -> WireRequest:
+        """A later hop: ``input`` is this hop's input only."""
+        return _request(session_id, msisdn, input=inputs[-1])
+
+    def end(self, session_id: str, msisdn: str, code: str, inputs: tuple[str, ...],
+            kind: EndKind) -> WireRequest | None:
+        """An ``abort``: ``clean`` (hang-up) or ``error``; None after an ending reply."""
+        return _request(session_id, msisdn, abort=ABORTS[kind]) if kind in ABORTS else None
+
+    def read_reply(self, answer: WireReply) -> Reply:
+        """The screen an answer shows, ending on ``FB``; MalformedReplyError without a Freeflow."""
+        check_answer(answer, "text/plain")
+        freeflow = answer.header("Freeflow")
+        if freeflow not in ("FC", "FB"):
+            raise MalformedReplyError(f"reply has Freeflow {freeflow!r}, not FC or FB")
+        return Reply(answer.body, freeflow == "FB")
+
+    def check_acknowledgement(self, answer: WireReply, request: WireRequest) -> None:
+        """MalformedReplyError unless an abort got an empty ``200``."""
+        if answer.status != 200:
+            raise MalformedReplyError(f"an abort got HTTP {answer.status}")
+        if answer.body:
+            raise MalformedReplyError(f"an abort got {answer.body[:80]!r}, not an empty reply")
+
+
+def _request(session_id: str, msisdn: str, **fields: str) -> WireRequest:
+    return WireRequest("GET", query={"SessionID": session_id, "MSISDN": msisdn, **fields})
+
+
+DIALECT = Flares()

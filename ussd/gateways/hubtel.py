@@ -1,12 +1,13 @@
 """Hubtel: JSON ``POST`` per hop, JSON reply ``{"Type", "Message", "ClientState"}``.
 
-A request carries ``Type, Mobile, SessionId, ServiceCode, Message, Operator, Sequence,
-ClientState``. ``Type`` is ``Initiation`` (the dial: ``Message`` holds the dialled code, e.g.
-``*121*1#``), ``Response`` (``Message`` holds this hop's input only), ``Release`` (the
-subscriber ended the session) or ``Timeout``. ``Sequence`` numbers the hops from 1, so a
-retried hop is recognised by a number already seen. The reply's ``Type`` is ``Response`` to
-continue or ``Release`` to close; ``ClientState`` is echoed (our state lives in Redis). A
-``Release`` or ``Timeout`` closes the session and is answered with an empty ``Release``.
+Source: Hubtel USSD docs. A request carries ``Type, Mobile, SessionId, ServiceCode, Message,
+Operator, Sequence, ClientState``. ``Type`` is ``Initiation`` (the dial: ``Message`` holds the
+dialled code, e.g. ``*121*1#``), ``Response`` (``Message`` holds this hop's input only),
+``Release`` (the subscriber ended the session) or ``Timeout``. ``Sequence`` numbers the hops
+from 1, so a retried hop is recognised by a number already seen. The reply's ``Type`` is
+``Response`` to continue or ``Release`` to close; ``ClientState`` is echoed (our state lives
+in Redis). A ``Release`` or ``Timeout`` closes the session and is answered with an empty
+``Release``.
 """
 
 from __future__ import annotations
@@ -14,24 +15,20 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from flask import Response, request
-
+from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
+from ..errors import BadRequestError, MalformedReplyError
 from ..phone import normalize_msisdn
-from ..contract import Hop, Reply
-from ..service import UssdService
-from . import (
+from .fields import (
     MAX_INPUT,
-    REFUSED,
-    BadRequestError,
-    Route,
-    close_session,
+    bare_code,
+    check_answer,
     parse_service_code,
-    refuse,
     split_inputs,
     text_field,
 )
 
-NAME = "hubtel"
+OPERATOR = "Orange"
+_RELEASED = Reply("", end=True)
 
 
 class RequestType(StrEnum):
@@ -43,6 +40,10 @@ class RequestType(StrEnum):
     TIMEOUT = "Timeout"
 
 
+_ENDINGS = (RequestType.RELEASE, RequestType.TIMEOUT)
+_END_TYPES = {EndKind.HANG_UP: RequestType.RELEASE, EndKind.TIME_OUT: RequestType.TIMEOUT}
+
+
 def request_type(body: object) -> RequestType:
     """The request's ``Type``; BadRequestError unless a JSON object with a known one."""
     if not isinstance(body, dict):
@@ -51,21 +52,6 @@ def request_type(body: object) -> RequestType:
         return RequestType(body.get("Type"))
     except ValueError:
         raise BadRequestError(f"unknown Type {str(body.get('Type'))[:20]!r}") from None
-
-
-def parse(body: dict, kind: RequestType) -> Hop:
-    """The hop an ``Initiation`` or ``Response`` describes; raises on a bad field."""
-    message = text_field(body, "Message", required=False, limit=MAX_INPUT)
-    code = parse_service_code(text_field(body, "ServiceCode"))
-    initiation = kind is RequestType.INITIATION
-    return Hop(
-        gateway=NAME,
-        session_id=text_field(body, "SessionId"),
-        msisdn=normalize_msisdn(text_field(body, "Mobile")),
-        inputs=() if initiation else split_inputs(message),
-        sequence=sequence(body.get("Sequence")),
-        dialled=(parse_service_code(message) if message else code) if initiation else (),
-    )
 
 
 def sequence(value: object) -> int | None:
@@ -85,30 +71,95 @@ def client_state(body: object) -> str:
     return state if isinstance(state, str) and len(state) <= MAX_INPUT else ""
 
 
-def wire(reply: Reply, state: str) -> Response:
-    """A reply in the dialect: ``Response`` to continue, ``Release`` to close."""
-    payload = {"Type": "Release" if reply.end else "Response", "Message": reply.text,
-               "ClientState": state}
-    return Response(json.dumps(payload, ensure_ascii=False), status=200,
-                    mimetype="application/json")
+class Hubtel:
+    """The Hubtel dialect, both halves."""
 
+    name = "hubtel"
+    routes = (Route("", ("POST",)),)
+    body = "json"
+    token_in_path = False
+    numbers_hops = True
 
-def routes(service: UssdService) -> tuple[Route, ...]:
-    """One callback for every request type."""
+    def parse(self, request: WireRequest) -> Hop | End:
+        """The hop an ``Initiation`` or ``Response`` describes, or the End of a ``Release`` or
+        ``Timeout``; raises BadRequestError or InvalidMsisdnError on a bad body or field."""
+        body = request.json
+        kind = request_type(body)
+        if kind in _ENDINGS:
+            return End(self.name, body.get("SessionId"), body.get("Mobile"), kind.value)
+        message = text_field(body, "Message", required=False, limit=MAX_INPUT)
+        code = parse_service_code(text_field(body, "ServiceCode"))
+        initiation = kind is RequestType.INITIATION
+        return Hop(
+            gateway=self.name,
+            session_id=text_field(body, "SessionId"),
+            msisdn=normalize_msisdn(text_field(body, "Mobile")),
+            inputs=() if initiation else split_inputs(message),
+            sequence=sequence(body.get("Sequence")),
+            dialled=(parse_service_code(message) if message else code) if initiation else (),
+        )
 
-    def callback() -> Response:
-        body = request.get_json(force=True, silent=True)
-        state = client_state(body)
+    def msisdn_field(self, request: WireRequest) -> object:
+        """The number a request names, unchecked (for the refusal's language)."""
+        body = request.json
+        return body.get("Mobile") if isinstance(body, dict) else None
+
+    def wire(self, reply: Reply, request: WireRequest) -> WireReply:
+        """A reply in the dialect: ``Response`` to continue, ``Release`` to close."""
+        payload = {"Type": "Release" if reply.end else "Response", "Message": reply.text,
+                   "ClientState": client_state(request.json)}
+        return WireReply(200, "application/json", json.dumps(payload, ensure_ascii=False))
+
+    def acknowledge(self, end: End, request: WireRequest) -> WireReply:
+        """A ``Release`` or ``Timeout`` is answered with an empty ``Release``."""
+        return self.wire(_RELEASED, request)
+
+    # --- the client half: what the gateway sends, and how it reads our answers -------------
+
+    def dial(self, session_id: str, msisdn: str, code: str) -> WireRequest:
+        """The ``Initiation``: ``Message`` is the dialled code, ``Sequence`` 1."""
+        return _request(RequestType.INITIATION, session_id, msisdn, code, code, 1)
+
+    def hop(self, session_id: str, msisdn: str, code: str,
+            inputs: tuple[str, ...]) -> WireRequest:
+        """A ``Response``: ``Message`` is this hop's input only."""
+        return _request(RequestType.RESPONSE, session_id, msisdn, code, inputs[-1],
+                        len(inputs) + 1)
+
+    def end(self, session_id: str, msisdn: str, code: str, inputs: tuple[str, ...],
+            kind: EndKind) -> WireRequest | None:
+        """A ``Release`` (hang-up) or ``Timeout``; None after an ending reply (not reported)."""
+        if kind not in _END_TYPES:
+            return None
+        return _request(_END_TYPES[kind], session_id, msisdn, code, "", len(inputs) + 2)
+
+    def read_reply(self, answer: WireReply) -> Reply:
+        """The screen a ``Response``/``Release`` answer shows; MalformedReplyError for any other."""
+        check_answer(answer, "application/json")
         try:
-            kind = request_type(body)
-            if kind in (RequestType.RELEASE, RequestType.TIMEOUT):
-                close_session(service, NAME, body.get("SessionId"), body.get("Mobile"),
-                              kind.value)
-                return wire(Reply("", end=True), state)
-            hop = parse(body, kind)
-        except REFUSED as error:
-            mobile = body.get("Mobile") if isinstance(body, dict) else None
-            return wire(refuse(service, NAME, error, mobile), state)
-        return wire(service.handle(hop), state)
+            payload = json.loads(answer.body)
+            kind, text = payload["Type"], payload["Message"]
+        except (ValueError, TypeError, KeyError):
+            raise MalformedReplyError(f"reply is not Hubtel JSON: {answer.body[:80]!r}") from None
+        if kind not in ("Response", "Release") or not isinstance(text, str):
+            raise MalformedReplyError(f"reply Type is {kind!r}, not Response or Release")
+        return Reply(text, kind == "Release")
 
-    return (Route("", ("POST",), callback, NAME),)
+    def check_acknowledgement(self, answer: WireReply, request: WireRequest) -> None:
+        """MalformedReplyError unless a ``Release``/``Timeout`` got an empty ``Release``."""
+        reply = self.read_reply(answer)
+        if not reply.end or reply.text:
+            raise MalformedReplyError(f"a {request.json['Type']} got {reply.text!r}, "
+                                      "not an empty Release")
+
+
+def _request(kind: RequestType, session_id: str, msisdn: str, code: str, message: str,
+             number: int) -> WireRequest:
+    """One request as the gateway sends it (``ClientState`` as our answers leave it: empty)."""
+    return WireRequest("POST", json={
+        "Type": kind.value, "Mobile": msisdn, "SessionId": session_id,
+        "ServiceCode": bare_code(code).split("*")[0], "Message": message, "Operator": OPERATOR,
+        "Sequence": number, "ClientState": ""})
+
+
+DIALECT = Hubtel()

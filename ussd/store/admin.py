@@ -123,7 +123,8 @@ class Admin:
                 pipe = self.redis.pipeline(transaction=False)
                 for key in chunk:
                     pipe.hkeys(key)
-                stale = [(key, old(fields)) for key, fields in zip(chunk, pipe.execute())]
+                stale = [(key, old(fields))
+                         for key, fields in zip(chunk, pipe.execute(), strict=True)]
                 stale = [(key, fields) for key, fields in stale if fields]
                 if dry_run or not stale:
                     removed = [len(fields) for _, fields in stale]

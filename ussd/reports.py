@@ -1,0 +1,54 @@
+"""What a gateway sends besides a hop, counted and logged: a request refused, a session ended.
+
+``UssdService.refuse`` and ``UssdService.end`` answer these; the counting and the log lines
+(logger ``ussd.gateway``, the number masked) are here, so that the service module stays about
+hops. Nothing here reads a dialect's wire format: the view has parsed the request already.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from . import metrics
+from .contract import End
+from .errors import BadRequestError, InvalidMsisdnError, StoreError, UssdError
+from .gateways.fields import text_field
+from .phone import mask_msisdn, normalize_msisdn
+
+log = logging.getLogger("ussd.gateway")
+
+
+def refused(gateway: str, error: UssdError, raw_msisdn: object) -> str | None:
+    """Count and log a gateway request refused with ``error``; the number it names, if valid."""
+    metrics.REJECTED.labels(gateway, type(error).__name__).inc()
+    try:
+        msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
+    except InvalidMsisdnError:
+        msisdn = None
+    # An invalid number's message quotes the number: log only what kind of refusal it was.
+    detail = type(error).__name__ if isinstance(error, InvalidMsisdnError) else error
+    log.info("refused gateway=%s msisdn=%s: %s", gateway,
+             mask_msisdn(msisdn) if msisdn else "-", detail)
+    return msisdn
+
+
+def ended(end: End, close: Callable[[str, str, str], bool]) -> None:
+    """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn)``,
+    True if it was live) and log it, unless the report names no valid session and number.
+
+    A malformed report is only counted: the session record expires with its TTL anyway.
+    """
+    status = end.status[:32]
+    metrics.SESSION_ENDS.labels(end.gateway, status).inc()
+    try:
+        msisdn = normalize_msisdn(end.msisdn if isinstance(end.msisdn, str) else "")
+        session_id = text_field({"id": end.session_id}, "id")
+    except (BadRequestError, InvalidMsisdnError):
+        return
+    try:
+        live: object = close(end.gateway, session_id, msisdn)
+    except StoreError:
+        live = "unknown"
+    log.info("session end gateway=%s msisdn=%s status=%s live=%s",
+             end.gateway, mask_msisdn(msisdn), status, live)
