@@ -49,7 +49,7 @@ from ussd.settings import Settings
 from ussd.store import Store
 
 PREFIX = "bench"
-FLOORS = {"ratio": 0.8, "round_trips": 2, "session_bytes": 400, "subscriber_bytes": 250}
+FLOORS = {"ratio": 0.9, "round_trips": 2, "session_bytes": 400, "subscriber_bytes": 250}
 
 
 def arguments() -> argparse.Namespace:

@@ -27,7 +27,7 @@ from ussd.store import Store, connect
 from ussd.store.keys import EVENTS, SMS
 
 pytestmark = pytest.mark.real_redis
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def relay_process(redis_url: str, prefix: str, billing, sms, **env) -> subprocess.Popen:

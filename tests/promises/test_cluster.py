@@ -1,6 +1,6 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_dialogues.py``, ``test_store_hops.py``, ``test_store_admin.py``,
+The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py``,
 ``test_race.py`` and ``test_relay.py`` (the outbox: events and receipts in the subscriber's slot,
 relays polling every master) are collected here a second time (as ``test_<module>__<name>``) with
 ``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 import redis
-import test_dialogues
 import test_race
 import test_relay
+import test_service
 import test_store_admin
 import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
@@ -28,7 +28,7 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_dialogues, test_store_hops, test_store_admin, test_race, test_relay)
+REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_relay)
 
 
 @pytest.fixture(scope="module")

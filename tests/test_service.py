@@ -1,4 +1,5 @@
-"""Whole #121# dialogues through the Africa's Talking endpoint: exact screens, what is stored."""
+"""The service (ussd/service.py) through whole #121# dialogues at the Africa's Talking endpoint:
+exact screens, what is stored."""
 
 from __future__ import annotations
 

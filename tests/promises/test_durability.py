@@ -27,7 +27,7 @@ from ussd.web import create_app
 
 pytestmark = pytest.mark.real_redis
 
-COMPOSE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 SUBSCRIBERS = 20  # each migrates 3 times (the cap) in the sequential run: 60 migrations
 CONCURRENT_TARGET = 100  # successes seen before the kill in the concurrent run
 SUCCESS = ("Votre profil est désormais", "Your profile is now")
