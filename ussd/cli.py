@@ -39,9 +39,11 @@ def main() -> None:
                    "nothing but the gateway can reach this server).")
 def serve(host: str, port: int, workers: int | None, threads: int | None, demo: bool,
           seed_files: tuple[str, ...], insecure: bool):
-    """Serve the USSD endpoints with granian (a production WSGI server)."""
+    """Serve the USSD endpoints and the HTTP API with granian (a production WSGI server)."""
     from dataclasses import replace
 
+    from .api import api_clients, api_summary
+    from .api.clients import new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
     from .cli_billing import billing_banner
@@ -64,8 +66,9 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
-        # The worker fills its own store: these settings are handed to it (worker_app).
-        settings = replace(settings, demo=demo,
+        # The worker fills its own store: these settings are handed to it (worker_app), the
+        # demo API clients' tokens too, made here to be printed.
+        settings = replace(settings, demo=demo, api_demo_tokens=new_demo_tokens() if demo else {},
                            seed_files=tuple(str(Path(f).resolve()) for f in seed_files))
         workers = 1
     else:
@@ -82,6 +85,8 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, demo: 
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
+    clients = _fail_on_error(lambda: api_clients(settings, settings.redis_url is None))
+    click.echo("\n".join(api_summary(clients, settings, f"http://{host}:{port}")))
     # Each worker builds its app from these very settings, not from the environment.
     granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
         target_loader=functools.partial(worker_app, settings))
@@ -154,16 +159,17 @@ def show(msisdn: str) -> None:
 @main.command()
 @click.argument("msisdn")
 @click.argument("profile")
-@click.option("--channel", type=click.Choice(["web", "app"]), default="web", show_default=True)
+@click.option("--channel", type=click.Choice(["web", "app", "care"]), default="web",
+              show_default=True)
 def migrate(msisdn: str, profile: str, channel: str) -> None:
-    """Migrate a subscriber as the web customer area or the app would: the same rules."""
+    """Migrate a subscriber as the web customer area, the app or customer care would: the same
+    rules and the same path as the HTTP API (recorded as asked by ``cli``)."""
     from .phone import normalize_msisdn
     from .rules import Channel
 
     service = _redis_service()
     number = _fail_on_error(lambda: normalize_msisdn(msisdn))
-    decision = _fail_on_error(
-        lambda: service.migrate(number, profile, Channel(channel), client="cli"))
+    decision = _fail_on_error(lambda: service.migrate(number, profile, Channel(channel), "cli"))
     click.echo(json.dumps({
         "reason": decision.reason.value,
         "approved": decision.approved,

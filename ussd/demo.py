@@ -39,7 +39,7 @@ def load_demo(service: UssdService) -> int:
     )
     for msisdn, (number, *_, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS, strict=True):
         for target in earlier:
-            decision = service.migrate(msisdn, target, Channel.WEB, client="demo")
+            decision = service.migrate(msisdn, target, Channel.WEB, "demo")
             if not decision.approved:
                 raise RuntimeError(f"demo migration of {number} to {target} refused: {decision}")
     return len(numbers)

@@ -10,6 +10,8 @@
      ├── SeedError              a CSV data file has bad rows (file and line in the message)
      ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
+     ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
+     │                               request than the one it was first answered for
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -64,6 +66,16 @@ class SimulatorError(UssdError):
 
 class MalformedReplyError(SimulatorError):
     """A reply that is not well formed in its dialect (read by a dialect's client half)."""
+
+
+class IdempotencyKeyReusedError(UssdError):
+    """An idempotency key sent again with another request than the one it first came with."""
+
+    def __init__(self, asked_before: str, asked_now: str):
+        self.asked_before = asked_before
+        self.asked_now = asked_now
+        super().__init__(f"this idempotency key was first used to ask for {asked_before!r}, "
+                         f"not {asked_now!r}")
 
 
 class StoreError(UssdError):

@@ -13,7 +13,7 @@ field                        meaning
 ``channel``                  ``ussd``, ``web``, ``app``...
 ``client``                   the gateway dialect (USSD) or the API client that asked
 ``session``                  the gateway's session id (USSD), else null
-``at``                       ISO 8601 with its offset, in the operator's time zone
+``at``                       ISO 8601 with its offset, as the history line has it
 ``month``                    ``YYYY-MM``: the month the migration counts in
 ``migrations_this_month``    this month's migrations, this one included
 ``language``                 ``fr`` or ``en``: the subscriber's, for the receipt
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from .contract import Hop
 from .rules import Channel, Language, Profile, Standing
@@ -34,8 +33,8 @@ MAX_SESSION_ID = 64
 
 
 def migration_event(msisdn: str, standing: Standing, target: Profile, channel: Channel,
-                    client: str | None, session: str | None, at: datetime, zone: ZoneInfo,
-                    month: str, language: Language) -> dict:
+                    client: str | None, session: str | None, at: datetime, month: str,
+                    language: Language) -> dict:
     """The billing event of a migration from ``standing`` about to be applied (see the
     module's table): its count is the one the migration script re-checks, plus this one."""
     return {
@@ -46,7 +45,7 @@ def migration_event(msisdn: str, standing: Standing, target: Profile, channel: C
         "channel": channel.value,
         "client": client,
         "session": session[:MAX_SESSION_ID] if session is not None else None,
-        "at": at.astimezone(zone).isoformat(timespec="seconds"),
+        "at": at.isoformat(timespec="seconds"),  # as the history line has it
         "month": month,
         "migrations_this_month": standing.migrations_this_month + 1,
         "language": language.value,

@@ -19,6 +19,11 @@ SESSION_ENDS = Counter(
 )
 REJECTED = Counter("ussd_rejected_requests_total", "Requests refused before the engine",
                    ["gateway", "reason"])
+API_REQUESTS = Counter("ussd_api_requests_total", "HTTP API requests answered, by endpoint, "
+                       "client and status", ["endpoint", "client", "status"])
+API_SECONDS = Histogram("ussd_api_request_seconds", "Time to answer one HTTP API request",
+                        ["endpoint"],
+                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
 # The children of HOPS and HOP_SECONDS for each (gateway, outcome, end), bound once: looking

@@ -52,11 +52,12 @@ LANGUAGE_BY_CODE: Mapping[str, Language] = {language.value: language for languag
 
 
 class Channel(StrEnum):
-    """Where a migration was asked for."""
+    """Where a migration was asked for: USSD, the web customer area, the app, customer care."""
 
     USSD = "ussd"
     WEB = "web"
     APP = "app"
+    CARE = "care"
 
 
 class Reason(StrEnum):
@@ -158,3 +159,8 @@ def decide(standing: Standing | None, target: Profile | str, policy: Policy) -> 
         return Decision(Reason.INSUFFICIENT_CONSUMPTION, profile, **figures)
     figures["migrations_left"] = left_now - 1
     return Decision(Reason.APPROVED, profile, **figures)
+
+
+def offers(standing: Standing, policy: Policy) -> tuple[Decision, ...]:
+    """What every profile would be decided now, in the fixed order: a "Mon profil" page."""
+    return tuple(decide(standing, profile, policy) for profile in PROFILES_IN_ORDER)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import metrics
+from .accounts import MAX_MIGRATION_ATTEMPTS, Accounts, Asker  # the same bound for a hop
 from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
 from .errors import StoreConflictError, StoreError, UssdError
@@ -30,7 +31,7 @@ from .months import month_of, previous_month
 from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
-from .rules import Channel, Decision, Language, Profile, Standing, decide
+from .rules import Channel, Decision, Language, Profile, Standing
 from .session import Session, advance, replayed
 from .settings import Settings
 from .store import MigrateOutcome, SessionChange, Store
@@ -40,9 +41,6 @@ from .store.keys import session_digest
 hop_log = LineLogger(logging.getLogger("ussd.hop"))
 log = hop_log.logger
 
-# Racing sessions of one subscriber can each make the migration script find the subscriber
-# moved on; every such loss means another migration succeeded, so the cap bounds the retries.
-MAX_MIGRATION_ATTEMPTS = 8
 # The language of subscribers this worker has served, when not French (the default), so that
 # the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
 MAX_REMEMBERED_LANGUAGES = 100_000
@@ -76,6 +74,8 @@ class UssdService:
         self._languages: dict[str, Language] = {}
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
         self._languages_lock = threading.Lock()
+        # The other channels (the API, ussd migrate): the same store, rules, clock and months.
+        self.accounts = Accounts(store, self.policy, clock, self._months)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -135,31 +135,12 @@ class UssdService:
 
     def migrate(self, msisdn: str, target: Profile | str, channel: Channel,
                 client: str | None = None) -> Decision:
-        """Migrate a subscriber from another channel (web, app): the same rules, atomically.
+        """Migrate a subscriber from another channel: the same rules, atomically.
 
-        ``msisdn`` must be normalised; ``client`` names who asked (an API client, ``cli``),
-        for the billing event. Returns the decision; an approved one has been applied, and its
-        event is in the outbox.
+        ``msisdn`` must be normalised; ``client`` names who asked (``cli``...). Returns the
+        decision; an approved one has been applied. The API's path too: :mod:`ussd.accounts`.
         """
-        now = self.clock()
-        month, last_month = self._months(now)
-        subscriber = self.store.hops.load_subscriber(msisdn, month, last_month)
-        standing = subscriber.standing if subscriber else None
-        for _ in range(MAX_MIGRATION_ATTEMPTS):
-            decision = decide(standing, target, self.policy)
-            if not decision.approved:
-                return decision
-            entry = history_entry(now, standing.profile, decision.target, channel)
-            event = migration_event(msisdn, standing, decision.target, channel, client, None,
-                                    now, self.zone, month, subscriber.language)
-            answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
-                                             month=month, last_month=last_month, entry=entry,
-                                             event=event)
-            if answer.outcome is MigrateOutcome.APPLIED:
-                metrics.MIGRATIONS.labels(channel.value, decision.target.value).inc()
-                return decision
-            standing = answer.standing
-        raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
+        return self.accounts.migrate(msisdn, target, Asker(channel, client)).decision
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
         """End a session the gateway reports as ended; True if it was still live.
@@ -218,8 +199,8 @@ class UssdService:
             entry = history_entry(now, migration.expected.profile, migration.target,
                                   Channel.USSD, hop)
             event = migration_event(hop.msisdn, migration.expected, migration.target,
-                                    Channel.USSD, hop.gateway, hop.session_id, now, self.zone,
-                                    month, subscriber.language)
+                                    Channel.USSD, hop.gateway, hop.session_id, now, month,
+                                    subscriber.language)
             answer = self.store.hops.migrate(
                 hop.msisdn, expected=migration.expected, target=migration.target, month=month,
                 last_month=last_month, entry=entry, event=event,

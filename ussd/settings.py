@@ -48,12 +48,16 @@ PORT``
 ``USSD_SMS_USERNAME``,     its ``username``, ``apiKey``     none
 ``USSD_SMS_API_KEY``,      header and optional ``from``
 ``USSD_SMS_SENDER``
+``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
+                           (TOML: ``ussd/api/clients.py``)
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
 
-The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
-Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
+``USSD_DEMO`` and ``USSD_SEED_FILES`` let each worker process of ``ussd serve`` fill its own
+embedded store; with a Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once,
+before serving. ``api_demo_tokens`` is no variable: ``ussd serve --demo`` makes the demo API
+clients' tokens, prints them and hands them to its workers in their settings.
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ class Settings:
     sms_username: str | None = None
     sms_api_key: str | None = field(default=None, repr=False)
     sms_sender: str | None = None
+    api_clients: Path | None = None  # None: no clients file
+    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
+    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def policy(self) -> Policy:
@@ -180,6 +187,8 @@ class Settings:
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
             **_relay_settings(env, default),
+            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
+                         else default.api_clients),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:

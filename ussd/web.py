@@ -1,4 +1,4 @@
-"""The Flask application: gateway endpoints, health, readiness and metrics."""
+"""The Flask application: gateway endpoints, the HTTP API, health, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from urllib.parse import quote
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from . import api
 from .assembly import build_service
 from .gateways.view import check_security, mount
 from .settings import Settings
@@ -38,6 +39,8 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     app.wsgi_app = ascii_query(app.wsgi_app)
     mount(app, service, settings)
+    embedded = redis_client is None and settings.redis_url is None  # as build_service's
+    api.mount(app, service, settings, embedded)
 
     @app.get("/healthz")
     def health() -> Response:

@@ -6,6 +6,7 @@ One module per job::
     scripts.py  the Lua scripts (KEYS/ARGV headers) and one wrapper each
     client.py   connect(settings), the retry policy, errors, the hop's one-round-trip path
     hops.py     the hop store: read, conditional save, migrate, close (domain values in)
+    accounts.py the other channels': a subscriber's page and history, a migration asked once
     admin.py    the operator's: load subscribers and consumption, show, prune
     outbox.py   the outbox's queues (billing events, SMS receipts) as relays read them
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import StoreError
+from .accounts import AccountRead, AccountStore, RequestRef
 from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
@@ -31,6 +33,8 @@ from .outbox import DeadLetter, Entry, Outbox, Waiting
 from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
 
 __all__ = [
+    "AccountRead",
+    "AccountStore",
     "Admin",
     "DeadLetter",
     "Entry",
@@ -40,6 +44,7 @@ __all__ = [
     "MigrateResult",
     "Outbox",
     "PruneReport",
+    "RequestRef",
     "SaveResult",
     "SessionChange",
     "SessionRef",
@@ -50,10 +55,15 @@ __all__ = [
 ]
 
 
+# How long an API request's record (its idempotency key's answer) is kept: a day, so that a
+# client retrying after any outage of its own gets the first answer, never a second migration.
+REQUEST_TTL = 24 * 3600
+
+
 class Store:
-    """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops and the other
-    channels, ``admin`` (:class:`Admin`) for the operator, ``outbox`` (:class:`Outbox`) for
-    the relays.
+    """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops, ``accounts``
+    (:class:`AccountStore`) for the other channels, ``admin`` (:class:`Admin`) for the operator,
+    ``outbox`` (:class:`Outbox`) for the relays.
 
     ``keys`` (the key names) and ``redis`` (the client) are there for tests and tools that
     look inside Redis; the service goes through ``hops`` and never names a key.
@@ -67,6 +77,7 @@ class Store:
         self._commands = Commands(client)
         self._scripts = Scripts(client, self._commands.send)
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
+        self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
         self.admin = Admin(client, self.keys, self._commands.send)
         self.outbox = Outbox(client, self.keys, self._scripts)
 

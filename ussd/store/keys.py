@@ -11,8 +11,12 @@ Lua script can migrate a subscriber and append the billing event in the same ato
     <prefix>:{<bb>}<msisdn>:session:<digest>:closed   the same record once the gateway has
                                                 reported the session ended, until its TTL runs
                                                 out: a late copy of a hop is answered from it
+    <prefix>:{<bb>}<msisdn>:request:<digest>    string: what an API client's migration request
+                                                (its ``Idempotency-Key``) was answered, for 24 h
     <prefix>:{<bb>}<msisdn>:increments:<YYYY-MM>   set: the ids of the consumption increments
                                                 counted in that month (each counted once)
+    <prefix>:limits:LIMITER/<client>/...        the API clients' rate limits (the ``limits``
+                                                library names what follows the prefix)
 
     <prefix>:{<bb>}:events                      stream: the outbox, one entry per applied
                                                 migration of the bucket's subscribers, until
@@ -33,8 +37,11 @@ The subscriber hash's fields: ``p`` the profile, ``l`` the language, ``c:<YYYY-M
 consumed that month (F CFA), ``m:<YYYY-MM>`` the successful migrations of that month. A Lua
 script gets the names of the fields it touches as arguments (``ARGV``), never spelled in it.
 
-Nothing a gateway sends is put in a key as it is: the MSISDN is validated and normalised first
-(digits after a ``+``), and a gateway's session id is hashed, so no input can steer a key name.
+Nothing a gateway or an API client sends is put in a key as it is: the MSISDN is validated and
+normalised first (digits after a ``+``), and a gateway's session id and an API client's
+idempotency key are hashed, so no input can steer a key name. A request's record sits in the
+subscriber's slot, so that the migration script writes it in the same atomic step as the
+migration, on a cluster too.
 """
 
 from __future__ import annotations
@@ -91,6 +98,13 @@ def session_digest(gateway: str, session_id: str) -> str:
     return hashlib.blake2b(text, digest_size=10).hexdigest()
 
 
+def request_digest(client: str, idempotency_key: str) -> str:
+    """32 hex digits naming an API client's request by its idempotency key (in its key, and in
+    logs): two clients choosing the same key name two requests."""
+    text = f"{client}\0{idempotency_key}".encode(errors="surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
 class KeySpace:
     """The key names of one deployment, under its prefix; ValueError for a bad prefix.
 
@@ -119,6 +133,15 @@ class KeySpace:
     def session(self, msisdn: str, gateway: str, session_id: str) -> str:
         """A live session of the subscriber, as one gateway names it (its id is hashed)."""
         return f"{self._tag(msisdn)}:session:{session_digest(gateway, session_id)}"
+
+    def request(self, msisdn: str, client: str, idempotency_key: str) -> str:
+        """The record of an API client's migration request about the subscriber, by its
+        idempotency key (hashed with the client's name)."""
+        return f"{self._tag(msisdn)}:request:{request_digest(client, idempotency_key)}"
+
+    def rate_limits(self) -> str:
+        """The prefix of the API clients' rate-limit keys (what follows is the library's)."""
+        return f"{self.prefix}:limits"
 
     def closed_session(self, session_key: str) -> str:
         """Where a session's record goes (from its key) when the gateway reports it ended."""

@@ -37,7 +37,9 @@ return {1}
 """
 
 # KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] the outbox stream of the subscriber's
-#   bucket, KEYS[4] session record (absent for the channels without a USSD session: web, app)
+#   bucket, KEYS[4] the asker's record, written in the same step: a USSD session's, or an API
+#   request's (its idempotency key: ARGV[9] "", so it must not exist yet; a stale_session
+#   answer then carries the first answer given); absent for ``ussd migrate``
 # ARGV[1] the profile field, ARGV[2] this month's migrations field, ARGV[3] last month's
 #   consumption field (the names, from keys.py)
 # ARGV[4] profile, ARGV[5] migrations count, ARGV[6] consumption: what the decision was based on
@@ -46,8 +48,9 @@ return {1}
 #   ARGV[11] its TTL (s)
 # ARGV[12] the billing event (JSON), appended to the outbox in this same step: no migration
 #   without its event, no event without its migration
-# Returns {"applied"}, {"stale_session", record}: another hop of this session got there
-# first, or {"stale_subscriber", profile, count, consumption}: decide again on these.
+# Returns {"applied"}, {"stale_session", record}: another hop of this session (another copy
+# of this API request) got there first, or {"stale_subscriber", profile, count, consumption}:
+# decide again on these.
 MIGRATE_SCRIPT = """
 if #KEYS == 4 then
   local session = redis.call('GET', KEYS[4]) or ''
