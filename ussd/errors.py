@@ -12,6 +12,7 @@
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
      ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
      │                               request than the one it was first answered for
+     ├── InvalidConsumptionError     consumption fed in with bad entries (each one named)
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -76,6 +77,16 @@ class IdempotencyKeyReusedError(UssdError):
         self.asked_now = asked_now
         super().__init__(f"this idempotency key was first used to ask for {asked_before!r}, "
                          f"not {asked_now!r}")
+
+
+class InvalidConsumptionError(UssdError):
+    """Consumption fed in with bad entries, each named in ``errors`` (``location``, ``name``,
+    ``message``); nothing of it was applied."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} bad entr{'y' if len(errors) == 1 else 'ies'}, "
+                         "nothing applied")
 
 
 class StoreError(UssdError):

@@ -1,8 +1,9 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
 The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py``,
-``test_race.py`` and ``test_relay.py`` (the outbox: events and receipts in the subscriber's slot,
-relays polling every master) are collected here a second time (as ``test_<module>__<name>``) with
+``test_race.py``, ``test_relay.py`` (the outbox: events and receipts in the subscriber's slot,
+relays polling every master) and ``test_api_consumption.py`` are collected here a second time
+(as ``test_<module>__<name>``) with
 ``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
 ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true`` (``redis.RedisCluster``), on a cluster
 of three ``redis-server`` masters started on loopback ports once for this module
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+import test_api_consumption
 import test_race
 import test_relay
 import test_service
@@ -28,7 +30,8 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_relay)
+REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_relay,
+          test_api_consumption)
 
 
 @pytest.fixture(scope="module")

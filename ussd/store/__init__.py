@@ -9,6 +9,7 @@ One module per job::
     accounts.py the other channels': a subscriber's page and history, a migration asked once
     admin.py    the operator's: load subscribers and consumption, show, prune
     outbox.py   the outbox's queues (billing events, SMS receipts) as relays read them
+    consumption.py  consumption fed in through the API: totals set, increments added once
 
 Built once per process::
 
@@ -27,6 +28,7 @@ from ..errors import StoreError
 from .accounts import AccountRead, AccountStore, RequestRef
 from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
+from .consumption import ConsumptionStore
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
 from .keys import KeySpace
 from .outbox import DeadLetter, Entry, Outbox, Waiting
@@ -80,6 +82,7 @@ class Store:
         self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
         self.admin = Admin(client, self.keys, self._commands.send)
         self.outbox = Outbox(client, self.keys, self._scripts)
+        self.consumption = ConsumptionStore(client, self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and

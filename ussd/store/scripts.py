@@ -150,6 +150,27 @@ return 0
 """
 
 
+# Consumption fed in (store/consumption.py), for the subscribers of one bucket (one slot).
+# KEYS[2i-1] entry i's subscriber hash, KEYS[2i] its increment ids of the entry's month
+# ARGV[1] how long increment ids are kept (s); then 4 per entry i, from ARGV[4i-2]: "set" (a
+#   month's total) or "add" (an increment), the consumption field, the amount, the id ("")
+# Returns how many increments were counted (an id seen before is not counted again).
+CONSUMPTION_SCRIPT = """
+local counted = 0
+for i = 1, #KEYS / 2 do
+  local field, amount = ARGV[4 * i - 1], ARGV[4 * i]
+  if ARGV[4 * i - 2] == 'set' then
+    redis.call('HSET', KEYS[2 * i - 1], field, amount)
+  elseif redis.call('SADD', KEYS[2 * i], ARGV[4 * i + 1]) == 1 then
+    redis.call('HINCRBY', KEYS[2 * i - 1], field, amount)
+    redis.call('EXPIRE', KEYS[2 * i], ARGV[1])
+    counted = counted + 1
+  end
+end
+return counted
+"""
+
+
 class SaveResult(NamedTuple):
     """What ``SAVE_SCRIPT`` did: ``written``, or not and the record another hop of the session
     left (``found``; None if the session is gone)."""
@@ -192,7 +213,8 @@ class Scripts:
         self._migrate = client.register_script(MIGRATE_SCRIPT)
         self.queue_scripts = {name: client.register_script(script) for name, script in (
             ("ack", ACK_SCRIPT), ("bury", BURY_SCRIPT), ("touch", TOUCH_SCRIPT),
-            ("read", READ_SCRIPT), ("redrive", REDRIVE_SCRIPT))}
+            ("read", READ_SCRIPT), ("redrive", REDRIVE_SCRIPT),
+            ("consumption", CONSUMPTION_SCRIPT))}
 
     def load(self) -> None:
         """Load every script into Redis (every master of a cluster); redis-py's errors if it
