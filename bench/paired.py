@@ -61,14 +61,19 @@ def arguments() -> argparse.Namespace:
 
 
 def export(revision: str | None, into: Path) -> Path:
-    """The package and the menus of ``revision`` (None: the working tree) under ``into``."""
+    """The package and the menus of ``revision`` (None: the working tree) under ``into``.
+
+    The menus are inside the package (``ussd/menus``) now; a revision from before that has
+    them in a top-level ``menus/``, exported beside it.
+    """
     into.mkdir()
     if revision is None:
-        for part in ("ussd", "menus"):
-            shutil.copytree(ROOT / part, into / part,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "ussd", into / "ussd", ignore=shutil.ignore_patterns("__pycache__"))
     else:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "ussd", "menus"],
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", revision],
+                                check=True, capture_output=True, text=True).stdout.split()
+        parts = [part for part in ("ussd", "menus") if part in listed]
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, *parts],
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.text",
-        "ussd.months", "ussd.contract")
+        "ussd.months", "ussd.contract", "ussd.outcomes")
 IO_LIBRARIES = ("flask", "werkzeug", "redis", "fakeredis", "prometheus_client", "click")
 
 

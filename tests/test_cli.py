@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -132,7 +133,10 @@ def test_migrate_applies_an_approved_migration(env, csv_files):
     assert run(["seed", *map(str, csv_files)], env).exit_code == 0
     result = run(["migrate", "0700000001", "Tigre", "--channel", "app"], env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {
+    # The audit line on standard error, the decision on standard output.
+    assert re.search(r"INFO ussd.audit migration channel=app client=cli "
+                     r"msisdn=\+225\*{7}001 from=novamix to=tigre$", result.stderr, re.M)
+    assert json.loads(result.stdout) == {
         "reason": "approved", "approved": True, "current": "novamix", "target": "tigre",
         "required": 2500, "consumed": 3000, "migrations_left": 2,
     }

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import ALICE, BRUNO, seed_subscribers
 
-from ussd import cli
+from ussd import server
+from ussd.billing.config import BillingSettings
 from ussd.cli import main
 from ussd.cli_billing import billing_banner
 from ussd.menu_files import load_menu
@@ -132,10 +133,11 @@ def test_the_relay_needs_a_billing_url(env):
       "(ussd events pending: what waits)"]),
     (Settings(), ["no USSD_BILLING_URL: migrations stay in this process's outbox and reach no "
                   "billing"]),
-    (Settings(billing_url="http://127.0.0.1:8090/events"),
+    (Settings(billing=BillingSettings(url="http://127.0.0.1:8090/events")),
      ["Relaying migrations to billing at http://127.0.0.1:8090/events (in this process)",
       "no USSD_SMS_URL: no SMS will be sent"]),
-    (Settings(billing_url="http://127.0.0.1:8090/events", sms_url="http://127.0.0.1:8091/sms"),
+    (Settings(billing=BillingSettings(url="http://127.0.0.1:8090/events",
+                                      sms_url="http://127.0.0.1:8091/sms")),
      ["Relaying migrations to billing at http://127.0.0.1:8090/events (in this process)",
       "SMS receipts through http://127.0.0.1:8091/sms"]),
 ])
@@ -151,7 +153,7 @@ def test_serve_starts_with_a_billing_token_and_says_no_sms_will_be_sent(monkeypa
         def serve(self, target_loader):
             served.append(target_loader.args[0])
 
-    monkeypatch.setattr(cli, "granian_server", lambda *args, **kwargs: Server())
+    monkeypatch.setattr(server, "granian_server", lambda *args, **kwargs: Server())
     result = run(["serve"], {"REDIS_URL": None, "USSD_REDIS_URL": None,
                              "USSD_BILLING_URL": "http://127.0.0.1:8090/events",
                              "USSD_BILLING_TOKEN": "billing-token-0123456789"})
@@ -159,7 +161,7 @@ def test_serve_starts_with_a_billing_token_and_says_no_sms_will_be_sent(monkeypa
     assert "Relaying migrations to billing at http://127.0.0.1:8090/events (in this process)\n" \
            "no USSD_SMS_URL: no SMS will be sent\n" in result.output
     [settings] = served
-    assert settings.billing_token == "billing-token-0123456789"
+    assert settings.billing.token == "billing-token-0123456789"
     assert settings.gateway_secrets == {}
 
 

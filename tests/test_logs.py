@@ -3,7 +3,10 @@ straight to the handler when ``logging`` could add nothing to it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import json
 import logging
 import os
 import re
@@ -13,7 +16,7 @@ import time
 
 import pytest
 
-from ussd.logs import LOG_FORMAT, LineHandler, LineLogger, LogFormatter
+from ussd.logs import LOG_FORMAT, JsonLogFormatter, LineHandler, LineLogger, LogFormatter
 
 
 @pytest.mark.parametrize("created", [1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.25,
@@ -254,21 +257,44 @@ print("records made for ussd.hop:", made.count("ussd.hop"))
 '''
 
 
+def serve_two_hops(**env: str) -> subprocess.CompletedProcess:
+    """The SERVER script above, in a fresh interpreter, with the demo and ``env``."""
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith("USSD_") and key != "REDIS_URL"}
+    done = subprocess.run([sys.executable, "-c", SERVER], capture_output=True, text=True,
+                          env={**clean, "USSD_DEMO": "1", **env}, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "records made for ussd.hop: 0"
+    assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
+    return done
+
+
 def test_the_server_writes_each_hop_line_to_standard_error_the_short_way():
     """As ``ussd serve`` sets logging up: each hop's line on standard error, in the server's
     format, the number masked, and no LogRecord made for it."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("USSD_") and key != "REDIS_URL"}
-    done = subprocess.run([sys.executable, "-c", SERVER], capture_output=True, text=True,
-                          env={**env, "USSD_DEMO": "1"}, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "records made for ussd.hop: 0"
+    done = serve_two_hops()
     hop_lines = [line for line in done.stderr.splitlines() if " ussd.hop " in line]
     line = (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ussd.hop hop gateway=africastalking "
-            r"msisdn=\+225\*{7}001 session=[0-9a-f]{20} inputs=%d end=False outcome=ok "
-            r"ms=\d+\.\d")
-    assert [bool(re.fullmatch(line % n, text)) for n, text in enumerate(hop_lines)] == [True] * 2
-    assert "0700000001" not in done.stderr and "2250700000001" not in done.stderr
+            r"msisdn=\+225\*{7}001 session=[0-9a-f]{20} inputs=%d end=False outcome=shown "
+            r"screen=%s ms=\d+\.\d")
+    assert [bool(re.fullmatch(line % (n, screen), text))
+            for n, (text, screen) in enumerate(zip(hop_lines, ("main", "profiles"),
+                                                   strict=True))] == [True] * 2
+
+
+def test_the_server_writes_json_lines_the_short_way_with_the_subscriber_hash():
+    key = "care-desk-key-0123456789"
+    done = serve_two_hops(USSD_LOG_FORMAT="json", USSD_LOG_KEY=key)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON
+    hops = [line for line in lines if line["logger"] == "ussd.hop"]
+    expected = hmac.new(key.encode(), b"+2250700000001", hashlib.sha256).hexdigest()[:20]
+    assert [(hop["message"], hop["gateway"], hop["msisdn"], hop["subscriber"], hop["inputs"],
+             hop["end"], hop["outcome"], hop["screen"]) for hop in hops] == [
+        ("hop", "africastalking", "+225*******001", expected, n, False, "shown", screen)
+        for n, screen in enumerate(("main", "profiles"))]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", hop["time"])
+               and hop["level"] == "INFO" and isinstance(hop["ms"], float) for hop in hops)
+    assert key not in done.stderr
 
 
 def test_a_line_whose_arguments_do_not_fit_is_reported_never_raised(frozen, monkeypatch):
@@ -279,3 +305,80 @@ def test_a_line_whose_arguments_do_not_fit_is_reported_never_raised(frozen, monk
     LineLogger(logger).info("hop inputs=%d", "three")
     assert handler.stream.getvalue() == ""
     assert [(record.msg, record.args) for record in failed] == [("hop inputs=%d", ("three",))]
+
+
+# --- event lines, JSON, secrets -----------------------------------------------------------------
+
+EVENT = ("hop", {"gateway": "hubtel", "msisdn": "+225*******001", "inputs": 2, "end": True,
+                 "outcome": "refused", "reason": "insufficient_consumption", "ms": 1.2})
+
+
+def json_logger(name: str = "ussd.hop", secrets: tuple[str, ...] = ()):
+    logger, handler = server_logger(name)
+    handler.setFormatter(JsonLogFormatter(secrets=secrets))
+    return logger, handler
+
+
+@pytest.mark.parametrize("setup", [
+    lambda logger, handler: None, _a_second_handler, _a_filter_on_the_handler,
+    _the_handler_on_a_parent, _another_handler_class, _no_handler_at_all,
+], ids=["as_served", "a_second_handler", "a_filter_on_the_handler", "the_handler_on_a_parent",
+        "another_handler_class", "no_handler_at_all"])
+@pytest.mark.parametrize("make", [server_logger, json_logger], ids=["text", "json"])
+def test_an_event_line_reaches_what_logging_writes_in_either_format(frozen, setup, make, capsys,
+                                                                   monkeypatch):
+    """The short way and ``logging`` write the same event line, text or JSON."""
+    written = {}
+    for way in ("logging", "short"):
+        logger, handler = make()
+        setup(logger, handler)
+        with monkeypatch.context() as patch:
+            if way == "logging":  # what LineLogger hands logging when it cannot go short
+                patch.setattr("ussd.logs.sole_line_handler", lambda logger: None)
+            LineLogger(logger).event(*EVENT)
+        written[way] = (handler.stream.getvalue(), capsys.readouterr().err)
+    assert written["short"] == written["logging"]
+
+
+def test_an_event_line_in_text_and_in_json(frozen):
+    logger, handler = server_logger()
+    LineLogger(logger).event(*EVENT)
+    second = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW))
+    assert handler.stream.getvalue() == (
+        f"{second},062 INFO ussd.hop hop gateway=hubtel msisdn=+225*******001 inputs=2 "
+        "end=True outcome=refused reason=insufficient_consumption ms=1.2\n")
+    logger, handler = json_logger()
+    LineLogger(logger).event(*EVENT)
+    assert json.loads(handler.stream.getvalue()) == {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S.062Z", time.gmtime(NOW)), "level": "INFO",
+        "logger": "ussd.hop", "message": "hop", **EVENT[1]}
+
+
+def test_json_lines_of_plain_records_and_tracebacks(frozen):
+    logger, handler = json_logger("ussd.gateway")
+    logger.warning("refused gateway=%s status=%d", "flares", 403)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    first, second = map(json.loads, handler.stream.getvalue().splitlines())
+    assert first == {"time": time.strftime("%Y-%m-%dT%H:%M:%S.062Z", time.gmtime(NOW)),
+                     "level": "WARNING", "logger": "ussd.gateway",
+                     "message": "refused gateway=flares status=403"}
+    assert second["message"] == "failed" and "ValueError: boom" in second["exc_info"]
+
+
+@pytest.mark.parametrize("make", [server_logger, json_logger], ids=["text", "json"])
+def test_secrets_are_blanked_in_every_line(make):
+    token = "tok-" + "x" * 20
+    logger, handler = make("ussd.web")
+    handler.formatter.secrets = (token,)
+    logger.error("request failed on /ussd/flares/%s", token)
+    try:
+        raise RuntimeError(f"bad token {token}")
+    except RuntimeError:
+        logger.exception("failed")
+    LineLogger(logger).event("hop", {"session": token})
+    written = handler.stream.getvalue()
+    assert token not in written
+    assert written.count("***") == 3  # in the message, the exception's text, the event

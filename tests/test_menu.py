@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from pathlib import Path
 
 import pytest
 
+import ussd
 from ussd.errors import InvalidMenuError
 from ussd.menu_files import load_menu
 from ussd.render import screen_pages
 from ussd.rules import Language, Policy, Profile, Reason
-from ussd.settings import DEFAULT_MENUS_DIR
+from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.text import measure
 
 WIDE_POLICY = Policy(monthly_cap=99, thresholds=dict.fromkeys(Profile, 99999999))
@@ -196,8 +198,28 @@ def test_a_missing_file_is_named(tmp_path, missing):
 
 
 def test_a_missing_directory_is_refused(tmp_path):
-    with pytest.raises(InvalidMenuError, match="file not found"):
+    with pytest.raises(InvalidMenuError, match="file not found") as failure:
         load_menu(tmp_path / "nowhere")
+    # The operator is told which setting points there.
+    assert "USSD_MENUS_DIR" in str(failure.value)
+
+
+def test_the_menus_ship_inside_the_package():
+    # Package data, not a folder beside the source tree: a wheel installed anywhere has them
+    # (tests/test_install.py installs one and dials through it).
+    package = Path(ussd.__file__).parent
+    assert Path(str(DEFAULT_MENUS_DIR)) == package / "menus"
+    assert (DEFAULT_MENUS_DIR / "menu.toml").is_file()
+    assert Settings.from_env({}).menus_dir == DEFAULT_MENUS_DIR
+
+
+def test_ussd_menus_dir_replaces_the_shipped_menus(tmp_path):
+    directory = menus_copy(tmp_path)
+    edit(directory, "texts/fr.toml", "Changer de profil", "Changer d'offre")
+    settings = Settings.from_env({"USSD_MENUS_DIR": str(directory)})
+    assert settings.menus_dir == directory
+    menu = load_menu(settings.menus_dir)
+    assert "Changer d'offre" in menu.texts[Language.FR]["main.change_profile"]
 
 
 def test_a_long_screen_loads_when_it_can_be_paged(tmp_path):

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from ussd.billing.config import BillingSettings
 from ussd.errors import ConfigError
 from ussd.rules import Policy, Profile
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
@@ -17,12 +18,13 @@ def test_an_empty_environment_gives_the_fields_defaults():
         redis_url=None, key_prefix="ussd", session_ttl=180, timezone="Africa/Abidjan",
         monthly_cap=3, thresholds={Profile.TIGRE: 2500, Profile.AIGLE: 8000},
         menus_dir=DEFAULT_MENUS_DIR, redis_timeout=1.0, demo=False, seed_files=(),
-        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, api_clients=None,
+        gateways=None, gateway_secrets={}, proxy_hops=0, insecure=False, metrics_port=None,
+        metrics_host=None, log_format="text", log_key=None, api_clients=None,
         api_demo_tokens={},
-        billing_url=None, billing_token=None, billing_timeout=10.0, billing_max_attempts=10,
-        relay_claim_after=30.0, relay_backoff=1.0, relay_backoff_max=60.0,
-        relay_concurrency=8, relay_metrics_port=9121, sms_url=None, sms_username=None,
-        sms_api_key=None, sms_sender=None)
+        billing=BillingSettings(
+            url=None, token=None, timeout=10.0, max_attempts=10, claim_after=30.0, backoff=1.0,
+            backoff_max=60.0, concurrency=8, metrics_port=9121, sms_url=None, sms_username=None,
+            sms_api_key=None, sms_sender=None))
 
 
 def test_every_variable_is_read():
@@ -32,7 +34,10 @@ def test_every_variable_is_read():
         "USSD_THRESHOLD_DAUPHIN": "1000", "USSD_THRESHOLD_aigle": "9000",
         "USSD_MENUS_DIR": "/srv/menus", "USSD_REDIS_TIMEOUT": "0.5", "USSD_DEMO": "yes",
         "USSD_SEED_FILES": "/a.csv:/b.csv", "USSD_GATEWAYS": " Hubtel, flares ",
-        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_API_CLIENTS": "/etc/ussd/api.toml",
+        "USSD_PROXY_HOPS": "2", "USSD_INSECURE": "true", "USSD_METRICS_PORT": "9100",
+        "USSD_METRICS_HOST": "127.0.0.1", "USSD_LOG_FORMAT": "JSON",
+        "USSD_LOG_KEY": "k" * 32,
+        "USSD_API_CLIENTS": "/etc/ussd/api.toml",
         "USSD_BILLING_URL": "https://billing.example/events",
         "USSD_BILLING_TOKEN": "billing-secret-token-0123", "USSD_BILLING_TIMEOUT": "5",
         "USSD_BILLING_MAX_ATTEMPTS": "4", "USSD_RELAY_CLAIM_AFTER": "45",
@@ -49,14 +54,15 @@ def test_every_variable_is_read():
         "thresholds": {Profile.TIGRE: 2500, Profile.AIGLE: 9000, Profile.DAUPHIN: 1000},
         "menus_dir": "/srv/menus", "redis_timeout": 0.5, "demo": True,
         "seed_files": ("/a.csv", "/b.csv"), "gateways": ("hubtel", "flares"),
-        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True,
+        "gateway_secrets": {}, "proxy_hops": 2, "insecure": True, "metrics_port": 9100,
+        "metrics_host": "127.0.0.1", "log_format": "json", "log_key": b"k" * 32,
         "api_clients": "/etc/ussd/api.toml", "api_demo_tokens": {},
-        "billing_url": "https://billing.example/events",
-        "billing_token": "billing-secret-token-0123", "billing_timeout": 5.0,
-        "billing_max_attempts": 4, "relay_claim_after": 45.0, "relay_backoff": 0.5,
-        "relay_backoff_max": 20.0, "relay_concurrency": 3, "relay_metrics_port": 0,
-        "sms_url": "https://api.sandbox.africastalking.com/version1/messaging",
-        "sms_username": "sandbox", "sms_api_key": "at-key", "sms_sender": "ORANGE",
+        "billing": {
+            "url": "https://billing.example/events", "token": "billing-secret-token-0123",
+            "timeout": 5.0, "max_attempts": 4, "claim_after": 45.0, "backoff": 0.5,
+            "backoff_max": 20.0, "concurrency": 3, "metrics_port": 0,
+            "sms_url": "https://api.sandbox.africastalking.com/version1/messaging",
+            "sms_username": "sandbox", "sms_api_key": "at-key", "sms_sender": "ORANGE"},
     }
     assert settings.policy == Policy(monthly_cap=5, thresholds=settings.thresholds)
 
@@ -84,6 +90,9 @@ def test_ussd_redis_url_wins_over_redis_url():
      "USSD_RELAY_CLAIM_AFTER must be more than twice USSD_BILLING_TIMEOUT"),
     ("USSD_BILLING_TIMEOUT", "121",
      "USSD_BILLING_TIMEOUT must be between 0 and 120 seconds, got '121'"),
+    ("USSD_METRICS_PORT", "70000", "USSD_METRICS_PORT must be a TCP port (1-65535), got '70000'"),
+    ("USSD_LOG_FORMAT", "xml", "USSD_LOG_FORMAT must be one of text, json, got 'xml'"),
+    ("USSD_LOG_KEY", "short", "USSD_LOG_KEY must be at least 16 characters"),
 ])
 def test_a_bad_value_is_refused_by_name(name, value, message):
     with pytest.raises(ConfigError) as refused:
@@ -96,7 +105,7 @@ def test_the_billing_token_is_not_read_as_a_gateway_secret():
     "no gateway dialect 'billing'"."""
     settings = Settings.from_env({"USSD_BILLING_TOKEN": "billing-secret-token-0123",
                                   "USSD_HUBTEL_TOKEN": "hubtel-secret-token-0123"})
-    assert settings.billing_token == "billing-secret-token-0123"
+    assert settings.billing.token == "billing-secret-token-0123"
     assert set(settings.gateway_secrets) == {"hubtel"}
     assert "billing-secret" not in repr(settings)
 
@@ -107,3 +116,14 @@ def test_empty_billing_and_sms_variables_are_unset():
                            "USSD_SMS_USERNAME", "USSD_SMS_API_KEY", "USSD_SMS_SENDER",
                            "USSD_BILLING_TIMEOUT", "USSD_RELAY_METRICS_PORT"), "")
     assert Settings.from_env(empty) == Settings()
+def test_the_secrets_a_log_line_must_never_show():
+    settings = Settings.from_env({
+        "REDIS_URL": "redis://:hunter2-redis-pass@10.0.0.5:6379/0",
+        "USSD_AFRICASTALKING_TOKEN": "t" * 20, "USSD_HUBTEL_BASIC_AUTH": "hubtel:" + "p" * 20,
+        "USSD_LOG_KEY": "k" * 16,
+    })
+    assert set(settings.secrets()) == {"t" * 20, "hubtel:" + "p" * 20, "p" * 20, "k" * 16,
+                                       "hunter2-redis-pass"}
+    # Longest first: a secret holding another is blanked whole.
+    assert list(settings.secrets()) == sorted(settings.secrets(), key=len, reverse=True)
+    assert "k" * 16 not in repr(settings) and "t" * 20 not in repr(settings)

@@ -63,23 +63,23 @@ def build_relay(settings: Settings, store: Store | None = None) -> Relay:
     from .billing.relay import BLOCK_MS, Relay
     from .billing.sms import SmsClient
 
-    if not settings.billing_url:
+    billing = settings.billing
+    if not billing.url:
         raise ConfigError("USSD_BILLING_URL is not set: the relay has nowhere to deliver the "
                           "outbox's events")
     if store is None:
         store = Store(connect(settings), prefix=settings.key_prefix)
     sms = receipt = None
-    if settings.sms_url:
-        sms = SmsClient(settings.sms_url, settings.sms_username, settings.sms_api_key,
-                        settings.sms_sender, settings.billing_timeout)
+    if billing.sms_url:
+        sms = SmsClient(billing.sms_url, billing.sms_username, billing.sms_api_key,
+                        billing.sms_sender, billing.timeout)
         receipt = partial(receipt_of, load_menu(settings.menus_dir, settings.policy),
                           policy=settings.policy)
     return Relay(
-        store.outbox,
-        BillingClient(settings.billing_url, settings.billing_token, settings.billing_timeout),
-        sms=sms, receipt=receipt, max_attempts=settings.billing_max_attempts,
-        claim_after=settings.relay_claim_after, backoff_first=settings.relay_backoff,
-        backoff_most=settings.relay_backoff_max, concurrency=settings.relay_concurrency,
+        store.outbox, BillingClient(billing.url, billing.token, billing.timeout),
+        sms=sms, receipt=receipt, max_attempts=billing.max_attempts,
+        claim_after=billing.claim_after, backoff_first=billing.backoff,
+        backoff_most=billing.backoff_max, concurrency=billing.concurrency,
         # A read waits on Redis for new entries: well within the client's own timeout.
         block_ms=min(BLOCK_MS, int(settings.redis_timeout * 500)))
 
@@ -96,7 +96,7 @@ def worker_app(settings: Settings, target: str | None = None) -> Any:
     from .web import create_app
 
     app = create_app(settings)
-    if settings.redis_url is None and settings.billing_url:
+    if settings.redis_url is None and settings.billing.url:
         # The embedded store lives in this process only: its relay must too.
         import threading
 

@@ -128,7 +128,7 @@ class Guard:
         return False
 
     def _refuse(self, status: int, reason: str) -> Response:
-        metrics.REJECTED.labels(self.dialect, reason).inc()
+        metrics.record_rejection(self.dialect, reason)
         log.warning("refused gateway=%s status=%d from=%s", self.dialect, status,
                     request.remote_addr)
         response = Response(f"{reason}\n", status=status, mimetype="text/plain")

@@ -25,18 +25,19 @@ def billing_banner(settings) -> list[str]:
     if settings.redis_url is not None:
         return ["Billing events wait in the Redis outbox until `ussd relay` delivers them "
                 "(ussd events pending: what waits)"]
-    if not settings.billing_url:
+    if not settings.billing.url:
         return ["no USSD_BILLING_URL: migrations stay in this process's outbox and reach no "
                 "billing"]
-    return [f"Relaying migrations to billing at {settings.billing_url} (in this process)",
-            f"SMS receipts through {settings.sms_url}" if settings.sms_url
+    return [f"Relaying migrations to billing at {settings.billing.url} (in this process)",
+            f"SMS receipts through {settings.billing.sms_url}" if settings.billing.sms_url
             else "no USSD_SMS_URL: no SMS will be sent"]
 
 
 @contextlib.contextmanager
 def _store(settings):
     """The store on the Redis at REDIS_URL (a clear error when there is none), closed after."""
-    from .cli import _fail_on_error, _redacted
+    from .commands import fail_on_error as _fail_on_error
+    from .commands import redacted as _redacted
     from .store import Store, connect
 
     if settings.redis_url is None:
@@ -60,7 +61,8 @@ def relay() -> None:
     Runs until SIGTERM or Ctrl-C; run as many as you like, they share the work.
     """
     from .assembly import build_relay
-    from .cli import _fail_on_error, _settings
+    from .commands import fail_on_error as _fail_on_error
+    from .commands import settings_from_env as _settings
 
     settings = _settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the relay logs each outcome itself
@@ -70,19 +72,19 @@ def relay() -> None:
 
 def _relay(settings, store, worker) -> None:
     from .billing.metrics import serve_metrics
-    from .cli import _redacted
+    from .commands import redacted as _redacted
 
     click.echo(f"Relaying the outbox of {_redacted(settings.redis_url)} to "
-               f"{settings.billing_url} as {worker.name}")
-    if settings.billing_token is None:
+               f"{settings.billing.url} as {worker.name}")
+    if settings.billing.token is None:
         click.echo("no USSD_BILLING_TOKEN: billing is called without Authorization")
-    if settings.sms_url:
-        click.echo(f"SMS receipts through {settings.sms_url}")
+    if settings.billing.sms_url:
+        click.echo(f"SMS receipts through {settings.billing.sms_url}")
     else:
         click.echo("no USSD_SMS_URL: no SMS will be sent")
-    if settings.relay_metrics_port:
-        serve_metrics(store.outbox, worker.queues, settings.relay_metrics_port)
-        click.echo(f"Metrics on http://0.0.0.0:{settings.relay_metrics_port}/metrics")
+    if settings.billing.metrics_port:
+        serve_metrics(store.outbox, worker.queues, settings.billing.metrics_port)
+        click.echo(f"Metrics on http://0.0.0.0:{settings.billing.metrics_port}/metrics")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop())
     worker.run()
@@ -97,7 +99,8 @@ def events() -> None:
 @QUEUE
 def pending(queue: str) -> None:
     """List the entries not delivered yet: age, attempts, holder, last error."""
-    from .cli import _fail_on_error, _settings
+    from .commands import fail_on_error as _fail_on_error
+    from .commands import settings_from_env as _settings
 
     with _store(_settings()) as store:
         found = _fail_on_error(lambda: list(store.outbox.waiting(queue)))
@@ -117,7 +120,8 @@ def pending(queue: str) -> None:
 @QUEUE
 def dead(queue: str) -> None:
     """List the dead letters: given up on, with why."""
-    from .cli import _fail_on_error, _settings
+    from .commands import fail_on_error as _fail_on_error
+    from .commands import settings_from_env as _settings
 
     with _store(_settings()) as store:
         letters = _fail_on_error(lambda: list(store.outbox.dead(queue)))
@@ -133,7 +137,8 @@ def dead(queue: str) -> None:
 @QUEUE
 def redrive(ids: tuple[str, ...], everything: bool, queue: str) -> None:
     """Send dead letters again (by event id, or --all), as they were first written."""
-    from .cli import _fail_on_error, _settings
+    from .commands import fail_on_error as _fail_on_error
+    from .commands import settings_from_env as _settings
 
     if bool(ids) == everything:
         raise click.UsageError("give event ids, or --all")

@@ -1,7 +1,15 @@
-"""The demo data set: one subscriber for every case of the rules, relative to today's month."""
+"""The demo data set: one subscriber for every case of the rules, relative to today's month.
+
+Its numbers are one documented block, ``+225 07 00 00 00 01`` to ``06`` (:data:`DEMO_NUMBERS`),
+and it is meant for the embedded store. Against a Redis, ``ussd serve --demo`` refuses a
+store that holds any key under its prefix (:func:`make_room`), so that it can never overwrite
+a deployment's subscribers; ``--demo --reset`` deletes the keys of the demo numbers, and
+only those, first.
+"""
 
 from __future__ import annotations
 
+from .errors import DemoRefusedError
 from .months import month_of, previous_month
 from .phone import normalize_msisdn
 from .rules import Channel, Language, Profile
@@ -23,10 +31,34 @@ DEMO_SUBSCRIBERS = (
 )
 
 
+# The demo's block of numbers, first to last, as normalised numbers.
+DEMO_NUMBERS = tuple(normalize_msisdn(row[0]) for row in DEMO_SUBSCRIBERS)
+DEMO_RANGE = f"{DEMO_NUMBERS[0]} to {DEMO_NUMBERS[-1]}"
+
+
+def make_room(service: UssdService, reset: bool) -> str:
+    """Make sure the demo overwrites nothing in a Redis: with ``reset``, delete every key of
+    the demo numbers (and nothing else); without, refuse a store that holds any key under the
+    deployment's prefix (DemoRefusedError). Returns what was done, for the operator."""
+    admin = service.store.admin
+    if reset:
+        deleted = admin.forget_everything_of(DEMO_NUMBERS)
+        return (f"--reset: deleted the {deleted} key(s) of the demo numbers {DEMO_RANGE}; "
+                "nothing else was touched")
+    if admin.holds_data():
+        raise DemoRefusedError(
+            f"refusing --demo: this Redis already holds data under the key prefix "
+            f"{service.store.keys.prefix!r}, and the demo would overwrite the subscribers "
+            f"{DEMO_RANGE} there. Serve without --demo (load your own with ussd seed), or "
+            f"use an empty Redis or another USSD_KEY_PREFIX, or add --reset to delete and "
+            f"reload only the demo numbers.")
+    return "the Redis holds no data under this prefix"
+
+
 def load_demo(service: UssdService) -> int:
     """Store the demo subscribers afresh, through the same rules as any migration."""
     last_month = previous_month(month_of(service.clock(), service.zone))
-    numbers = [normalize_msisdn(row[0]) for row in DEMO_SUBSCRIBERS]
+    numbers = list(DEMO_NUMBERS)
     service.store.admin.reset_subscribers(numbers)
     service.store.admin.put_subscribers(
         (msisdn, profile, language)
@@ -39,7 +71,7 @@ def load_demo(service: UssdService) -> int:
     )
     for msisdn, (number, *_, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS, strict=True):
         for target in earlier:
-            decision = service.migrate(msisdn, target, Channel.WEB, "demo")
+            decision = service.migrate(msisdn, target, Channel.WEB, client="demo")
             if not decision.approved:
                 raise RuntimeError(f"demo migration of {number} to {target} refused: {decision}")
     return len(numbers)

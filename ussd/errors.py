@@ -8,6 +8,7 @@
      ├── BadRequestError        a gateway request we cannot serve (answered with a polite END)
      │    └── UnknownServiceCodeError   a USSD code this service does not answer
      ├── SeedError              a CSV data file has bad rows (file and line in the message)
+     ├── DemoRefusedError       --demo against a Redis that already holds data
      ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
      ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
@@ -59,6 +60,10 @@ class SeedError(UssdError):
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
         more = f"\n  ... and {total - 20} more" if total > 20 else ""
         super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
+
+
+class DemoRefusedError(UssdError):
+    """``ussd serve --demo`` refused: the Redis holds data the demo could overwrite."""
 
 
 class SimulatorError(UssdError):

@@ -1,11 +1,16 @@
-"""The server's log lines: its format, its handler, and the hop line written the short way.
+"""The server's log lines: their formats, their handler, and the hop line written the short way.
 
 ``ussd serve`` sends every logger to one :class:`LineHandler` on standard error, formatted by
-:class:`LogFormatter` in :data:`LOG_FORMAT`. The service writes one line per hop
-(:class:`LineLogger`). Through ``logging`` the line cost 6.4 us warm, and a hop in the
-in-process harness 20-30 us of CPU more than with the line off, mostly in the record
-``logging`` builds (twenty attributes), its filters and its walk up the loggers' handlers,
-none of which a plain line needs. When the line would reach that handler alone, it is written
+:class:`LogFormatter` in :data:`LOG_FORMAT` (text, the default) or by
+:class:`JsonLogFormatter`, one JSON object per line (``USSD_LOG_FORMAT=json``, through
+python-json-logger). Both blank any secret the settings hold. The service writes one line per
+hop and one per applied migration (:class:`LineLogger`): an event and its fields, written
+``event key=value ...`` in text and as keys of the object in JSON.
+
+Through ``logging`` the hop line cost 6.4 us warm, and a hop in the in-process harness 20-30
+us of CPU more than with the line off, mostly in the record ``logging`` builds (twenty
+attributes), its filters and its walk up the loggers' handlers, none of which a plain line
+needs. When the line would reach that handler alone, it is written
 straight to it: the same text, the same stream, the same lock (3.4 us warm).
 """
 
@@ -13,8 +18,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Mapping
+
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+BLANKED = "***"
+
+
+def event_text(event: str, fields: Mapping[str, object]) -> str:
+    """An event line's message in text: ``hop gateway=hubtel outcome=shown ...``."""
+    return event + "".join([f" {key}={value}" for key, value in fields.items()])
+
+
+def blank(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every one of ``secrets`` (longest first) replaced by ``***``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, BLANKED)
+    return text
 
 
 class LogFormatter(logging.Formatter):
@@ -28,6 +50,11 @@ class LogFormatter(logging.Formatter):
 
     _second: tuple[int, str] = (-1, "")
 
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, *,
+                 secrets: Iterable[str] = ()):
+        super().__init__(fmt, datefmt)
+        self.secrets = tuple(secrets)
+
     @property
     def plain(self) -> bool:
         """True when this formatter writes ``LOG_FORMAT`` with the standard time."""
@@ -35,14 +62,20 @@ class LogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if not self.plain or record.exc_info or record.exc_text or record.stack_info:
-            return super().format(record)
+            return blank(super().format(record), self.secrets)
         record.message = record.getMessage()
         record.asctime = self.formatTime(record)
-        return f"{record.asctime} {record.levelname} {record.name} {record.message}"
+        return blank(f"{record.asctime} {record.levelname} {record.name} {record.message}",
+                     self.secrets)
 
     def line(self, created: float, levelname: str, name: str, message: str) -> str:
         """The line :meth:`format` writes for a plain record of these fields (see ``plain``)."""
-        return f"{self.time_text(created)} {levelname} {name} {message}"
+        return blank(f"{self.time_text(created)} {levelname} {name} {message}", self.secrets)
+
+    def event_line(self, created: float, levelname: str, name: str, event: str,
+                   fields: Mapping[str, object]) -> str:
+        """The line :meth:`format` writes for :meth:`LineLogger.event`'s record."""
+        return self.line(created, levelname, name, event_text(event, fields))
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
@@ -59,6 +92,48 @@ class LogFormatter(logging.Formatter):
         if msecs is None:
             msecs = (created - int(created)) * 1000  # as LogRecord works it out
         return self.default_msec_format % (text, msecs)
+
+
+class JsonLogFormatter(OrjsonFormatter):
+    """One JSON object per line (python-json-logger, serialised by orjson): ``time`` (UTC,
+    ISO 8601, milliseconds), ``level``, ``logger``, ``message``, then the record's extra
+    fields; an event line's fields (:meth:`LineLogger.event`) as keys of their own, with the
+    event as ``message``. A traceback goes in ``exc_info``. Secrets are blanked."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def __init__(self, *, secrets: Iterable[str] = ()):
+        super().__init__(["asctime", "levelname", "name", "message"],
+                         rename_fields={"asctime": "time", "levelname": "level",
+                                        "name": "logger"})
+        self.secrets = tuple(secrets)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return self.time_text(record.created)
+
+    def time_text(self, created: float) -> str:
+        """``2026-11-30T09:15:02.062Z``: the date and time of each second worked out once."""
+        second, text = self._second
+        if second != int(created):
+            second = int(created)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}Z"
+
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_data, record, message_dict)
+        if "event" in log_data and isinstance(log_data.get("fields"), Mapping):
+            log_data["message"] = log_data.pop("event")
+            log_data.update(log_data.pop("fields"))
+
+    def serialize_log_record(self, log_data: dict) -> str:
+        return blank(super().serialize_log_record(log_data), self.secrets)
+
+    def event_line(self, created: float, levelname: str, name: str, event: str,
+                   fields: Mapping[str, object]) -> str:
+        """The line :meth:`format` writes for :meth:`LineLogger.event`'s record."""
+        return self.serialize_log_record({"time": self.time_text(created), "level": levelname,
+                                          "logger": name, "message": event, **fields})
 
 
 class LineHandler(logging.StreamHandler):
@@ -121,6 +196,30 @@ class LineLogger:
                 return
         logger.info(msg, *args, stacklevel=2)
 
+    def event(self, event: str, fields: Mapping[str, object]) -> None:
+        """One event line at INFO: ``event key=value ...`` in text, an object in JSON.
+
+        Through ``logging``, the record's message is the text line (what a capture sees)
+        and its ``event`` and ``fields`` attributes give the JSON formatter the fields.
+        """
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handler = sole_line_handler(logger)
+        if handler is not None:
+            try:
+                line = handler.formatter.event_line(time.time(), _INFO, logger.name, event,
+                                                    fields)
+            except Exception:  # noqa: BLE001  (logging reports it below, and never raises)
+                line = None
+            if line is not None and handler.write_line(line):
+                return
+        logger.info(event_text(event, fields), extra={"event": event, "fields": fields},
+                    stacklevel=2)
+
+
+_INFO = logging.getLevelName(logging.INFO)
+
 
 def sole_line_handler(logger: logging.Logger) -> LineHandler | None:
     """The one handler a record of ``logger`` at INFO reaches, if it is a plain
@@ -142,6 +241,8 @@ def sole_line_handler(logger: logging.Logger) -> LineHandler | None:
     if (type(found) is not LineHandler or found.filters or found.level > logging.INFO):
         return None
     formatter = found.formatter
+    if type(formatter) is JsonLogFormatter:
+        return found
     if type(formatter) is not LogFormatter or not formatter.plain:
         return None
     return found

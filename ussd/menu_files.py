@@ -1,15 +1,18 @@
-"""A menus folder read from disk: ``menu.toml`` and ``texts/<language>.toml``, parsed and checked.
+"""A menus folder read: ``menu.toml`` and ``texts/<language>.toml``, parsed and checked.
 
-:mod:`ussd.menu` turns the parsed TOML into checked, frozen values and :mod:`ussd.render`
-writes screens; this module joins the two at start-up (every screen rendered once with the
-widest values, so one that cannot fit a USSD message is refused before any hop), so that
-neither of them imports the other.
+The menus ship inside the package (``ussd/menus/``, package data read through
+``importlib.resources``, so a wheel installed anywhere finds them); ``USSD_MENUS_DIR`` names
+another folder instead. :mod:`ussd.menu` turns the parsed TOML into checked, frozen values
+and :mod:`ussd.render` writes screens; this module joins the two at start-up (every screen
+rendered once with the widest values, so one that cannot fit a USSD message is refused
+before any hop), so that neither of them imports the other.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .billing.receipt import check_receipts
@@ -19,9 +22,11 @@ from .render import check_every_screen
 from .rules import Language, Policy
 
 
-def load_menu(directory: Path | str, policy: Policy | None = None) -> Menu:
-    """Read, parse and check the menu in ``directory``; InvalidMenuError if anything is broken."""
-    directory = Path(directory)
+def load_menu(directory: Traversable | Path | str, policy: Policy | None = None) -> Menu:
+    """Read, parse and check the menu in ``directory`` (a folder, or the package's
+    ``settings.DEFAULT_MENUS_DIR``); InvalidMenuError if anything is broken."""
+    if isinstance(directory, str):
+        directory = Path(directory)
     structure = _read_toml(directory / "menu.toml")
     texts = {
         language: _flatten(_read_toml(directory / "texts" / f"{language.value}.toml"))
@@ -33,12 +38,13 @@ def load_menu(directory: Path | str, policy: Policy | None = None) -> Menu:
     return menu
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Traversable) -> dict:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError:
-        raise InvalidMenuError(f"{path}: file not found") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidMenuError(f"{path}: file not found (USSD_MENUS_DIR names the menus folder; "
+                               "unset, the menus shipped in the package are used)") from None
     except tomllib.TOMLDecodeError as error:
         raise InvalidMenuError(f"{path}: {error}") from None
 

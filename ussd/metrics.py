@@ -1,18 +1,102 @@
-"""Prometheus metrics of the service (``prometheus_client``), served at ``/metrics``."""
+"""Prometheus metrics of the service (``prometheus_client``), true across worker processes.
+
+``ussd serve`` runs several worker processes; each scrape reaches one of them. So the server
+runs prometheus_client's multiprocess mode (:func:`multiprocess_dir`, set up before this
+module is first imported): every worker writes its samples to memory-mapped files in one
+directory, and a scrape of any worker, or of the metrics listener (``USSD_METRICS_PORT``),
+sums the files of all of them, those of a worker that died and was replaced included.
+
+Every label takes its value from a closed set written here (a value outside it is counted as
+``other``): a gateway cannot make a series per value it sends. No ``_created`` series.
+
+========================================  ==================================================
+metric                                    labels
+========================================  ==================================================
+``ussd_hops_total``                       gateway, outcome (:data:`OUTCOMES`), reason (of a
+                                          refusal: :data:`REASONS`; else empty)
+``ussd_hop_seconds``                      gateway (a histogram)
+``ussd_sessions_started_total``           gateway
+``ussd_sessions_ended_total``             gateway, how (:data:`ENDINGS`)
+``ussd_funnel_total``                     step (:data:`FUNNEL`): sessions reaching it
+``ussd_migrations_total``                 channel, target
+``ussd_redis_seconds``                    operation (:data:`REDIS_OPERATIONS`; a histogram)
+``ussd_retried_hops_total``               gateway
+``ussd_rejected_requests_total``          gateway, reason (:data:`REJECTIONS`)
+``ussd_session_end_notifications_total``  gateway, status (:data:`END_STATUSES`)
+========================================  ==================================================
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import time
+from collections.abc import Iterable
+from contextlib import contextmanager
 
-HOPS = Counter("ussd_hops_total", "USSD hops answered", ["gateway", "outcome", "end"])
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+from prometheus_client import values as _values
+
+from .rules import Channel, Profile, Reason
+
+disable_created_metrics()
+
+OTHER = "other"
+# The registered gateway dialects (``gateways.DIALECTS``; a test keeps the two equal).
+GATEWAYS = frozenset({"africastalking", "hubtel", "flares"})
+# What a hop did: a screen shown; a migration applied; a refusal (with its reason); a wrong
+# input; a retried hop answered again; Redis out of reach; a bug (the polite end either way).
+OUTCOMES = frozenset({"shown", "approved", "refused", "invalid", "replayed", "unavailable",
+                      "error"})
+REASONS = frozenset(reason.value for reason in Reason if reason is not Reason.APPROVED)
+# How a session ended: the service's last screen, or the gateway's report of a session still
+# open (the subscriber left it, it timed out, the network failed).
+ENDINGS = frozenset({"completed", "abandoned", "timed_out", "failed"})
+FUNNEL = ("dial", "list", "confirmation", "result")
+REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load"})
+REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
+                        "unauthorized", "forbidden"})
+# Each gateway's words for how a session ended, and what they mean here (None: the service
+# ended it, counted already when its last screen was sent).
+END_STATUSES = {
+    "africastalking": {"Success": None, "Incomplete": "abandoned", "Failed": "failed"},
+    "hubtel": {"Release": "abandoned", "Timeout": "timed_out"},
+    "flares": {"clean": "abandoned", "error": "failed"},
+}
+CHANNELS = frozenset(channel.value for channel in Channel)
+PROFILES = frozenset(profile.value for profile in Profile)
+
+HOPS = Counter("ussd_hops_total", "USSD hops answered, by what they did",
+               ["gateway", "outcome", "reason"])
 HOP_SECONDS = Histogram(
     "ussd_hop_seconds",
     "Time to answer one hop",
     ["gateway"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+SESSIONS_STARTED = Counter("ussd_sessions_started_total", "Sessions started (first hops)",
+                           ["gateway"])
+SESSIONS_ENDED = Counter("ussd_sessions_ended_total", "Sessions ended, by how",
+                         ["gateway", "how"])
+FUNNEL_STEPS = Counter("ussd_funnel_total",
+                       "Hops that bring a session to a step of the dialogue: dial, the "
+                       "profile list, the confirmation, the result (a migration applied)",
+                       ["step"])
 MIGRATIONS = Counter("ussd_migrations_total", "Migrations applied, by channel and target",
                      ["channel", "target"])
+REDIS_SECONDS = Histogram(
+    "ussd_redis_seconds",
+    "Time of one call to Redis, by operation",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 RETRIES = Counter("ussd_retried_hops_total", "Hops answered again from the record", ["gateway"])
 SESSION_ENDS = Counter(
     "ussd_session_end_notifications_total", "End-of-session notifications", ["gateway", "status"]
@@ -26,28 +110,118 @@ API_SECONDS = Histogram("ussd_api_request_seconds", "Time to answer one HTTP API
                         buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
-# The children of HOPS and HOP_SECONDS for each (gateway, outcome, end), bound once: looking
-# them up by their labels took a lock and built a key on every hop, two thirds of what the
-# hop's metrics cost. A handful of entries (dialects x outcomes x 2); a race only binds twice.
-_HOP_CHILDREN: dict[tuple[str, str, bool], tuple] = {}
+def closed(value: str, allowed: Iterable[str]) -> str:
+    """``value`` if it is one of ``allowed``, else ``other``: a label never takes a value
+    from outside a closed set."""
+    return value if value in allowed else OTHER
 
 
-def record_hop(gateway: str, outcome: str, end: bool, seconds: float) -> None:
-    """Count one answered hop and its duration."""
-    children = _HOP_CHILDREN.get((gateway, outcome, end))
+# The children of HOPS and HOP_SECONDS for each (gateway, outcome, reason), bound once:
+# looking them up by their labels took a lock and built a key on every hop, two thirds of what
+# the hop's metrics cost. The keys are closed (gateways x outcomes x reasons): a handful.
+_HOP_CHILDREN: dict[tuple[str, str, str], tuple] = {}
+_REDIS_CHILDREN: dict[str, object] = {}
+
+
+def record_hop(gateway: str, outcome: str, reason: str, seconds: float) -> None:
+    """Count one answered hop, by what it did, and its duration."""
+    children = _HOP_CHILDREN.get((gateway, outcome, reason))
     if children is None:
-        children = _HOP_CHILDREN[gateway, outcome, end] = (
-            HOPS.labels(gateway, outcome, "true" if end else "false"),
-            HOP_SECONDS.labels(gateway),
+        children = _HOP_CHILDREN[gateway, outcome, reason] = (
+            HOPS.labels(closed(gateway, GATEWAYS), closed(outcome, OUTCOMES),
+                        closed(reason, REASONS) if reason else ""),
+            HOP_SECONDS.labels(closed(gateway, GATEWAYS)),
         )
     children[0].inc()
     children[1].observe(seconds)
 
-# The relay's (ussd relay): every attempt at an outbox entry, and what became of it.
-DELIVERIES = Counter("ussd_relay_deliveries_total",
-                     "Attempts at delivering outbox entries, by queue (events, sms) and outcome "
-                     "(delivered; retried; refused or failed: the last, dead-lettered; taken_over: "
-                     "by another relay)", ["queue", "outcome"])
-DEAD_LETTERS = Counter("ussd_relay_dead_letters_total",
-                       "Entries moved to the dead letters, by queue and why (refused: a 4xx or "
-                       "the provider's refusal; attempts: too many failures)", ["queue", "why"])
+
+def record_redis(operation: str, seconds: float) -> None:
+    """One call to Redis and its duration."""
+    child = _REDIS_CHILDREN.get(operation)
+    if child is None:
+        child = _REDIS_CHILDREN[operation] = REDIS_SECONDS.labels(
+            closed(operation, REDIS_OPERATIONS))
+    child.observe(seconds)
+
+
+@contextmanager
+def redis_call(operation: str):
+    """Time the Redis call in the block (counted when it fails too)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        record_redis(operation, time.perf_counter() - started)
+
+
+def record_migration(channel: str, target: str) -> None:
+    """One migration applied."""
+    MIGRATIONS.labels(closed(channel, CHANNELS), closed(target, PROFILES)).inc()
+
+
+_SESSION_CHILDREN: dict[tuple, object] = {}
+
+
+def _session_child(metric, *labels: str):
+    """A child of SESSIONS_STARTED, SESSIONS_ENDED or FUNNEL_STEPS, bound once (see above;
+    the labels are closed already, so the keys are few)."""
+    key = (metric, *labels)
+    child = _SESSION_CHILDREN.get(key)
+    if child is None:
+        child = _SESSION_CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
+def record_session(gateway: str, started: bool, ended: bool, steps: Iterable[str]) -> None:
+    """A hop's part in the sessions: one started, one ended by its last screen, the steps of
+    the dialogue it reached (most hops: none of them)."""
+    if started:
+        _session_child(SESSIONS_STARTED, closed(gateway, GATEWAYS)).inc()
+    if ended:
+        _session_child(SESSIONS_ENDED, closed(gateway, GATEWAYS), "completed").inc()
+    for step in steps:
+        _session_child(FUNNEL_STEPS, closed(step, FUNNEL)).inc()
+
+
+def record_end_report(gateway: str, status: str, live: bool) -> None:
+    """A gateway's report that a session ended; a session it finds open counts as ended."""
+    statuses = END_STATUSES.get(gateway, {})
+    gateway = closed(gateway, GATEWAYS)
+    SESSION_ENDS.labels(gateway, closed(status, statuses)).inc()
+    how = statuses.get(status, OTHER)
+    if live and how is not None:
+        SESSIONS_ENDED.labels(gateway, how).inc()
+
+
+def record_rejection(gateway: str, reason: str) -> None:
+    """A request refused before the engine (malformed, unauthorised...)."""
+    REJECTED.labels(closed(gateway, GATEWAYS), closed(reason, REJECTIONS)).inc()
+
+
+def record_retry(gateway: str) -> None:
+    """A hop answered again from the session record."""
+    RETRIES.labels(closed(gateway, GATEWAYS)).inc()
+
+
+# --- exposition ------------------------------------------------------------------------------
+
+# Chosen by prometheus_client when it was first imported, from PROMETHEUS_MULTIPROC_DIR.
+MULTIPROCESS = bool(getattr(_values.ValueClass, "_multiprocess", False))
+_registry: CollectorRegistry | None = None
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape reads: every worker's files in multiprocess mode, else this process."""
+    global _registry
+    if not MULTIPROCESS:
+        return REGISTRY
+    if _registry is None:
+        _registry = CollectorRegistry(auto_describe=False)
+        _multiprocess.MultiProcessCollector(_registry)
+    return _registry
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text a scrape gets, and its content type (written once, with its charset)."""
+    return generate_latest(registry()), CONTENT_TYPE_LATEST

@@ -21,7 +21,7 @@ log = logging.getLogger("ussd.gateway")
 
 def refused(gateway: str, error: UssdError, raw_msisdn: object) -> str | None:
     """Count and log a gateway request refused with ``error``; the number it names, if valid."""
-    metrics.REJECTED.labels(gateway, type(error).__name__).inc()
+    metrics.record_rejection(gateway, type(error).__name__)
     try:
         msisdn = normalize_msisdn(raw_msisdn) if isinstance(raw_msisdn, str) else None
     except InvalidMsisdnError:
@@ -39,16 +39,18 @@ def ended(end: End, close: Callable[[str, str, str], bool]) -> None:
 
     A malformed report is only counted: the session record expires with its TTL anyway.
     """
-    status = end.status[:32]
-    metrics.SESSION_ENDS.labels(end.gateway, status).inc()
+    # The gateway's own word, logged and counted only when it is one of its known ones.
+    status = metrics.closed(end.status, metrics.END_STATUSES.get(end.gateway, ()))
     try:
         msisdn = normalize_msisdn(end.msisdn if isinstance(end.msisdn, str) else "")
         session_id = text_field({"id": end.session_id}, "id")
     except (BadRequestError, InvalidMsisdnError):
+        metrics.record_end_report(end.gateway, end.status, live=False)
         return
     try:
         live: object = close(end.gateway, session_id, msisdn)
     except StoreError:
         live = "unknown"
+    metrics.record_end_report(end.gateway, end.status, live=live is True)
     log.info("session end gateway=%s msisdn=%s status=%s live=%s",
              end.gateway, mask_msisdn(msisdn), status, live)

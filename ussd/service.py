@@ -14,20 +14,18 @@ import logging
 import re
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-from . import metrics
 from .accounts import MAX_MIGRATION_ATTEMPTS, Accounts, Asker  # the same bound for a hop
 from .contract import End, Hop, Reply
 from .engine import Migration, begin, reply_of, step
 from .errors import StoreConflictError, StoreError, UssdError
 from .events import history_entry, migration_event
-from .logs import LineLogger
 from .menu import Menu
 from .months import month_of, previous_month
+from .observe import Observer, where_raised
+from .outcomes import Outcomes, Seen
 from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
@@ -35,11 +33,9 @@ from .rules import Channel, Decision, Language, Profile, Standing
 from .session import Session, advance, replayed
 from .settings import Settings
 from .store import MigrateOutcome, SessionChange, Store
-from .store.keys import session_digest
 
-# The hop line goes the short way to the server's log handler (see ussd.logs); the rest as usual.
-hop_log = LineLogger(logging.getLogger("ussd.hop"))
-log = hop_log.logger
+# The hop line and the audit line: ussd.observe. A hop's failures are logged here.
+log = logging.getLogger("ussd.hop")
 
 # The language of subscribers this worker has served, when not French (the default), so that
 # the "unavailable" screen of an outage is in their language: bounded, oldest forgotten first.
@@ -54,12 +50,6 @@ def _without_numbers(text: str) -> str:
     return _NUMBER.sub("<number>", text)
 
 
-def _where(error: BaseException) -> str:
-    """The frames an exception went through, innermost first, on one line."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
-
-
 class UssdService:
     """The engine, the menu and the store, put together to answer hops."""
 
@@ -71,39 +61,32 @@ class UssdService:
         self.policy = settings.policy
         self.zone = settings.zone
         self.clock = clock
+        self.observer = Observer(menu, settings)
         self._languages: dict[str, Language] = {}
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
         self._languages_lock = threading.Lock()
         # The other channels (the API, ussd migrate): the same store, rules, clock and months.
-        self.accounts = Accounts(store, self.policy, clock, self._months)
+        self.accounts = Accounts(store, self.policy, clock, self._months, self.observer)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
         started = time.perf_counter()
-        outcome = "ok"
         try:
-            reply = self._handle(hop)
+            reply, seen = self._handle(hop)
         except StoreError as error:
-            outcome = "unavailable"
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
                         _without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
+            seen = self.observer.failed("unavailable")
         except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
             # A bug must not reach the gateway as a 500 (it would retry, or show its own error
             # page): the same polite END, and where it failed in the log for us. Not the
             # exception's message: it may hold a key name, so a whole phone number.
-            outcome = "error"
             log.error("hop of %s failed: %s at %s", mask_msisdn(hop.msisdn),
-                      type(error).__name__, _where(error))
+                      type(error).__name__, where_raised(error))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
-        elapsed = time.perf_counter() - started
-        metrics.record_hop(hop.gateway, outcome, reply.end, elapsed)
-        # The session is logged by the digest its Redis key uses: a gateway's session id may
-        # embed the phone number, and it is the gateway's text, not ours, to put in a log line.
-        hop_log.info("hop gateway=%s msisdn=%s session=%s inputs=%d end=%s outcome=%s ms=%.1f",
-                     hop.gateway, mask_msisdn(hop.msisdn),
-                     session_digest(hop.gateway, hop.session_id), len(hop.inputs), reply.end,
-                     outcome, elapsed * 1000)
+            seen = self.observer.failed("error")
+        self.observer.hop(hop, reply, seen, time.perf_counter() - started)
         return reply
 
     def language_of(self, msisdn: str) -> Language:
@@ -159,7 +142,7 @@ class UssdService:
             cached = self._months_cache = (second, month, previous_month(month))
         return cached[1], cached[2]
 
-    def _handle(self, hop: Hop) -> Reply:
+    def _handle(self, hop: Hop) -> tuple[Reply, Seen]:
         now = self.clock()
         month, last_month = self._months(now)
         read = self.store.hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
@@ -191,9 +174,10 @@ class UssdService:
             if migration is None:
                 written, found = self.store.hops.save_session(read.session, record, current.dumps())
                 if written:
-                    return reply_of(self.menu, current, self.policy)
+                    return (reply_of(self.menu, current, self.policy),
+                            self.observer.outcomes.of(session, current))
                 if found is None:  # the gateway closed the session meanwhile
-                    return self.system_reply("goodbye", start.language)
+                    return self._goodbye(start.language)
                 record = found
                 continue
             entry = history_entry(now, migration.expected.profile, migration.target,
@@ -207,13 +191,16 @@ class UssdService:
                 session=SessionChange(read.session, record, current.dumps()),
             )
             if answer.outcome is MigrateOutcome.APPLIED:
-                metrics.MIGRATIONS.labels(Channel.USSD.value, migration.target.value).inc()
-                return reply_of(self.menu, current, self.policy)
+                self.observer.migration(Channel.USSD.value, hop.msisdn,
+                                        migration.expected.profile.value, migration.target.value,
+                                        gateway=hop.gateway, session_id=hop.session_id)
+                return (reply_of(self.menu, current, self.policy),
+                        self.observer.outcomes.of(session, current, migrated=True))
             if answer.outcome is MigrateOutcome.STALE_SUBSCRIBER:
                 standing = answer.standing  # another session migrated meanwhile: decide again
                 continue
             if answer.session is None:  # the gateway closed the session meanwhile
-                return self.system_reply("goodbye", start.language)
+                return self._goodbye(start.language)
             record = answer.session  # STALE_SESSION: another copy of the hop got there first
         raise StoreConflictError(f"hop kept conflicting for {mask_msisdn(hop.msisdn)}")
 
@@ -227,19 +214,23 @@ class UssdService:
                 return session, result.migration  # it ends the dialogue: later inputs are moot
         return session, None
 
-    def _replay(self, hop: Hop, session: Session, closed: bool = False) -> Reply:
+    def _goodbye(self, language: Language) -> tuple[Reply, Seen]:
+        return (self.system_reply("goodbye", language),
+                Outcomes.system(self.menu.system["goodbye"]))
+
+    def _replay(self, hop: Hop, session: Session, closed: bool = False) -> tuple[Reply, Seen]:
         """A hop handled before: its first reply, from the record's window of recent hops.
 
         Older than the window (see ``session.REPLAY_WINDOW``), the current screen (the goodbye
         for a closed session): nothing is applied again either way.
         """
-        metrics.RETRIES.labels(hop.gateway).inc()
         shown = replayed(session, self._sequence(hop, session))
         if shown is None:
             if closed:
-                return self.system_reply("goodbye", session.language)
+                goodbye = self.menu.system["goodbye"]
+                return self.system_reply("goodbye", session.language), Outcomes.replayed(goodbye)
             shown = session
-        return reply_of(self.menu, shown, self.policy)
+        return reply_of(self.menu, shown, self.policy), Outcomes.replayed(shown.screen)
 
     @staticmethod
     def _sequence(hop: Hop, start: Session) -> int:

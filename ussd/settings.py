@@ -12,7 +12,8 @@ variable                   meaning                          default
 ``USSD_MONTHLY_CAP``       migrations per month             ``3``
 ``USSD_THRESHOLD_<NAME>``  F CFA consumed last month to     ``TIGRE=2500``, ``AIGLE=8000``
                            migrate to profile NAME
-``USSD_MENUS_DIR``         the menu and text files          ``menus/`` beside the package
+``USSD_MENUS_DIR``         a folder of menu and text files  the package's own ``menus/``
+                           to use instead of the package's
 ``USSD_REDIS_TIMEOUT``     seconds to wait on Redis         ``1.0``
 ``USSD_DEMO``              load the demo data set at start  off
                            (embedded store only)
@@ -31,25 +32,18 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
-``USSD_BILLING_URL``       where ``ussd relay`` POSTs each  none: events wait in the outbox
-                           migration's event
-``USSD_BILLING_TOKEN``     its bearer token                 none: no ``Authorization``
-``USSD_BILLING_TIMEOUT``   seconds per billing or SMS call  ``10``
-``USSD_BILLING_MAX_        failures before an event (or an  ``10``
-ATTEMPTS``                 SMS) goes to the dead letters
-``USSD_RELAY_CLAIM_AFTER`` seconds before a dead relay's    ``30``
-                           events are taken by another
-``USSD_RELAY_BACKOFF``     first retry's delay, doubled     ``1``, at most ``60``
-``_MAX``                   after each failure, with jitter
-``USSD_RELAY_CONCURRENCY`` deliveries in flight per relay   ``8``
-``USSD_RELAY_METRICS_      the relay's /metrics port        ``9121`` (``0``: none)
-PORT``
-``USSD_SMS_URL``           Africa's Talking's SMS endpoint  none: no SMS is sent
-``USSD_SMS_USERNAME``,     its ``username``, ``apiKey``     none
-``USSD_SMS_API_KEY``,      header and optional ``from``
-``USSD_SMS_SENDER``
+``USSD_METRICS_PORT``      serve ``/metrics`` on this port  none: ``/metrics`` on the
+                           instead of the gateways' port    gateways' port
+``USSD_METRICS_HOST``      the metrics listener's address   ``ussd serve --host``
+``USSD_LOG_FORMAT``        ``text`` or ``json`` (one JSON   ``text``
+                           object per line)
+``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
+                           in log lines (HMAC-SHA256)
 ``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
                            (TOML: ``ussd/api/clients.py``)
+``USSD_BILLING_*``,        billing, the relay and the SMS   ``ussd/billing/config.py``
+``USSD_RELAY_*``,          provider (``Settings.billing``)
+``USSD_SMS_*``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -67,13 +61,17 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .billing.config import BillingSettings
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
-DEFAULT_MENUS_DIR = Path(__file__).resolve().parent.parent / "menus"
+# The menus shipped inside the package (package data): found wherever the package is installed.
+DEFAULT_MENUS_DIR: Traversable = files("ussd") / "menus"
 
 
 MIN_SECRET_LENGTH = 16
@@ -118,7 +116,7 @@ class Settings:
     timezone: str = "Africa/Abidjan"
     monthly_cap: int = 3
     thresholds: Mapping[Profile, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    menus_dir: Path = DEFAULT_MENUS_DIR
+    menus_dir: Traversable | Path = DEFAULT_MENUS_DIR
     redis_timeout: float = 1.0
     demo: bool = False
     seed_files: tuple[str, ...] = ()
@@ -126,22 +124,30 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
-    billing_url: str | None = None
-    billing_token: str | None = field(default=None, repr=False)
-    billing_timeout: float = 10.0
-    billing_max_attempts: int = 10
-    relay_claim_after: float = 30.0
-    relay_backoff: float = 1.0
-    relay_backoff_max: float = 60.0
-    relay_concurrency: int = 8
-    relay_metrics_port: int = 9121
-    sms_url: str | None = None
-    sms_username: str | None = None
-    sms_api_key: str | None = field(default=None, repr=False)
-    sms_sender: str | None = None
+    billing: BillingSettings = field(default_factory=BillingSettings)
     api_clients: Path | None = None  # None: no clients file
     # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
     api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
+    metrics_port: int | None = None  # None: /metrics on the gateways' port
+    metrics_host: str | None = None  # None: the address ussd serve listens on
+    log_format: str = "text"
+    log_key: bytes | None = field(default=None, repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value a log line must never show (tokens, passwords, keys)."""
+        found = []
+        for gateway in self.gateway_secrets.values():
+            found += [gateway.token or "", gateway.basic_auth or ""]
+            found.append((gateway.basic_auth or "").partition(":")[2])
+        if self.log_key:
+            found.append(self.log_key.decode(errors="replace"))
+        found += [self.billing.token or "", self.billing.sms_api_key or ""]
+        if self.redis_url and "@" in self.redis_url:
+            from urllib.parse import urlsplit
+
+            found.append(urlsplit(self.redis_url).password or "")
+        return tuple(sorted({secret for secret in found if len(secret) >= 4}, key=len,
+                            reverse=True))
 
     @property
     def policy(self) -> Policy:
@@ -177,7 +183,8 @@ class Settings:
             monthly_cap=_number("USSD_MONTHLY_CAP", env.get("USSD_MONTHLY_CAP"),
                                 default.monthly_cap),
             thresholds=thresholds,
-            menus_dir=Path(env.get("USSD_MENUS_DIR", default.menus_dir)),
+            menus_dir=Path(env["USSD_MENUS_DIR"]) if env.get("USSD_MENUS_DIR")
+            else default.menus_dir,
             redis_timeout=_seconds("USSD_REDIS_TIMEOUT", env.get("USSD_REDIS_TIMEOUT"),
                                    default.redis_timeout),
             demo=_flag(env.get("USSD_DEMO")),
@@ -186,58 +193,46 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
-            **_relay_settings(env, default),
+            billing=BillingSettings.from_env(env),
             api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
                          else default.api_clients),
+            metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
+            metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
+            log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
+            log_key=_log_key(env.get("USSD_LOG_KEY")),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
-        if settings.relay_claim_after <= 2 * settings.billing_timeout:
-            # A live relay renews its hold on an event before every call: one call must end
-            # well before another relay may take the event over.
-            raise ConfigError("USSD_RELAY_CLAIM_AFTER must be more than twice "
-                              "USSD_BILLING_TIMEOUT")
         return settings
 
 
-def _relay_settings(env: Mapping[str, str], default: Settings) -> dict:
-    """Billing, relay and SMS settings (empty strings, as compose passes them, are unset)."""
-
-    def text(name: str) -> str | None:
-        return (env.get(name) or "").strip() or None
-
-    def seconds(name: str, fallback: float, most: float = 3600) -> float:
-        return _seconds(name, text(name), fallback, most)
-
-    def count(name: str, fallback: int, least: int = 1) -> int:
-        number = _number(name, text(name), fallback)
-        if number < least:
-            raise ConfigError(f"{name} must be at least {least}, got {number}")
-        return number
-
-    return {
-        "billing_url": _url("USSD_BILLING_URL", text("USSD_BILLING_URL")),
-        "billing_token": text("USSD_BILLING_TOKEN"),
-        "billing_timeout": seconds("USSD_BILLING_TIMEOUT", default.billing_timeout, 120),
-        "billing_max_attempts": count("USSD_BILLING_MAX_ATTEMPTS",
-                                      default.billing_max_attempts),
-        "relay_claim_after": seconds("USSD_RELAY_CLAIM_AFTER", default.relay_claim_after),
-        "relay_backoff": seconds("USSD_RELAY_BACKOFF", default.relay_backoff),
-        "relay_backoff_max": seconds("USSD_RELAY_BACKOFF_MAX", default.relay_backoff_max),
-        "relay_concurrency": count("USSD_RELAY_CONCURRENCY", default.relay_concurrency),
-        "relay_metrics_port": count("USSD_RELAY_METRICS_PORT", default.relay_metrics_port, 0),
-        "sms_url": _url("USSD_SMS_URL", text("USSD_SMS_URL")),
-        "sms_username": text("USSD_SMS_USERNAME"),
-        "sms_api_key": text("USSD_SMS_API_KEY"),
-        "sms_sender": text("USSD_SMS_SENDER"),
-    }
+LOG_FORMATS = ("text", "json")  # the first is the default
 
 
-def _url(name: str, value: str | None) -> str | None:
-    if value is not None and not re.match(r"^https?://[^/\s]+", value):
-        raise ConfigError(f"{name} must be an http:// or https:// URL, got {value!r}")
-    return value
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    port = _number(name, value, 0)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
+    return port
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if not value:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def _log_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
+    return value.encode()
 
 
 def _flag(value: str | None) -> bool:

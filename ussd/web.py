@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from flask import Flask, Response, jsonify, request
 
-from . import api
+from . import api, metrics
 from .assembly import build_service
 from .gateways.view import check_security, mount
+from .observe import where_raised
 from .settings import Settings
 
 log = logging.getLogger("ussd")
@@ -30,7 +30,7 @@ def create_app(
     service = build_service(settings, redis_client, clock)
     store = service.store
 
-    app = Flask("ussd")
+    app = UssdFlask("ussd")
     app.extensions["ussd"] = service
     if settings.proxy_hops:
         # The gateway's address, for its allow-list, as the trusted proxies in front saw it.
@@ -52,11 +52,26 @@ def create_app(
             return jsonify(status="ready"), 200
         return jsonify(status="not ready", reason="store unreachable"), 503
 
-    @app.get("/metrics")
-    def prometheus() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    if settings.metrics_port is None:  # else on their own listener (ussd serve), not here
+
+        @app.get("/metrics")
+        def prometheus() -> Response:
+            body, content_type = metrics.exposition()
+            return Response(body, content_type=content_type)
 
     return app
+
+
+class UssdFlask(Flask):
+    """Flask, logging a request that fails inside it without the request's path: a gateway's
+    token may be in the path (``/ussd/<dialect>/<token>``), and the exception's message may
+    quote a phone number. The route's pattern, the exception's type and where it was raised
+    say what failed; the gateway gets Flask's 500 as before."""
+
+    def log_exception(self, exc_info) -> None:
+        rule = request.url_rule.rule if request.url_rule is not None else "-"
+        self.logger.error("request failed: %s %s: %s at %s", request.method, rule,
+                          exc_info[0].__name__, where_raised(exc_info[1]))
 
 
 def ascii_query(wsgi_app: Callable) -> Callable:

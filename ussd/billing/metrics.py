@@ -1,4 +1,4 @@
-"""The relay's metrics: its own counters (``ussd.metrics``) and the queues as Redis holds them.
+"""The relay's metrics: its own counters and the queues as Redis holds them.
 
 The queues' figures are read from Redis when Prometheus scrapes, so they are true whichever
 relay (or none) is running: events waiting, the age of the oldest undelivered one, and the dead
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY, Counter, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -18,6 +18,15 @@ from ..errors import StoreError
 from ..store import Outbox
 
 log = logging.getLogger("ussd.relay")
+
+# Every attempt at an outbox entry, and what became of it (the labels are closed sets).
+DELIVERIES = Counter("ussd_relay_deliveries_total",
+                     "Attempts at delivering outbox entries, by queue (events, sms) and outcome "
+                     "(delivered; retried; refused or failed: the last, dead-lettered; taken_over: "
+                     "by another relay)", ["queue", "outcome"])
+DEAD_LETTERS = Counter("ussd_relay_dead_letters_total",
+                       "Entries moved to the dead letters, by queue and why (refused: a 4xx or "
+                       "the provider's refusal; attempts: too many failures)", ["queue", "why"])
 
 
 class QueueCollector(Collector):

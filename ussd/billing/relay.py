@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
 
-from .. import metrics
 from ..errors import StoreError
 from ..store import Entry, Outbox
 from ..store.keys import EVENTS, SMS
+from . import metrics
 from .delivery import Outcome, Verdict, backoff
 
 log = logging.getLogger("ussd.relay")

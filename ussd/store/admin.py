@@ -74,6 +74,25 @@ class Admin:
             for msisdn in msisdns:
                 self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
 
+    def holds_data(self) -> bool:
+        """True when any key of this deployment (under its prefix) is stored, on any master."""
+        with store_errors:
+            for _ in self.redis.scan_iter(match=self.keys.every_key_pattern(), count=1000):
+                return True
+        return False
+
+    def forget_everything_of(self, msisdns: Iterable[str]) -> int:
+        """Delete every key of these subscribers (profile, history, sessions, closed ones);
+        returns how many keys were deleted. Nobody else's keys are touched."""
+        deleted = 0
+        with store_errors:
+            for msisdn in msisdns:
+                pattern = self.keys.subscriber_keys_pattern(msisdn)
+                keys = list(self.redis.scan_iter(match=pattern, count=1000))
+                if keys:  # one hash tag: one slot of a cluster, one DEL
+                    deleted += self.redis.delete(*keys)
+        return deleted
+
     def describe(self, msisdn: str, month: str) -> dict | None:
         """Everything stored for a subscriber as plain data, ``month`` (``YYYY-MM``) being this
         month; None if unknown."""

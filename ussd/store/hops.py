@@ -7,6 +7,8 @@ record). The read needs no snapshot: both writes compare what they overwrite wit
 read, and the migration script re-checks, in the same atomic step, everything the decision
 rested on, and applies it only if nothing moved. The web and app channels migrate through the
 same script, without a session.
+
+Each call's time, failures included, goes to the ``ussd_redis_seconds`` histogram by operation.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, NamedTuple, NewType
 
 import redis.exceptions
 
+from .. import metrics
 from ..rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE, Language, Profile, Standing
 from .client import store_errors
 from .keys import (
@@ -96,18 +100,26 @@ class HopStore:
         keys = self.keys
         session = keys.session(msisdn, gateway, session_id)
         fields = _standing_fields(month, last_month)
-        with store_errors:
-            (record, closed), values = self._send(
-                ("MGET", session, keys.closed_session(session)),
-                ("HMGET", keys.subscriber(msisdn), *fields))
+        started = perf_counter()
+        try:
+            with store_errors:
+                (record, closed), values = self._send(
+                    ("MGET", session, keys.closed_session(session)),
+                    ("HMGET", keys.subscriber(msisdn), *fields))
+        finally:
+            metrics.record_redis("read", perf_counter() - started)
         return HopRead(record, closed if record is None else None, _subscriber(*values), session)
 
     def load_subscriber(self, msisdn: str, month: str, last_month: str) -> Subscriber | None:
         """The subscriber as the rules see it in ``month`` (``YYYY-MM``, after ``last_month``),
         or None if unknown."""
-        with store_errors:
-            fields = self.redis.hmget(self.keys.subscriber(msisdn),
-                                      _standing_fields(month, last_month))
+        started = perf_counter()
+        try:
+            with store_errors:
+                fields = self.redis.hmget(self.keys.subscriber(msisdn),
+                                          _standing_fields(month, last_month))
+        finally:
+            metrics.record_redis("load", perf_counter() - started)
         return _subscriber(*fields)
 
     def save_session(self, session: SessionRef, old: str | None, new: str) -> SaveResult:
@@ -117,8 +129,12 @@ class HopStore:
         session wrote first: ``found`` is the record it left (None if the session is gone).
         One round trip.
         """
-        with store_errors:
-            return self._scripts.save_session(session, old, new, self.session_ttl)
+        started = perf_counter()
+        try:
+            with store_errors:
+                return self._scripts.save_session(session, old, new, self.session_ttl)
+        finally:
+            metrics.record_redis("save", perf_counter() - started)
 
     def migrate(self, msisdn: str, *, expected: Standing, target: Profile, month: str,
                 last_month: str, entry: dict, event: dict,
@@ -139,12 +155,16 @@ class HopStore:
             "ttl": self.session_ttl,
             "event": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
         }
-        with store_errors:
-            if session is None:
-                return self._scripts.migrate(session=None, old_record=None, new_record="",
-                                             **common)
-            return self._scripts.migrate(session=session.ref, old_record=session.old,
-                                         new_record=session.new, **common)
+        started = perf_counter()
+        try:
+            with store_errors:
+                if session is None:
+                    return self._scripts.migrate(session=None, old_record=None, new_record="",
+                                                 **common)
+                return self._scripts.migrate(session=session.ref, old_record=session.old,
+                                             new_record=session.new, **common)
+        finally:
+            metrics.record_redis("migrate", perf_counter() - started)
 
     def close_session(self, msisdn: str, gateway: str, session_id: str) -> bool:
         """Retire a session the gateway says has ended; True if it was live.
@@ -153,11 +173,15 @@ class HopStore:
         one of its hops is answered from it and cannot start the session over.
         """
         session = self.keys.session(msisdn, gateway, session_id)
-        with store_errors:
-            try:
-                return bool(self.redis.rename(session, self.keys.closed_session(session)))
-            except redis.exceptions.ResponseError:  # no such key: expired, or closed already
-                return False
+        started = perf_counter()
+        try:
+            with store_errors:
+                try:
+                    return bool(self.redis.rename(session, self.keys.closed_session(session)))
+                except redis.exceptions.ResponseError:  # no such key: expired, or closed already
+                    return False
+        finally:
+            metrics.record_redis("close", perf_counter() - started)
 
 
 def _standing_fields(month: str, last_month: str) -> list[str]:

@@ -155,6 +155,14 @@ class KeySpace:
         """A SCAN pattern matching every subscriber hash."""
         return f"{self.prefix}:{{??}}+*:sub"
 
+    def every_key_pattern(self) -> str:
+        """A SCAN pattern matching every key of this deployment (its prefix)."""
+        return f"{self.prefix}:*"
+
+    def subscriber_keys_pattern(self, msisdn: str) -> str:
+        """A SCAN pattern matching every key of one subscriber: profile, history, sessions."""
+        return f"{self._tag(msisdn)}:*"
+
     def msisdn_of(self, key: str) -> str:
         """The MSISDN inside one of our key names; ValueError if it names none."""
         start = key.index("}") + 1

@@ -1,0 +1,99 @@
+"""The service's account of its work: each hop's metrics and log line, and one audit line for
+each migration applied.
+
+The phone number is never logged whole: a line carries it masked (``+225*******001``) and,
+when ``USSD_LOG_KEY`` is set, ``subscriber``: an HMAC-SHA256 of the number under that key (20
+hex digits). Customer care finds one subscriber's lines by that hash (``ussd log-hash
+NUMBER``), and the logs alone give nobody the number back. A gateway's session id is logged
+by the digest its Redis key uses: it may embed the number, and it is the gateway's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import traceback
+from pathlib import Path
+
+from . import metrics
+from .contract import Hop, Reply
+from .logs import LineLogger
+from .menu import Menu
+from .outcomes import Outcomes, Seen
+from .phone import mask_msisdn
+from .settings import Settings
+from .store.keys import session_digest
+
+hop_log = LineLogger(logging.getLogger("ussd.hop"))
+audit_log = LineLogger(logging.getLogger("ussd.audit"))
+
+SUBSCRIBER_HASH_DIGITS = 20
+
+
+def subscriber_hash(key: bytes, msisdn: str) -> str:
+    """The keyed hash of a normalised number that log lines carry (``USSD_LOG_KEY``)."""
+    return hmac.digest(key, msisdn.encode(), hashlib.sha256).hex()[:SUBSCRIBER_HASH_DIGITS]
+
+
+def where_raised(error: BaseException) -> str:
+    """The frames an exception went through, innermost first, on one line (its message is
+    left out: it may quote a key name, so a whole phone number)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+
+
+class Observer:
+    """Counts and logs what the service does, for one menu and one deployment's settings."""
+
+    def __init__(self, menu: Menu, settings: Settings):
+        self.outcomes = Outcomes(menu)
+        self.key = settings.log_key
+        self.unavailable = menu.system["unavailable"]
+
+    def who(self, msisdn: str) -> dict[str, str]:
+        """The fields naming a subscriber in a log line: masked, and hashed when there is a key."""
+        if self.key is None:
+            return {"msisdn": mask_msisdn(msisdn)}
+        return {"msisdn": mask_msisdn(msisdn), "subscriber": subscriber_hash(self.key, msisdn)}
+
+    def failed(self, outcome: str) -> Seen:
+        """A hop answered with the "unavailable" screen: Redis out of reach, or a bug."""
+        return Seen(outcome, self.unavailable)
+
+    def hop(self, hop: Hop, reply: Reply, seen: Seen, seconds: float) -> None:
+        """One answered hop: its metrics, and its line."""
+        metrics.record_hop(hop.gateway, seen.outcome, seen.reason, seconds)
+        if seen.outcome == "replayed":
+            metrics.record_retry(hop.gateway)
+        elif seen.started or reply.end or seen.steps:
+            metrics.record_session(hop.gateway, seen.started, reply.end, seen.steps)
+        msisdn = hop.msisdn
+        fields = {"gateway": hop.gateway, "msisdn": mask_msisdn(msisdn)}
+        if self.key is not None:
+            fields["subscriber"] = subscriber_hash(self.key, msisdn)
+        fields["session"] = session_digest(hop.gateway, hop.session_id)
+        fields["inputs"] = len(hop.inputs)
+        fields["end"] = reply.end
+        fields["outcome"] = seen.outcome
+        if seen.reason:
+            fields["reason"] = seen.reason
+        fields["screen"] = seen.screen
+        fields["ms"] = round(seconds * 1000, 1)
+        hop_log.event("hop", fields)
+
+    def migration(self, channel: str, msisdn: str, source: str, target: str, *,
+                  gateway: str | None = None, session_id: str | None = None,
+                  client: str | None = None) -> None:
+        """One migration applied: counted, and its audit line (by whom, from, to)."""
+        metrics.record_migration(channel, target)
+        fields: dict[str, object] = {"channel": channel}
+        if gateway is not None:
+            fields["gateway"] = gateway
+            fields["session"] = session_digest(gateway, session_id or "")
+        if client is not None:
+            fields["client"] = client
+        fields |= self.who(msisdn)
+        fields["from"] = source
+        fields["to"] = target
+        audit_log.event("migration", fields)
