@@ -111,9 +111,10 @@ class Relay:
                     self.stopping.wait(STORE_RETRY_SECONDS)
                 attempts = self._attempts(taken) + [0] * len(fresh)
                 self._keep(taken + fresh)
+                read_at = time.monotonic()  # when the hold on these began
                 for entry, tries in zip(taken + fresh, attempts, strict=True):
                     self._slots.acquire()
-                    pool.submit(self._deliver_one, entry, tries)
+                    pool.submit(self._deliver_one, entry, tries, read_at)
                 if not (taken or fresh) and not self.outbox.blocking:
                     self.stopping.wait(POLL_SECONDS)
         self._give_back()
@@ -143,22 +144,28 @@ class Relay:
         with self._lock:
             self._held.discard(entry)
 
-    def _deliver_one(self, entry: Entry, attempts: int) -> None:
+    def _deliver_one(self, entry: Entry, attempts: int, held_since: float) -> None:
         try:
-            self._deliver(entry, attempts)
+            self._deliver(entry, attempts, held_since)
         except Exception:  # a bug must not kill a delivery thread silently
             log.exception("relay %s: delivery of %s failed", self.name, entry.entry_id)
         finally:
             self._slots.release()
 
-    def _deliver(self, entry: Entry, attempts: int) -> None:
-        """Attempt ``entry`` until delivered, given up on, taken over, or the relay stops."""
+    def _deliver(self, entry: Entry, attempts: int, held_since: float) -> None:
+        """Attempt ``entry`` until delivered, given up on, taken over, or the relay stops.
+
+        The hold is renewed before a call unless it began (or was renewed) less than a third
+        of ``claim_after`` ago: an entry just read costs its call and its acknowledgement only.
+        """
         courier, queue = self.couriers[entry.queue], entry.queue
         while not self.stopping.is_set():
-            if not self._with_store(lambda: self.outbox.touch(entry, self.name)):
-                metrics.DELIVERIES.labels(queue, "taken_over").inc()
-                self._release(entry)  # delivered or taken over by another relay meanwhile
-                return
+            if time.monotonic() - held_since > self.claim_after / 3:
+                if not self._with_store(lambda: self.outbox.touch(entry, self.name)):
+                    metrics.DELIVERIES.labels(queue, "taken_over").inc()
+                    self._release(entry)  # delivered or taken over by another relay meanwhile
+                    return
+                held_since = time.monotonic()
             outcome = courier.send(entry.body)
             if outcome.verdict is Verdict.DELIVERED:
                 receipt = self.receipt(entry.body) if self.receipt and queue == EVENTS else None
@@ -180,6 +187,7 @@ class Relay:
                         outcome.detail, attempts, self.max_attempts, delay)
             if not self._wait(entry, delay):
                 return
+            held_since = time.monotonic()  # _wait renewed it
 
     def _bury(self, entry: Entry, outcome: Outcome, attempts: int) -> None:
         refused = outcome.verdict is Verdict.REFUSED

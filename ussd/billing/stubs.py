@@ -187,7 +187,8 @@ def _handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if urlsplit(self.path).path == "/_stub/requests":
                 listed = [{"method": r.method, "path": r.path, "headers": r.headers,
-                           "body": r.body.decode(errors="replace")} for r in stub.received]
+                           "body": r.body.decode(errors="replace"), "at": r.at}
+                          for r in stub.received]
                 return self._send(Answer(200, json.dumps(listed)))
             return self._handle()
 
