@@ -174,3 +174,12 @@ def test_a_dead_sms_is_described_by_its_recipient(env, service):
     assert run(["events", "dead", "--queue", "sms"], env).output == (
         f"e-1  SMS to {ALICE}  dead since {DEAD_AT} after 1 attempt(s): provider status 406 "
         "UserInBlacklist\n1 SMS receipt dead\n")
+
+
+def test_the_commands_name_the_queues_as_the_key_space_does():
+    """cli_billing writes the names out (the store package would load prometheus_client too
+    early for ussd serve): they must stay the key space's."""
+    from ussd import cli_billing
+    from ussd.store.keys import QUEUES
+
+    assert (cli_billing.EVENTS, cli_billing.SMS) == QUEUES

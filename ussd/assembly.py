@@ -56,6 +56,7 @@ def fill_embedded_store(service: UssdService, settings: Settings) -> None:
 def build_relay(settings: Settings, store: Store | None = None) -> Relay:
     """The relay for ``settings`` (``ussd relay``), on ``store`` or on the Redis ``settings``
     name; ConfigError without ``USSD_BILLING_URL``. Without ``USSD_SMS_URL`` it sends no SMS."""
+    import logging
     from functools import partial
 
     from .billing.client import BillingClient
@@ -63,6 +64,8 @@ def build_relay(settings: Settings, store: Store | None = None) -> Relay:
     from .billing.relay import BLOCK_MS, Relay
     from .billing.sms import SmsClient
 
+    # The relay logs each call's outcome itself; httpx's line per request would double it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     billing = settings.billing
     if not billing.url:
         raise ConfigError("USSD_BILLING_URL is not set: the relay has nowhere to deliver the "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import signal
 import sys
 import threading
@@ -13,8 +12,9 @@ import time
 
 import click
 
-from .store.keys import EVENTS, SMS
-
+# The queues' names (store.keys.QUEUES), written here: importing the store package would load
+# prometheus_client before ``ussd serve`` could set its multi-process folder.
+EVENTS, SMS = "events", "sms"
 NOUNS = {EVENTS: ("event", "events"), SMS: ("SMS receipt", "SMS receipts")}
 QUEUE = click.option("--queue", type=click.Choice([EVENTS, SMS]), default=EVENTS,
                      show_default=True, help="The billing events, or the SMS receipts.")
@@ -65,7 +65,6 @@ def relay() -> None:
     from .commands import settings_from_env as _settings
 
     settings = _settings()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the relay logs each outcome itself
     with _store(settings) as store:
         _relay(settings, store, _fail_on_error(lambda: build_relay(settings, store)))
 

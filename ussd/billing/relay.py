@@ -112,9 +112,15 @@ class Relay:
                 attempts = self._attempts(taken) + [0] * len(fresh)
                 self._keep(taken + fresh)
                 read_at = time.monotonic()  # when the hold on these began
+                # One bucket's entries one after the other, in the order they were written: a
+                # subscriber's migrations reach billing, and their receipts the subscriber, in
+                # the order they were made; the buckets go in parallel.
+                in_order: dict[tuple[str, str], list] = {}
                 for entry, tries in zip(taken + fresh, attempts, strict=True):
+                    in_order.setdefault((entry.queue, entry.bucket), []).append((entry, tries))
+                for batch in in_order.values():
                     self._slots.acquire()
-                    pool.submit(self._deliver_one, entry, tries, read_at)
+                    pool.submit(self._deliver_in_order, sorted(batch, key=_written), read_at)
                 if not (taken or fresh) and not self.outbox.blocking:
                     self.stopping.wait(POLL_SECONDS)
         self._give_back()
@@ -144,11 +150,13 @@ class Relay:
         with self._lock:
             self._held.discard(entry)
 
-    def _deliver_one(self, entry: Entry, attempts: int, held_since: float) -> None:
+    def _deliver_in_order(self, batch: list[tuple[Entry, int]], held_since: float) -> None:
         try:
-            self._deliver(entry, attempts, held_since)
-        except Exception:  # a bug must not kill a delivery thread silently
-            log.exception("relay %s: delivery of %s failed", self.name, entry.entry_id)
+            for entry, attempts in batch:
+                try:
+                    self._deliver(entry, attempts, held_since)
+                except Exception:  # a bug must not kill a delivery thread silently
+                    log.exception("relay %s: delivery of %s failed", self.name, entry.entry_id)
         finally:
             self._slots.release()
 
@@ -254,6 +262,12 @@ class Relay:
             return
         log.info("relay %s: stopped; %d undelivered entries handed to the other relays",
                  self.name, len(held))
+
+
+def _written(item: tuple[Entry, int]) -> tuple[int, int]:
+    """A stream entry's place in its stream: its id's milliseconds, then its sequence."""
+    milliseconds, _, sequence = item[0].entry_id.partition("-")
+    return int(milliseconds), int(sequence)
 
 
 def _now() -> str:
