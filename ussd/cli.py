@@ -13,7 +13,7 @@ import click
 
 from .cli_billing import events, relay, stub_billing
 from .commands import fail_on_error as _fail_on_error
-from .commands import log_hash, migrate, prune, seed, show
+from .commands import log_hash, migrate, move_to_buckets, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
@@ -214,7 +214,8 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
-for command in (seed, show, migrate, prune, log_hash, relay, events, stub_billing):
+for command in (seed, show, migrate, prune, log_hash, move_to_buckets, relay, events,
+                stub_billing):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -130,6 +130,21 @@ def prune(keep_months: int, dry_run: bool) -> None:
                f"{report.changed} subscriber(s); {report.subscribers} subscriber(s) visited")
 
 
+@click.command("move-to-buckets")
+@click.option("--dry-run", is_flag=True, help="Count what would move; move nothing.")
+def move_to_buckets(dry_run: bool) -> None:
+    """Move subscribers stored before the outbox (keys tagged {+225...}) to their buckets.
+
+    Run it once, with the servers stopped, when upgrading a Redis that holds data from before
+    the billing outbox: this version reads the subscribers under their buckets' tags only.
+    """
+    service = redis_service()
+    moved, clashes = fail_on_error(lambda: service.store.admin.move_to_buckets(dry_run))
+    click.echo(f"{moved} key(s) {'would move' if dry_run else 'moved'} to their buckets"
+               + (f"; {clashes} left where a key of the new layout exists already" if clashes
+                  else ""))
+
+
 @click.command("log-hash")
 @click.argument("msisdn")
 def log_hash(msisdn: str) -> None:

@@ -117,6 +117,28 @@ class Admin:
             "history": [json.loads(entry) for entry in history],
         }
 
+    def move_to_buckets(self, dry_run: bool = False) -> tuple[int, int]:
+        """Move the subscribers' hashes and histories written under the layout before the
+        buckets (``{+225...}`` tags, before the outbox) to their keys now; ``(moved, already
+        there)``. Each key is copied whole (``DUMP``/``RESTORE``: a cluster cannot rename across
+        slots) then deleted; one whose new key exists is left for the operator to look at.
+        Sessions are left to expire."""
+        moved = clashes = 0
+        with store_errors:
+            for key in self.redis.scan_iter(match=f"{self.keys.prefix}:{{+*}}:*", count=1000):
+                msisdn, _, kind = key[key.index("{") + 1:].partition("}:")
+                if kind not in ("sub", "history"):
+                    continue
+                new = self.keys.subscriber(msisdn) if kind == "sub" else self.keys.history(msisdn)
+                if self.redis.exists(new):
+                    clashes += 1
+                    continue
+                if not dry_run:
+                    self.redis.restore(new, 0, self.redis.dump(key))
+                    self.redis.delete(key)
+                moved += 1
+        return moved, clashes
+
     def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
         """Delete every subscriber's consumption and migration counts of the months before
         ``keep_from`` (``YYYY-MM``; ValueError if not a month); with ``dry_run``, only count
