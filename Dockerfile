@@ -18,6 +18,7 @@ COPY requirements.lock ./
 RUN /opt/ussd/bin/pip install --require-hashes --only-binary :all: -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY ussd ./ussd
+COPY menus ./menus
 # The package as a wheel, not an editable install: what is in the image is what the wheel
 # holds (the menus included), and nothing resolves a dependency outside the lock. pip and
 # setuptools leave the environment once done (23 MB the server never runs).

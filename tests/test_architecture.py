@@ -100,3 +100,15 @@ def test_ruff_finds_nothing_under_the_projects_own_configuration():
                              "--output-format", "concise", str(root)],
                             capture_output=True, text=True, timeout=120, cwd=root)
     assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
+
+
+def test_every_package_of_ussd_is_in_the_wheel():
+    # pyproject.toml lists the packages (the menus are mapped in from the top level), so a new
+    # subpackage must be added there, or the installed wheel would lack it.
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(path.relative_to(PACKAGE.parent).parent.parts)
+             for path in PACKAGE.rglob("__init__.py")}
+    assert found | {"ussd.menus"} == listed

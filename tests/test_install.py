@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534  # nobody:nogroup on Debian, as the image's user is not root
 SYSTEM_PYTHON = "/usr/bin/python3"
 # The Dockerfile's COPY lines (and .dockerignore's exceptions): the image's build context.
-IMAGE_SOURCES = ("requirements.lock", "pyproject.toml", "README.md", "ussd")
+IMAGE_SOURCES = ("requirements.lock", "pyproject.toml", "README.md", "ussd", "menus")
 
 
 def run(*command: str | Path, cwd: Path | None = None, env: dict | None = None) -> str:

@@ -204,11 +204,11 @@ def test_a_missing_directory_is_refused(tmp_path):
     assert "USSD_MENUS_DIR" in str(failure.value)
 
 
-def test_the_menus_ship_inside_the_package():
-    # Package data, not a folder beside the source tree: a wheel installed anywhere has them
-    # (tests/test_install.py installs one and dials through it).
+def test_the_menus_are_the_repositorys_in_a_checkout_and_the_packages_when_installed():
+    # In a checkout, the top-level menus/ folder; a wheel carries it as package data, ussd/menus
+    # (tests/test_install.py installs one, outside the repository, and dials through it).
     package = Path(ussd.__file__).parent
-    assert Path(str(DEFAULT_MENUS_DIR)) == package / "menus"
+    assert Path(str(DEFAULT_MENUS_DIR)) == package.parent / "menus"
     assert (DEFAULT_MENUS_DIR / "menu.toml").is_file()
     assert Settings.from_env({}).menus_dir == DEFAULT_MENUS_DIR
 

@@ -1,7 +1,8 @@
 """A menus folder read: ``menu.toml`` and ``texts/<language>.toml``, parsed and checked.
 
-The menus ship inside the package (``ussd/menus/``, package data read through
-``importlib.resources``, so a wheel installed anywhere finds them); ``USSD_MENUS_DIR`` names
+The menus are the repository's top-level ``menus/`` folder, shipped inside the wheel as
+``ussd/menus/`` (package data read through ``importlib.resources``, so a wheel installed
+anywhere finds them: ``settings.shipped_menus``); ``USSD_MENUS_DIR`` names
 another folder instead. :mod:`ussd.menu` turns the parsed TOML into checked, frozen values
 and :mod:`ussd.render` writes screens; this module joins the two at start-up (every screen
 rendered once with the widest values, so one that cannot fit a USSD message is refused

@@ -70,8 +70,18 @@ from .billing.config import BillingSettings
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
-# The menus shipped inside the package (package data): found wherever the package is installed.
-DEFAULT_MENUS_DIR: Traversable = files("ussd") / "menus"
+
+def shipped_menus() -> Traversable:
+    """The menus shipped with the service: ``ussd/menus`` inside an installed wheel (package
+    data, pyproject.toml maps the top-level ``menus/`` there), else the repository's own
+    top-level ``menus/`` (an editable install, or a checkout on ``PYTHONPATH``)."""
+    installed = files("ussd") / "menus"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "menus"
+
+
+DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 
 MIN_SECRET_LENGTH = 16
