@@ -41,9 +41,7 @@ AUTH``                     sends with HTTP basic auth
                            in log lines (HMAC-SHA256)
 ``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
                            (TOML: ``ussd/api/clients.py``)
-``USSD_BILLING_*``,        billing, the relay and the SMS   ``ussd/billing/config.py``
-``USSD_RELAY_*``,          provider (``Settings.billing``)
-``USSD_SMS_*``
+``USSD_BILLING_*`` ...     billing, the relay, the SMS      ``ussd/billing/config.py``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -83,11 +81,9 @@ def shipped_menus() -> Traversable:
 
 DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
-
 MIN_SECRET_LENGTH = 16
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
-# Variables of our own that look like a gateway's: never read as one.
-OWN_NAMES = frozenset({"USSD_BILLING_TOKEN"})
+OWN_NAMES = frozenset({"USSD_BILLING_TOKEN"})  # ours, though shaped like a gateway's secret
 
 
 @dataclass(frozen=True)
