@@ -227,7 +227,7 @@ def test_every_key_of_a_subscriber_shares_its_bucket_tag_with_its_outbox(store):
         store.keys.queue(EVENTS, bucket)])
     assert store.keys.subscriber(ALICE) == f"{store.keys.prefix}:{{{bucket}}}{ALICE}:sub"
     assert store.keys.queue(EVENTS, bucket) == f"{store.keys.prefix}:{{{bucket}}}:events"
-    assert len(list(store.redis.scan_iter(f"*{ALICE[1:]}*"))) == 3  # none outside the tag
+    assert len(list(store.redis.scan_iter(f"{store.keys.prefix}:*{ALICE[1:]}*"))) == 3
 
 
 # --- the other channels: UssdService.migrate ------------------------------------------------
