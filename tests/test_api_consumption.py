@@ -15,7 +15,7 @@ BILLING, PORTAL = "billing-token-0123456789abcdef", "portal-token-0123456789abcd
 
 
 @pytest.fixture
-def api(redis_client, key_prefix, clock, store, tmp_path):
+def feed_api(redis_client, key_prefix, clock, store, tmp_path):
     """The app's test client, with two API clients: billing (consumption:write) and the
     portal (not)."""
     clients = tmp_path / "clients.toml"
@@ -28,8 +28,8 @@ def api(redis_client, key_prefix, clock, store, tmp_path):
     return create_app(settings, redis_client=redis_client, clock=clock).test_client()
 
 
-def post(api, body, token=BILLING):
-    return api.post("/api/v1/consumption", json=body,
+def post(client, body, token=BILLING):
+    return client.post("/api/v1/consumption", json=body,
                        headers={"Authorization": f"Bearer {token}"})
 
 
@@ -37,40 +37,40 @@ def consumption(store, msisdn):
     return store.admin.describe(msisdn, THIS_MONTH)["consumption"]
 
 
-def test_a_months_total_changes_the_very_next_decision(api, store):
-    session = Dialler(api, CELINE)
+def test_a_months_total_changes_the_very_next_decision(feed_api, store):
+    session = Dialler(feed_api, CELINE)
     session.dial()
     session.send("1")
     assert "impossible" in session.send("2")  # 1.200 F CFA last month: Tigre refused
-    answer = post(api, {"months": [{"msisdn": "0700000003", "month": LAST_MONTH,
+    answer = post(feed_api, {"months": [{"msisdn": "0700000003", "month": LAST_MONTH,
                                        "amount": 2600}]})
     assert (answer.status_code, answer.get_json()) == (
         200, {"months": 1, "increments_counted": 0, "increments_replayed": 0})
     assert consumption(store, CELINE) == {LAST_MONTH: 2600}
-    again = Dialler(api, CELINE)
+    again = Dialler(feed_api, CELINE)
     again.dial()
     again.send("1")
     assert again.send("2").startswith("CON Migration vers Tigre: gratuite.")
 
 
-def test_increments_are_counted_once_by_id_in_the_month_of_their_moment(api, store):
+def test_increments_are_counted_once_by_id_in_the_month_of_their_moment(feed_api, store):
     body = {"increments": [
         {"id": "rc-1", "msisdn": ALICE, "amount": 500, "at": "2026-11-02T08:00:00+00:00"},
         # 23:30 on Oct 31st at UTC-1 is Nov 1st in Abidjan: November's.
         {"id": "rc-2", "msisdn": ALICE, "amount": 250, "at": "2026-10-31T23:30:00-01:00"},
         {"id": "rc-3", "msisdn": ALICE, "amount": 100, "at": "2026-10-31T23:30:00+00:00"},
     ]}
-    first = post(api, body)
+    first = post(feed_api, body)
     assert (first.status_code, first.get_json()) == (
         200, {"months": 0, "increments_counted": 3, "increments_replayed": 0})
-    replay = post(api, body)  # billing sends the same records again
+    replay = post(feed_api, body)  # billing sends the same records again
     assert (replay.status_code, replay.get_json()) == (
         200, {"months": 0, "increments_counted": 0, "increments_replayed": 3})
     assert consumption(store, ALICE) == {LAST_MONTH: 3100, THIS_MONTH: 750}
 
 
-def test_totals_are_set_before_increments_are_added(api, store):
-    answer = post(api, {
+def test_totals_are_set_before_increments_are_added(feed_api, store):
+    answer = post(feed_api, {
         "months": [{"msisdn": BRUNO, "month": THIS_MONTH, "amount": 1000}],
         "increments": [{"id": "rc-9", "msisdn": BRUNO, "amount": 50,
                         "at": "2026-11-15T09:59:00+00:00"}]})
@@ -78,8 +78,8 @@ def test_totals_are_set_before_increments_are_added(api, store):
     assert consumption(store, BRUNO) == {LAST_MONTH: 9500, THIS_MONTH: 1050}
 
 
-def test_every_bad_entry_is_named_and_nothing_is_applied(api, store):
-    answer = post(api, {
+def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
+    answer = post(feed_api, {
         "months": [
             {"msisdn": ALICE, "month": LAST_MONTH, "amount": 10},
             {"msisdn": NOBODY, "month": LAST_MONTH, "amount": 10},
@@ -113,8 +113,8 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(api, store):
     assert consumption(store, ALICE) == {LAST_MONTH: 3000}
 
 
-def test_a_number_that_is_no_subscriber_is_named(api, store):
-    answer = post(api, {"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1},
+def test_a_number_that_is_no_subscriber_is_named(feed_api, store):
+    answer = post(feed_api, {"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1},
                                       {"msisdn": NOBODY, "month": LAST_MONTH, "amount": 1}]})
     assert answer.status_code == 400
     assert answer.get_json()["errors"] == [
@@ -132,24 +132,24 @@ def test_a_number_that_is_no_subscriber_is_named(api, store):
      "increments.0.id"),
     ({"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1}] * 1001}, "months"),
 ])
-def test_a_malformed_request_is_a_400_naming_the_part(api, body, name):
-    answer = post(api, body)
+def test_a_malformed_request_is_a_400_naming_the_part(feed_api, body, name):
+    answer = post(feed_api, body)
     assert answer.status_code == 400
     assert name in [error["name"] for error in answer.get_json()["errors"]]
 
 
-def test_only_a_client_with_the_scope_may_feed_consumption(api, store):
+def test_only_a_client_with_the_scope_may_feed_consumption(feed_api, store):
     body = {"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1}]}
-    refused = post(api, body, token=PORTAL)
+    refused = post(feed_api, body, token=PORTAL)
     assert refused.status_code == 403
     assert refused.get_json()["scope"] == "consumption:write"
-    assert post(api, body, token="no-such-token-0123456789").status_code == 401
-    assert api.post("/api/v1/consumption", json=body).status_code == 401
+    assert post(feed_api, body, token="no-such-token-0123456789").status_code == 401
+    assert feed_api.post("/api/v1/consumption", json=body).status_code == 401
     assert consumption(store, ALICE) == {LAST_MONTH: 3000}
 
 
-def test_the_endpoint_is_in_the_openapi_document(api):
-    document = api.get("/api/v1/openapi.json").get_json()
+def test_the_endpoint_is_in_the_openapi_document(feed_api):
+    document = feed_api.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/api/v1/consumption"]["post"]
     assert operation["operationId"] == "feedConsumption"
     assert set(operation["responses"]) >= {"200", "400", "401", "403"}

@@ -163,6 +163,14 @@ def test_migrate_prints_a_refusal_and_exits_1(env, csv_files, number, profile, d
     assert printed.items() >= decision.items()
 
 
+def test_migrate_for_customer_care_names_the_cli_in_the_history(env, csv_files):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    assert run(["migrate", "0700000001", "Dauphin", "--channel", "care"], env).exit_code == 0
+    shown = json.loads(run(["show", "+2250700000001"], env).output)
+    assert [(e["to"], e["channel"], e["client"]) for e in shown["history"]] == [
+        ("dauphin", "care", "cli")]
+
+
 def test_migrate_hits_the_cap_on_the_fourth(env, csv_files):
     assert run(["seed", *map(str, csv_files)], env).exit_code == 0
     for profile in ("dauphin", "novamix", "dauphin"):

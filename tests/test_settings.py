@@ -127,3 +127,9 @@ def test_the_secrets_a_log_line_must_never_show():
     # Longest first: a secret holding another is blanked whole.
     assert list(settings.secrets()) == sorted(settings.secrets(), key=len, reverse=True)
     assert "k" * 16 not in repr(settings) and "t" * 20 not in repr(settings)
+
+
+def test_the_demo_api_tokens_are_secrets_no_log_line_shows():
+    settings = Settings(api_demo_tokens={"web": "w" * 32, "app": "a" * 32})
+    assert set(settings.secrets()) >= {"w" * 32, "a" * 32}
+    assert "w" * 32 not in repr(settings)

@@ -21,7 +21,6 @@ from datetime import datetime
 from . import metrics
 from .errors import IdempotencyKeyReusedError, StoreConflictError
 from .events import migration_event
-from .observe import Observer
 from .phone import mask_msisdn
 from .rules import (
     Channel,
@@ -116,12 +115,11 @@ class Accounts:
     """
 
     def __init__(self, store: Store, policy: Policy, clock: Callable[[], datetime],
-                 months: Callable[[datetime], tuple[str, str]], observer: Observer | None = None):
+                 months: Callable[[datetime], tuple[str, str]]):
         self.store = store
         self.policy = policy
         self.clock = clock
         self.months = months
-        self.observer = observer  # counts each migration applied and writes its audit line
 
     def page(self, msisdn: str) -> Page | None:
         """The subscriber's page now, or None if unknown; one round trip."""
@@ -178,11 +176,7 @@ class Accounts:
                 last_month=last_month, entry=migration.entry(), event=event, request=request,
                 answer=_record(asked, decision, migration) if request is not None else "")
             if answer.outcome is MigrateOutcome.APPLIED:
-                if self.observer is not None:
-                    self.observer.migration(asker.channel.value, msisdn, standing.profile.value,
-                                            decision.target.value, client=asker.client)
-                else:
-                    metrics.record_migration(asker.channel.value, decision.target.value)
+                metrics.record_migration(asker.channel.value, decision.target.value)
                 return Outcome(decision, migration)
             if answer.outcome is MigrateOutcome.STALE_SESSION:
                 return _replay(answer.session or "", asked)  # a copy got there first

@@ -65,7 +65,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from dataclasses import replace
 
     from .api import api_clients, api_summary
-    from .api.clients import new_demo_tokens
+    from .api.clients import load_clients, new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
     from .cli_billing import billing_banner
@@ -85,6 +85,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         settings = replace(settings, insecure=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
+        _fail_on_error(lambda: load_clients(settings.api_clients))
     this_month = month_of(datetime.now(UTC), settings.zone)
     for path in seed_files:
         _fail_on_error(lambda path=path: check_file(path, this_month))
@@ -124,6 +126,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
                                        f"{settings.metrics_port}: {error.strerror}") from None
         click.echo(f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
     # Each worker builds its app from these very settings, not from the environment.
+    # granian needs a target's name; the loader below builds the app instead of importing it.
     granian_server("ussd.wsgi:app", host, port, workers, threads).serve(
         target_loader=functools.partial(worker_app, settings))
 

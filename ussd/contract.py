@@ -148,6 +148,7 @@ class Dialect(Protocol):
     body: str  # what the view reads for parse: "form", "json" or "query" (WireRequest's field)
     token_in_path: bool  # the gateway is only given a URL: its token goes in the path
     numbers_hops: bool  # a retried hop can be told from a new one (cumulative text, Sequence)
+    end_meanings: Mapping[str, str | None]  # its words for an ended session: what each means
 
     def parse(self, request: WireRequest) -> Hop | End: ...
 

@@ -66,7 +66,7 @@ class UssdService:
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
         self._languages_lock = threading.Lock()
         # The other channels (the API, ussd migrate): the same store, rules, clock and months.
-        self.accounts = Accounts(store, self.policy, clock, self._months, self.observer)
+        self.accounts = Accounts(store, self.policy, clock, self._months)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -120,10 +120,15 @@ class UssdService:
                 client: str | None = None) -> Decision:
         """Migrate a subscriber from another channel: the same rules, atomically.
 
-        ``msisdn`` must be normalised; ``client`` names who asked (``cli``...). Returns the
-        decision; an approved one has been applied. The API's path too: :mod:`ussd.accounts`.
+        ``msisdn`` must be normalised; ``client`` names who asked (``cli``...), in the history
+        and the audit line. Returns the decision; an approved one has been applied. The
+        HTTP API's path too (:mod:`ussd.accounts`), which writes its own audit line.
         """
-        return self.accounts.migrate(msisdn, target, Asker(channel, client)).decision
+        outcome = self.accounts.migrate(msisdn, target, Asker(channel, client))
+        if outcome.migration is not None:
+            self.observer.migration_line(channel.value, msisdn, outcome.migration.source.value,
+                                         outcome.migration.target.value, client=client)
+        return outcome.decision
 
     def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
         """End a session the gateway reports as ended; True if it was still live.

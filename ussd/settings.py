@@ -64,7 +64,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .billing.config import BillingSettings
+from .billing.config import OWN_NAMES, BillingSettings  # OWN_NAMES: not gateway secrets
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 
@@ -83,7 +83,6 @@ DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 MIN_SECRET_LENGTH = 16
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
-OWN_NAMES = frozenset({"USSD_BILLING_TOKEN"})  # ours, though shaped like a gateway's secret
 
 
 @dataclass(frozen=True)
@@ -131,13 +130,13 @@ class Settings:
     proxy_hops: int = 0
     insecure: bool = False
     billing: BillingSettings = field(default_factory=BillingSettings)
-    api_clients: Path | None = None  # None: no clients file
-    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
-    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
     metrics_port: int | None = None  # None: /metrics on the gateways' port
     metrics_host: str | None = None  # None: the address ussd serve listens on
     log_format: str = "text"
     log_key: bytes | None = field(default=None, repr=False)
+    api_clients: Path | None = None  # None: no clients file
+    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
+    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value a log line must never show (tokens, passwords, keys)."""
@@ -147,7 +146,8 @@ class Settings:
             found.append((gateway.basic_auth or "").partition(":")[2])
         if self.log_key:
             found.append(self.log_key.decode(errors="replace"))
-        found += [self.billing.token or "", self.billing.sms_api_key or ""]
+        found += [self.billing.token or "", self.billing.sms_api_key or "",
+                  *self.api_demo_tokens.values()]
         if self.redis_url and "@" in self.redis_url:
             from urllib.parse import urlsplit
 
@@ -200,12 +200,12 @@ class Settings:
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
             billing=BillingSettings.from_env(env),
-            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
-                         else default.api_clients),
             metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
             metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
             log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
             log_key=_log_key(env.get("USSD_LOG_KEY")),
+            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
+                         else default.api_clients),
         )
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:

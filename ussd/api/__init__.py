@@ -68,7 +68,8 @@ def mount(app: Flask, service: UssdService, settings: Settings, embedded: bool) 
     store = service.store
     app.extensions["ussd.api"] = ApiState(
         accounts=service.accounts, clients=clients,
-        limiter=RateLimiter(storage_for(store.redis, store.keys)))
+        limiter=RateLimiter(lambda: storage_for(store.redis, store.keys)),
+        observer=service.observer)
     api = blueprint()
     install(app, api)
     app.register_blueprint(api)

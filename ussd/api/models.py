@@ -15,10 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from ..rules import Channel, Language, Reason
 
 ProfileName = Literal["Novamix", "Tigre", "Dauphin", "Aigle"]  # PROFILES_IN_ORDER's titles
+# The forms of a subscriber's number in a path, as the document gives them: +225, 225 or
+# nothing, then a mobile number's 10 digits. Every number of this form is read (a test draws
+# from it); the server reads more (spaces, 00225...), the document promises these.
+MSISDN_PATH_PATTERN = r"^(\+225|225)?0[157][0-9]{8}$"
 Msisdn = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", examples=["+2250700000001"],
                               description="E.164")]
 Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 Amount = Annotated[int, Field(ge=0, description="F CFA")]
+# An Idempotency-Key: visible ASCII not starting with a quote, or an RFC 8941 string (quoted,
+# not empty, with \" and \\ as its only escapes): every value of it names a key (idempotency.py).
+IDEMPOTENCY_KEY_PATTERN = r'^(?:[!#-~][!-~]*|"(?:[!#-\[\]-~]|\\["\\])+")$'
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -61,11 +68,12 @@ class MigrationHeaders(BaseModel):
     """The headers a migration request needs."""
 
     idempotency_key: str = Field(
-        alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[!-~]+$",
+        alias="Idempotency-Key", min_length=1, max_length=255, pattern=IDEMPOTENCY_KEY_PATTERN,
         examples=["0b6f3c52-5a4e-4bd3-9a57-2d0c8ff2f1a4"],
         description="Names this request, for 24 h, for this client and subscriber: sent again "
                     "with the same body, it gets the first answer and applies nothing again. "
-                    "Visible ASCII; a quoted string (RFC 8941) names its content.")
+                    "Visible ASCII, bare or as a quoted string (RFC 8941), which names its "
+                    "content.")
 
 
 class Migration(BaseModel):

@@ -3,19 +3,22 @@
 Each view is declared with ``spec.validate(...)``: its body and header models, checked before
 the view runs (a ``400`` problem naming every bad part), and its answers by status, from which
 spectree writes the document. :func:`document` then says what spectree cannot: problems are
-``application/problem+json``, and the headers some answers carry.
+``application/problem+json``, the headers some answers carry, and the forms of a number in a
+path (spectree reads a path parameter's type from Flask's converter only).
 
-Why spectree (pydantic models): of the libraries that make the models and the document from
-one source, it adds the least to a request of those that document the header this API needs
-(bench/api_libraries.py: about 30 us on a read, 45 on a migration, against 60 and 105 for
-flask-smorest; flask-openapi3 remakes its header model's JSON schema on every request, 180 us),
-and it decorates plain Flask views, so the app stays a Flask app.
+Why spectree (pydantic models), by bench/api_libraries.py (us added to a read, a migration):
+spectree 30, 46; flask-smorest (marshmallow) 53, 106; flask-openapi3 6, 172, for it makes its
+header model's JSON schema again on every request; with the Idempotency-Key read by hand
+instead, 6, 13, but then the header is outside the models and the document. spectree is the
+cheapest that keeps the header in the one source, and it decorates plain Flask views, so the
+app stays a Flask app (flask-openapi3 needs its own app class).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
+import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +28,8 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from ..errors import InvalidMsisdnError
 from ..phone import normalize_msisdn
-from .models import PROBLEM_MODELS, InvalidRequest
+from .models import MSISDN_PATH_PATTERN, PROBLEM_MODELS, InvalidRequest
 from .problems import PROBLEM_JSON, fail
-
-log = logging.getLogger("ussd.api")
 
 TITLE = "#121# profile change"
 DESCRIPTION = (
@@ -114,6 +115,12 @@ _REPLAYED = {"Idempotent-Replayed": "`true` when this is the answer given before
                                     "request (same Idempotency-Key and body)"}
 
 
+@functools.cache
+def document_text() -> str:
+    """:func:`document` as the JSON served, made once a process (every app has the same)."""
+    return json.dumps(document(), ensure_ascii=False)
+
+
 def document() -> dict:
     """The OpenAPI document of the API (spectree's, for the app of the current request, with
     the problems' media type and the answers' headers)."""
@@ -123,6 +130,10 @@ def document() -> dict:
         for method, operation in operations.items():
             if operation["operationId"] in _NOTHING_TO_CHECK:  # spectree lists a 400 for all
                 operation["responses"].pop("400", None)
+            for parameter in operation.get("parameters", ()):
+                if parameter["name"] == "msisdn":  # spectree knows only Flask's converter
+                    parameter["schema"] = {"type": "string", "pattern": MSISDN_PATH_PATTERN,
+                                           "examples": ["0700000001", "+2250700000001"]}
             for status, answer in operation["responses"].items():
                 content = answer.get("content", {})
                 if content.get("application/json", {}).get("schema", {}).get("$ref") in problems:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NoReturn
 
 from flask import Blueprint, Flask, Response, abort, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import IdempotencyKeyReusedError, StoreConflictError, StoreError
+from ..observe import where_raised
 from ..rules import Decision, Reason
 
 PROBLEM_JSON = "application/problem+json"
@@ -170,12 +169,9 @@ def install(app: Flask, api: Blueprint | None) -> None:
 
     @api.errorhandler(Exception)
     def bug(error: Exception) -> Response:
-        frames = traceback.extract_tb(error.__traceback__)
-        where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
-                           for f in reversed(frames))
         log.error("api %s %s failed: %s at %s", request.method,
                   request.url_rule.rule if request.url_rule else "-", type(error).__name__,
-                  where)
+                  where_raised(error))
         return problem(500, "An error on our side; it is logged.")
 
 

@@ -16,7 +16,10 @@ hooks and limit resolution cost about 100 us a request more (bench/api_libraries
 from __future__ import annotations
 
 import math
+import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -50,22 +53,48 @@ def storage_for(client: Any, keys: KeySpace) -> Any:
         return RedisStorage("redis://", connection_pool=client.connection_pool,
                             key_prefix=prefix, wrap_exceptions=True)
     if isinstance(client, redis.RedisCluster):
-        options = client.get_connection_kwargs()
         nodes = ",".join(f"{node.host}:{node.port}" for node in client.get_nodes())
-        kept = {name: options[name] for name in ("username", "password", "ssl",
-                                                  "socket_timeout", "socket_connect_timeout")
-                if options.get(name) is not None}
         return RedisClusterStorage(f"redis+cluster://{nodes}", key_prefix=prefix,
-                                   wrap_exceptions=True, **kept)
+                                   wrap_exceptions=True,
+                                   **cluster_options(client.get_connection_kwargs()))
     return MemoryStorage()  # the embedded store: this process is the only one
 
 
-class RateLimiter:
-    """The rate limits of the API clients, on one storage."""
+def cluster_options(connection: dict) -> dict:
+    """What a cluster client's own needs of the store's cluster client's settings: its
+    credentials, timeouts and TLS (``rediss://`` gives redis-py an SSL connection class, which
+    a client made from ``redis+cluster://`` knows as ``ssl=True``)."""
+    kept = {name: value for name, value in connection.items()
+            if value is not None and (name in ("username", "password", "socket_timeout",
+                                               "socket_connect_timeout", "ssl")
+                                      or name.startswith("ssl_"))}
+    connection_class = connection.get("connection_class")
+    if isinstance(connection_class, type) and issubclass(connection_class, redis.SSLConnection):
+        kept["ssl"] = True
+    return kept
 
-    def __init__(self, storage: Any):
-        self.storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+
+class RateLimiter:
+    """The rate limits of the API clients, on the storage ``make_storage()`` makes when a
+    limited client first calls (a cluster's client connects as it is made: not at start-up,
+    nor at all on a server whose clients have no limit)."""
+
+    def __init__(self, make_storage: Callable[[], Any]):
+        self._make_storage = make_storage
+        self._limiter: MovingWindowRateLimiter | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def limiter(self) -> MovingWindowRateLimiter:
+        """The library's limiter, on its storage (made on first use)."""
+        if self._limiter is None:
+            with self._lock:
+                if self._limiter is None:
+                    storage = self._make_storage()
+                    if isinstance(storage, RedisClusterStorage):  # a client of its own
+                        weakref.finalize(self, _close_cluster_client, storage.storage)
+                    self._limiter = MovingWindowRateLimiter(storage)
+        return self._limiter
 
     def wait(self, client: str, limits: tuple[RateLimitItem, ...]) -> int | None:
         """Count a request of ``client`` against its ``limits``: None when it may go on, else
@@ -75,12 +104,22 @@ class RateLimiter:
         be counted is not served, as one that cannot be read.
         """
         try:
+            limiter = self.limiter
             for item in limits:
-                if not self._limiter.hit(item, client):
-                    reset, _ = self._limiter.get_window_stats(item, client)
+                if not limiter.hit(item, client):
+                    reset, _ = limiter.get_window_stats(item, client)
                     return max(1, math.ceil(reset - time.time()))
-        except (LimitsStorageError, redis.exceptions.RedisError, OSError) as error:
+        except (LimitsStorageError, redis.exceptions.RedisError,
+                redis.exceptions.RedisClusterException, OSError) as error:
             cause = getattr(error, "storage_error", error)
             raise StoreUnavailableError(f"rate limits unreachable: {type(cause).__name__}"
                                         ) from None
         return None
+
+
+def _close_cluster_client(client: redis.RedisCluster) -> None:
+    """Close every connection of a cluster client (``close()`` leaves the nodes' pools open)."""
+    for node in client.get_nodes():
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.disconnect()
+    client.close()

@@ -5,15 +5,13 @@ Every view is behind :func:`client_with`: the bearer token (``401``), the scope 
 the client's rate limit (``429``). The first two need no Redis call, so a refused request
 costs the store nothing. Then spectree checks the request against its models (a ``400``
 problem naming every bad part, ``openapi.check_request``), then the view asks the service.
-One audit line per migration request, answered or refused: the client, the masked number,
-the decision.
+One audit line per migration request, answered or refused (``Observer.api_migration``): the
+client, the masked number, the status and the decision.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +21,8 @@ from spectree import Response as Answers
 
 from .. import metrics
 from ..accounts import Accounts, Asker, Migrated, Outcome
-from ..phone import mask_msisdn
+from ..errors import IdempotencyKeyReusedError
+from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
 from . import consumption, idempotency
@@ -44,12 +43,9 @@ from .models import (
     RetryLater,
     SubscriberPage,
 )
-from .openapi import check_request, document, spec
+from .openapi import check_request, document_text, spec
 from .problems import PROBLEM_TYPES, fail, refusal
 from .ratelimit import RateLimiter
-
-audit = logging.getLogger("ussd.api.audit")
-log = logging.getLogger("ussd.api")
 
 MAX_BODY = 16 * 1024  # a migration request is a few dozen bytes
 JSON_TYPES = ("application/json",)
@@ -64,6 +60,7 @@ class ApiState:
     accounts: Accounts
     clients: Clients
     limiter: RateLimiter
+    observer: Observer
 
 
 def _state() -> ApiState:
@@ -148,15 +145,20 @@ def post_migration(msisdn: str, json: MigrationRequest,
     another body: `422`. Scope `migrations:write`.
     """
     key = idempotency.key_of(headers.idempotency_key)
-    if key is None:
+    if key is None:  # the model's pattern lets none through: kept should the two part
         fail("invalid-request", "The request is malformed: header Idempotency-Key: an empty "
              "or broken quoted string.", errors=[{"location": "header",
                                                   "name": "Idempotency-Key",
                                                   "message": "an empty or broken quoted string"}])
     client: Client = g.api_client
-    g.request_digest = request_digest(client.name, key)
-    outcome = _state().accounts.migrate(g.msisdn, json.profile, Asker(client.channel, client.name),
-                                        idempotency_key=key)
+    g.request_digest = request_digest(client.name, key)[:12]
+    try:
+        outcome = _state().accounts.migrate(g.msisdn, json.profile,
+                                            Asker(client.channel, client.name),
+                                            idempotency_key=key)
+    except IdempotencyKeyReusedError:
+        g.decision = "idempotency_key_reused"  # for the audit line; problems.py answers it
+        raise
     g.outcome = outcome
     replayed = idempotency.replay_headers(outcome.replayed)
     decision = outcome.decision
@@ -188,16 +190,14 @@ def get_migrations(msisdn: str) -> History:
 @spec.validate(resp=Answers(HTTP_200=OpenApiDocument), tags=["about"], operation_id="openapi")
 def get_openapi() -> Response:
     """This OpenAPI 3.1 document."""
-    return Response(json.dumps(document(), ensure_ascii=False), mimetype="application/json")
+    return Response(document_text(), mimetype="application/json")
 
 
 @spec.validate(resp=Answers(HTTP_200=ProblemTypeInfo, HTTP_404=Problem), tags=["about"],
                operation_id="getProblemType")
 def get_problem_type(name: str) -> ProblemTypeInfo:
     """What a problem `type` of this API means (its `type` URI is this path)."""
-    kind = PROBLEM_TYPES.get(name)
-    if kind is None:
-        fail(404, f"No problem type {name!r}.")
+    kind = PROBLEM_TYPES[name]  # the route takes no other name
     return ProblemTypeInfo(type=kind.uri, title=kind.title, status=kind.status,
                            description=kind.description)
 
@@ -237,14 +237,19 @@ def blueprint() -> Blueprint:
     """The API's routes, for one app (its state in ``app.extensions["ussd.api"]``)."""
     api = Blueprint("api", __name__, url_prefix="/api/v1")
     read, write = client_with(Scope.SUBSCRIBERS_READ), client_with(Scope.MIGRATIONS_WRITE)
-    api.add_url_rule("/subscribers/<msisdn>", view_func=read(get_subscriber))
-    api.add_url_rule("/subscribers/<msisdn>/migrations", view_func=read(get_migrations))
-    api.add_url_rule("/subscribers/<msisdn>/migrations", "post_migration",
-                     write(_body_checks(post_migration)), methods=["POST"])
-    api.add_url_rule("/consumption", "post_consumption", client_with(Scope.CONSUMPTION_WRITE)(
-        _body_checks(feed_consumption, consumption.MAX_BODY)), methods=["POST"])
-    api.add_url_rule("/openapi.json", view_func=get_openapi)
-    api.add_url_rule("/problems/<name>", view_func=get_problem_type)
+    # No automatic OPTIONS answer: every answer is one the document describes (a 405 here).
+    for rule, endpoint, view, methods in (
+            ("/subscribers/<msisdn>", "get_subscriber", read(get_subscriber), ["GET"]),
+            ("/subscribers/<msisdn>/migrations", "get_migrations", read(get_migrations),
+             ["GET"]),
+            ("/subscribers/<msisdn>/migrations", "post_migration",
+             write(_body_checks(post_migration)), ["POST"]),
+            ("/consumption", "post_consumption", client_with(Scope.CONSUMPTION_WRITE)(
+                _body_checks(feed_consumption, consumption.MAX_BODY)), ["POST"]),
+            ("/openapi.json", "get_openapi", get_openapi, ["GET"]),
+            (f"/problems/<any({', '.join(map(repr, PROBLEM_TYPES))}):name>", "get_problem_type",
+             get_problem_type, ["GET"])):
+        api.add_url_rule(rule, endpoint, view, methods=methods, provide_automatic_options=False)
     api.before_request(_started)
     api.after_request(_finished)
     return api
@@ -258,18 +263,18 @@ def _finished(response: Response) -> Response:
     """Count the request; write the audit line of a migration request."""
     endpoint = (request.endpoint or "-").removeprefix("api.")
     client: Client | None = g.get("api_client")
-    metrics.API_REQUESTS.labels(endpoint, client.name if client else "-",
-                                str(response.status_code)).inc()
-    metrics.API_SECONDS.labels(endpoint).observe(time.perf_counter() - g.api_started)
+    metrics.record_api_request(endpoint, client.name if client else "-",
+                               response.status_code, time.perf_counter() - g.api_started)
     if endpoint == "post_migration":
         outcome: Outcome | None = g.get("outcome")
-        msisdn = g.get("msisdn")
-        audit.info("migration client=%s msisdn=%s status=%d decision=%s replayed=%s "
-                   "request=%s", client.name if client else "-",
-                   mask_msisdn(msisdn) if msisdn else "-", response.status_code,
-                   outcome.decision.reason.value if outcome else "-",
-                   str(outcome.replayed).lower() if outcome else "-",
-                   g.get("request_digest", "-")[:12])
+        applied = None
+        if outcome is not None and outcome.migration is not None and not outcome.replayed:
+            migration = outcome.migration
+            applied = (migration.channel, migration.source.value, migration.target.value)
+        _state().observer.api_migration(
+            client.name if client else None, g.get("msisdn"), response.status_code,
+            outcome.decision.reason.value if outcome else g.get("decision"),
+            outcome.replayed if outcome else None, g.get("request_digest"), applied)
     return response
 
 

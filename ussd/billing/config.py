@@ -32,6 +32,10 @@ from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
 
+# Billing's variables shaped like a gateway's secret (USSD_<DIALECT>_TOKEN): settings.py skips
+# them when it reads the gateways' secrets.
+OWN_NAMES = frozenset({"USSD_BILLING_TOKEN"})
+
 
 @dataclass(frozen=True)
 class BillingSettings:

@@ -12,6 +12,8 @@ is given a URL only, so its secret is a token in the path (``/ussd/africastalkin
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
 from ..errors import MalformedReplyError
 from ..phone import normalize_msisdn
@@ -28,6 +30,9 @@ class AfricasTalking:
     """The Africa's Talking dialect, both halves."""
 
     name = "africastalking"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"Success": None, "Incomplete": "abandoned",
+                                     "Failed": "failed"})
     routes = (Route("", ("POST",)), Route(EVENTS, ("POST",)))
     body = "form"
     token_in_path = True

@@ -44,6 +44,8 @@ class Flares:
     """The Flares dialect, both halves."""
 
     name = "flares"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"clean": "abandoned", "error": "failed"})
     routes = (Route("", ("GET",)),)
     body = "query"
     token_in_path = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from types import MappingProxyType
 
 from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
 from ..errors import BadRequestError, MalformedReplyError
@@ -75,6 +76,8 @@ class Hubtel:
     """The Hubtel dialect, both halves."""
 
     name = "hubtel"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"Release": "abandoned", "Timeout": "timed_out"})
     routes = (Route("", ("POST",)),)
     body = "json"
     token_in_path = False

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .. import metrics
 from ..rules import Profile, Standing
 from .client import store_errors
 from .hops import Subscriber, _standing_fields, _subscriber
@@ -61,13 +62,13 @@ class AccountStore:
             ("HMGET", self.keys.subscriber(msisdn), *_standing_fields(month, last_month))]
         if request is not None:
             commands.append(("GET", self.keys.request(msisdn, *request)))
-        with store_errors:
+        with metrics.redis_call("api_read"), store_errors:
             replies = self._send(*commands)
         return AccountRead(_subscriber(*replies[0]), replies[1] if request is not None else None)
 
     def history(self, msisdn: str) -> list[dict] | None:
         """The subscriber's migrations, oldest first, or None if unknown; one round trip."""
-        with store_errors:
+        with metrics.redis_call("api_history"), store_errors:
             profile, entries = self._send(("HGET", self.keys.subscriber(msisdn), PROFILE_FIELD),
                                           ("LRANGE", self.keys.history(msisdn), 0, -1))
         if not profile:
@@ -86,7 +87,7 @@ class AccountStore:
         with the record found in ``session``.
         """
         keys = self.keys
-        with store_errors:
+        with metrics.redis_call("api_migrate"), store_errors:
             return self._scripts.migrate(
                 subscriber=keys.subscriber(msisdn), history=keys.history(msisdn),
                 outbox=keys.queue(EVENTS, bucket_of(msisdn)),
@@ -98,7 +99,7 @@ class AccountStore:
     def answer(self, msisdn: str, request: RequestRef, answer: str) -> str | None:
         """Record ``answer`` as the request's (a refusal: nothing else changes) unless it has
         one already; None when written, else the record found. One round trip."""
-        with store_errors:
+        with metrics.redis_call("api_answer"), store_errors:
             result = self._scripts.save_session(self.keys.request(msisdn, *request), None,
                                                 answer, self.request_ttl)
         return None if result.written else result.found

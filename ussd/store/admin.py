@@ -69,7 +69,8 @@ class Admin:
         return {msisdn for msisdn, known in zip(msisdns, found, strict=True) if known}
 
     def reset_subscribers(self, msisdns: list[str]) -> None:
-        """Forget everything stored about these subscribers (the demo starts afresh)."""
+        """Forget these subscribers' hash and history (the demo starts afresh); their live
+        sessions, if any, expire with their TTL."""
         with store_errors:
             for msisdn in msisdns:
                 self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
