@@ -30,6 +30,7 @@ OPERATIONS = {
     ("get", "/api/v1/subscribers/{msisdn}"): "getSubscriber",
     ("get", "/api/v1/subscribers/{msisdn}/migrations"): "listMigrations",
     ("post", "/api/v1/subscribers/{msisdn}/migrations"): "createMigration",
+    ("post", "/api/v1/consumption"): "feedConsumption",  # the billing issue's
     ("get", "/api/v1/openapi.json"): "openapi",
     ("get", "/api/v1/problems/{name}"): "getProblemType",
 }
@@ -65,6 +66,7 @@ def test_every_endpoint_is_described_with_its_answers(document):
         "getSubscriber": sorted(["200", *client_errors]),
         "listMigrations": sorted(["200", *client_errors]),
         "createMigration": sorted(["201", "413", "415", "422", *client_errors]),
+        "feedConsumption": sorted(["200", "413", "415", *client_errors]),
         "openapi": ["200"], "getProblemType": ["200", "404"],
     }
 
@@ -93,7 +95,8 @@ def test_the_client_endpoints_need_a_bearer_token_and_the_document_does_not(docu
     security = {operation_id: document["paths"][path][method].get("security")
                 for (method, path), operation_id in OPERATIONS.items()}
     assert security == {"getSubscriber": [{"bearer": []}], "listMigrations": [{"bearer": []}],
-                        "createMigration": [{"bearer": []}], "openapi": None,
+                        "createMigration": [{"bearer": []}], "feedConsumption": [{"bearer": []}],
+                        "openapi": None,
                         "getProblemType": None}
 
 

@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import fakeredis
@@ -19,6 +19,7 @@ from ussd.cli import main
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
+from ussd.store.keys import KeySpace
 from ussd.web import create_app
 
 pytestmark = pytest.mark.real_redis
@@ -58,7 +59,7 @@ def test_seed_loads_the_files_and_reports_counts(env, csv_files, real_redis, key
     assert result.exit_code == 0, result.output
     assert f"{subscribers}: 3 subscribers row(s) loaded" in result.output
     assert f"{consumption}: 2 consumption row(s) loaded" in result.output
-    assert real_redis.hgetall(f"{key_prefix}:{{{ALICE}}}:sub") == {
+    assert real_redis.hgetall(KeySpace(key_prefix).subscriber(ALICE)) == {
         "p": "novamix", "l": "fr", f"c:{LAST_MONTH}": "3000"
     }
     assert len(stored_keys(real_redis, key_prefix)) == 3
@@ -316,3 +317,30 @@ def test_sim_fails_when_no_server_listens():
     result = sim(f"http://127.0.0.1:{port}", "1")
     assert result.exit_code == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
+
+
+def test_seed_dry_run_checks_and_stores_nothing(env, csv_files, real_redis, key_prefix):
+    subscribers, consumption = csv_files
+    result = run(["seed", "--dry-run", str(subscribers), str(consumption)], env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"{subscribers}: 3 subscribers row(s) checked, nothing stored (--dry-run)\n"
+        f"{consumption}: 2 consumption row(s) checked, nothing stored (--dry-run)\n")
+    assert stored_keys(real_redis, key_prefix) == []
+
+
+def test_seed_refuses_consumption_of_an_unknown_subscriber_or_a_month_to_come(
+        env, tmp_path, real_redis, key_prefix):
+    consumption = tmp_path / "consumption.csv"
+    next_month = month_of(datetime.now(UTC) + timedelta(days=40), ZoneInfo("Africa/Abidjan"))
+    consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},3000\n"
+                           f"0700000001,{next_month},10\n")
+    result = run(["seed", str(consumption)], env)
+    assert result.exit_code == 1
+    assert f"line 3: month {next_month} has not begun" in result.output
+    consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},3000\n")
+    result = run(["seed", str(consumption)], env)
+    assert result.output == (f"Error: {consumption}: 1 bad row(s), nothing loaded\n"
+                             "  line 2: no subscriber +2250700000001 (load the subscribers "
+                             "first)\n")
+    assert stored_keys(real_redis, key_prefix) == []

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from . import metrics
 from .errors import IdempotencyKeyReusedError, StoreConflictError
+from .events import migration_event
 from .phone import mask_msisdn
 from .rules import (
     Channel,
@@ -168,9 +169,11 @@ class Accounts:
             migration = Migrated(at=now.isoformat(timespec="seconds"), source=standing.profile,
                                  target=decision.target, channel=asker.channel.value,
                                  client=asker.client)
+            event = migration_event(msisdn, standing, decision.target, asker.channel,
+                                    asker.client, None, now, month, read.subscriber.language)
             answer = accounts.migrate(
                 msisdn, expected=standing, target=decision.target, month=month,
-                last_month=last_month, entry=migration.entry(), request=request,
+                last_month=last_month, entry=migration.entry(), event=event, request=request,
                 answer=_record(asked, decision, migration) if request is not None else "")
             if answer.outcome is MigrateOutcome.APPLIED:
                 metrics.record_migration(asker.channel.value, decision.target.value)

@@ -1,19 +1,22 @@
-"""The ``ussd`` command: serve and the handset simulator here; seed, show, migrate, prune and
-log-hash in :mod:`ussd.commands`."""
+"""The ``ussd`` command: serve here; seed, show, migrate, prune and log-hash in
+:mod:`ussd.commands`; relay, events and stub-billing in :mod:`ussd.cli_billing`; menu in
+:mod:`ussd.cli_menu`; the handset simulator (sim) in :mod:`ussd.cli_sim`."""
 
 from __future__ import annotations
 
 import functools
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from . import simulator
+from .cli_billing import events, relay, stub_billing
 from .cli_menu import menu
 from .cli_sim import sim
 from .commands import fail_on_error as _fail_on_error
-from .commands import log_hash, migrate, prune, seed, show
+from .commands import log_hash, migrate, move_to_buckets, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
@@ -67,8 +70,10 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .api.clients import load_clients, new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
+    from .cli_billing import billing_banner
     from .menu_files import load_menu
-    from .seed import read_data_file
+    from .months import month_of
+    from .seed import check_file
     from .server import default_workers, granian_server, start_metrics_listener
 
     settings = _settings()
@@ -85,8 +90,9 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
     if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
         _fail_on_error(lambda: load_clients(settings.api_clients))
+    this_month = month_of(datetime.now(UTC), settings.zone)
     for path in seed_files:
-        _fail_on_error(lambda path=path: read_data_file(path))
+        _fail_on_error(lambda path=path: check_file(path, this_month))
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
@@ -107,6 +113,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     if settings.log_key is None:
         click.echo("Note: USSD_LOG_KEY is not set: log lines carry the masked number only, "
                    "no subscriber hash to find one subscriber's lines by.")
+    for line in billing_banner(settings):
+        click.echo(line)
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
@@ -135,19 +143,22 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
     """Load the seed files and the demo into the Redis, once, before serving; the demo only
     where it overwrites nothing (checked before anything is written, see ``demo.make_room``)."""
     from .demo import DEMO_RANGE, load_demo, make_room
+    from .months import month_of
     from .seed import load_files
 
     service = _redis_service(settings)
     if demo:
         click.echo(f"Demo: {_fail_on_error(lambda: make_room(service, reset))}")
-    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files)):
+    this_month = month_of(service.clock(), service.zone)
+    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files, this_month)):
         click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
     if demo:
         count = _fail_on_error(lambda: load_demo(service))
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
-for command in (seed, show, migrate, prune, log_hash, menu, sim):
+for command in (seed, show, migrate, prune, log_hash, move_to_buckets, relay, events,
+                stub_billing, menu, sim):
     main.add_command(command)
 
 if __name__ == "__main__":

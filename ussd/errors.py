@@ -13,6 +13,7 @@
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
      ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
      │                               request than the one it was first answered for
+     ├── InvalidConsumptionError     consumption fed in with bad entries (each one named)
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           └── StoreConflictError      an atomic update kept losing races and gave up
@@ -59,12 +60,13 @@ class UnknownServiceCodeError(BadRequestError):
 class SeedError(UssdError):
     """A data file has bad rows; nothing of it was loaded."""
 
-    def __init__(self, path: str, problems: list[str]):
+    def __init__(self, path: str, problems: list[str], total: int | None = None):
         self.path = path
-        self.problems = problems
+        self.problems = problems  # the first of them, when there are very many (``total``)
+        total = max(total or 0, len(problems))
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{path}: {len(problems)} bad row(s), nothing loaded\n{shown}{more}")
+        more = f"\n  ... and {total - 20} more" if total > 20 else ""
+        super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
 
 
 class DemoRefusedError(UssdError):
@@ -87,6 +89,16 @@ class IdempotencyKeyReusedError(UssdError):
         self.asked_now = asked_now
         super().__init__(f"this idempotency key was first used to ask for {asked_before!r}, "
                          f"not {asked_now!r}")
+
+
+class InvalidConsumptionError(UssdError):
+    """Consumption fed in with bad entries, each named in ``errors`` (``location``, ``name``,
+    ``message``); nothing of it was applied."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} bad entr{'y' if len(errors) == 1 else 'ies'}, "
+                         "nothing applied")
 
 
 class StoreError(UssdError):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from .billing.receipt import check_receipts
 from .errors import InvalidMenuError
 from .menu import Menu, Problem, parse_menu, texts_file
 from .render import check_every_screen
@@ -43,6 +44,7 @@ def load_menu(directory: Traversable | Path | str, policy: Policy | None = None)
                                    problems)
         menu = parse_menu(files["menu.toml"], texts)
         check_every_screen(menu, policy or Policy())
+        check_receipts(menu, policy or Policy())
     except InvalidMenuError as error:
         raise _with_lines(directory, error) from None
     return menu

@@ -21,6 +21,7 @@ from .contract import End, Hop, Reply
 from .engine import Migration, reply_of, step
 from .engine import ended as dialogue_over
 from .errors import StoreConflictError, StoreError, UssdError
+from .events import history_entry, migration_event
 from .menu import Menu
 from .months import month_of, previous_month
 from .observe import Observer, where_raised, without_numbers
@@ -195,11 +196,14 @@ class UssdService:
                     return self._goodbye(start.language)
                 record = found
                 continue
-            entry = _history_entry(now, migration.expected.profile, migration.target,
-                                   Channel.USSD, hop)
+            entry = history_entry(now, migration.expected.profile, migration.target,
+                                  Channel.USSD, hop)
+            event = migration_event(hop.msisdn, migration.expected, migration.target,
+                                    Channel.USSD, hop.gateway, hop.session_id, now, month,
+                                    subscriber.language)
             answer = hops.migrate(
                 hop.msisdn, expected=migration.expected, target=migration.target, month=month,
-                last_month=last_month, entry=entry,
+                last_month=last_month, entry=entry, event=event,
                 session=SessionChange(read.session, record, current.dumps()),
             )
             if answer.outcome is MigrateOutcome.APPLIED:
@@ -265,17 +269,3 @@ class UssdService:
         report is only counted. It never changes a subscriber."""
         ended(end, self.close)
 
-
-def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,
-                   hop: Hop | None = None) -> dict:
-    """One line of a subscriber's migration history; a USSD one names its gateway session."""
-    entry = {
-        "at": now.isoformat(timespec="seconds"),
-        "from": source.value,
-        "to": target.value,
-        "channel": channel.value,
-    }
-    if hop is not None:
-        entry["gateway"] = hop.gateway
-        entry["session"] = hop.session_id[:64]
-    return entry

@@ -49,6 +49,7 @@ AUTH``                     sends with HTTP basic auth
                            in log lines (HMAC-SHA256)
 ``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
                            (TOML: ``ussd/api/clients.py``)
+``USSD_BILLING_*`` ...     billing, the relay, the SMS      ``ussd/billing/config.py``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
@@ -71,6 +72,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .billing.config import OWN_NAMES, BillingSettings  # OWN_NAMES: not gateway secrets
 from .errors import ConfigError
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
 from .variables import LOG_FORMATS, MIN_SECRET_LENGTH
@@ -151,6 +153,7 @@ class Settings:
     resume_window: int = 120  # seconds; 0: a dropped session is never offered again
     simulator: bool = False
     simulator_auth: str | None = field(default=None, repr=False)  # "user:password"
+    billing: BillingSettings = field(default_factory=BillingSettings)
     metrics_port: int | None = None  # None: /metrics on the gateways' port
     metrics_host: str | None = None  # None: the address ussd serve listens on
     log_format: str = "text"
@@ -169,7 +172,8 @@ class Settings:
             found.append(self.log_key.decode(errors="replace"))
         if self.simulator_auth:
             found += [self.simulator_auth, self.simulator_auth.partition(":")[2]]
-        found += self.api_demo_tokens.values()
+        found += [self.billing.token or "", self.billing.sms_api_key or "",
+                  *self.api_demo_tokens.values()]
         if self.redis_url and "@" in self.redis_url:
             from urllib.parse import urlsplit
 
@@ -226,6 +230,7 @@ class Settings:
                                   default.resume_window),
             simulator=_flag(env.get("USSD_SIMULATOR")),
             simulator_auth=_user_password("USSD_SIMULATOR_AUTH", env.get("USSD_SIMULATOR_AUTH")),
+            billing=BillingSettings.from_env(env),
             metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
             metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
             log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
@@ -247,7 +252,7 @@ def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:
     found: dict[str, dict[str, object]] = {}
     for name, value in env.items():
         match = _GATEWAY_SECRET.match(name)
-        if not match or not value.strip():
+        if not match or not value.strip() or name in OWN_NAMES:
             continue  # compose passes unset variables as empty strings
         dialect, kind = match.group(1).lower(), match.group(2).lower()
         if kind == "token" and len(value) < MIN_SECRET_LENGTH:

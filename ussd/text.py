@@ -15,6 +15,7 @@ from .rules import Language
 
 GSM_LIMIT = 182
 UCS2_LIMIT = 80
+SMS_LIMIT = 160  # one SMS: 140 bytes of 7-bit characters
 
 
 def measure(text: str) -> tuple[int, int]:
@@ -29,6 +30,15 @@ def fits(text: str) -> bool:
     """True when ``text`` fits in one USSD message."""
     length, limit = measure(text)
     return length <= limit
+
+
+def fits_sms(text: str) -> bool:
+    """True when ``text`` is one SMS of the GSM 03.38 alphabet: at most 160 characters, those
+    of the extension table (``€``, ``[``...) counting two."""
+    try:
+        return len(text.encode("gsm03.38")) <= SMS_LIMIT
+    except UnicodeEncodeError:
+        return False
 
 
 # The thousands separator of each language: the source's dot in French, a comma in English.

@@ -54,15 +54,15 @@ def number(name: str, value: str | None, default: int) -> int:
     return number
 
 
-def seconds(name: str, value: str | None, default: float) -> float:
+def seconds(name: str, value: str | None, default: float, most: float = 60) -> float:
     if value is None:
         return default
     try:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= 60:
-        raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
+    if not 0 < seconds <= most:
+        raise ConfigError(f"{name} must be between 0 and {most:g} seconds, got {value!r}")
     return seconds
 
 

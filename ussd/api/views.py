@@ -25,7 +25,7 @@ from ..errors import IdempotencyKeyReusedError
 from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
-from . import idempotency
+from . import consumption, idempotency
 from .clients import Client, Clients, Scope
 from .models import (
     History,
@@ -202,6 +202,14 @@ def get_problem_type(name: str) -> ProblemTypeInfo:
                            description=kind.description)
 
 
+# The billing issue's endpoint (ussd/api/consumption.py), documented with the others.
+feed_consumption = spec.validate(
+    json=consumption.ConsumptionRequest, tags=["consumption"], operation_id="feedConsumption",
+    resp=Answers(HTTP_200=consumption.ConsumptionFed, HTTP_413=Problem, HTTP_415=Problem,
+                 **_ANSWERS), **_CLIENT,
+    before=check_request((consumption.ConsumptionRequest, "body")))(consumption.post_consumption)
+
+
 def _migration(migrated: Migrated) -> dict:
     return {"at": migrated.at, "from": migrated.source.title, "to": migrated.target.title,
             "channel": migrated.channel, "client": migrated.client}
@@ -212,14 +220,14 @@ def _unknown(msisdn: str) -> None:
          reason="unknown_subscriber", msisdn=msisdn)
 
 
-def _body_checks(view: Callable[..., object]) -> Callable[..., object]:
+def _body_checks(view: Callable[..., object], max_body: int = MAX_BODY) -> Callable[..., object]:
     """A JSON body, and not a large one: ``415`` and ``413`` before it is read."""
 
     @functools.wraps(view)
     def checked(**path: str) -> object:
         if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
             fail(415, "Send the body as application/json.")
-        request.max_content_length = MAX_BODY  # get_data() answers 413 beyond
+        request.max_content_length = max_body  # get_data() answers 413 beyond
         return view(**path)
 
     return checked
@@ -236,6 +244,8 @@ def blueprint() -> Blueprint:
              ["GET"]),
             ("/subscribers/<msisdn>/migrations", "post_migration",
              write(_body_checks(post_migration)), ["POST"]),
+            ("/consumption", "post_consumption", client_with(Scope.CONSUMPTION_WRITE)(
+                _body_checks(feed_consumption, consumption.MAX_BODY)), ["POST"]),
             ("/openapi.json", "get_openapi", get_openapi, ["GET"]),
             (f"/problems/<any({', '.join(map(repr, PROBLEM_TYPES))}):name>", "get_problem_type",
              get_problem_type, ["GET"])):

@@ -8,6 +8,8 @@ One module per job::
     hops.py     the hop store: read, conditional save, migrate, close (domain values in)
     accounts.py the other channels': a subscriber's page and history, a migration asked once
     admin.py    the operator's: load subscribers and consumption, show, prune
+    outbox.py   the outbox's queues (billing events, SMS receipts) as relays read them
+    consumption.py  consumption fed in through the API: totals set, increments added once
 
 Built once per process::
 
@@ -26,18 +28,23 @@ from ..errors import StoreError
 from .accounts import AccountRead, AccountStore, RequestRef
 from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
+from .consumption import ConsumptionStore
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
 from .keys import KeySpace
+from .outbox import DeadLetter, Entry, Outbox, Waiting
 from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
 
 __all__ = [
     "AccountRead",
     "AccountStore",
     "Admin",
+    "DeadLetter",
+    "Entry",
     "HopRead",
     "HopStore",
     "MigrateOutcome",
     "MigrateResult",
+    "Outbox",
     "PruneReport",
     "RequestRef",
     "SaveResult",
@@ -45,6 +52,7 @@ __all__ = [
     "SessionRef",
     "Store",
     "Subscriber",
+    "Waiting",
     "connect",
 ]
 
@@ -56,7 +64,8 @@ REQUEST_TTL = 24 * 3600
 
 class Store:
     """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops, ``accounts``
-    (:class:`AccountStore`) for the other channels, ``admin`` (:class:`Admin`) for the operator.
+    (:class:`AccountStore`) for the other channels, ``admin`` (:class:`Admin`) for the operator,
+    ``outbox`` (:class:`Outbox`) for the relays.
 
     ``keys`` (the key names) and ``redis`` (the client) are there for tests and tools that
     look inside Redis; the service goes through ``hops`` and never names a key.
@@ -73,7 +82,9 @@ class Store:
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl,
                              resume_window)
         self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
-        self.admin = Admin(client, self.keys)
+        self.admin = Admin(client, self.keys, self._commands.send)
+        self.outbox = Outbox(client, self.keys, self._scripts)
+        self.consumption = ConsumptionStore(client, self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and

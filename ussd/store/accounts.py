@@ -20,7 +20,7 @@ from .. import metrics
 from ..rules import Profile, Standing
 from .client import store_errors
 from .hops import Subscriber, _standing_fields, _subscriber
-from .keys import PROFILE_FIELD, KeySpace
+from .keys import EVENTS, PROFILE_FIELD, KeySpace, bucket_of
 from .scripts import MigrateResult, Scripts
 
 
@@ -76,10 +76,11 @@ class AccountStore:
         return [json.loads(entry) for entry in entries]
 
     def migrate(self, msisdn: str, *, expected: Standing, target: Profile, month: str,
-                last_month: str, entry: dict, request: RequestRef | None = None,
+                last_month: str, entry: dict, event: dict, request: RequestRef | None = None,
                 answer: str = "") -> MigrateResult:
-        """Migrate to ``target`` atomically if the subscriber is as the decision saw it (see
-        ``HopStore.migrate``); one round trip.
+        """Migrate to ``target`` atomically if the subscriber is as the decision saw it, and
+        append the billing ``event`` to the outbox in the same step (see ``HopStore.migrate``);
+        one round trip.
 
         With a ``request``, its record ``answer`` is written in the same step, and only if the
         request has none yet: otherwise nothing is applied and the result is STALE_SESSION
@@ -89,9 +90,11 @@ class AccountStore:
         with metrics.redis_call("api_migrate"), store_errors:
             return self._scripts.migrate(
                 subscriber=keys.subscriber(msisdn), history=keys.history(msisdn),
+                outbox=keys.queue(EVENTS, bucket_of(msisdn)),
                 session=keys.request(msisdn, *request) if request is not None else None,
                 expected=expected, target=target, month=month, last_month=last_month,
-                entry=entry, old_record=None, new_record=answer, ttl=self.request_ttl)
+                entry=entry, old_record=None, new_record=answer, ttl=self.request_ttl,
+                event=json.dumps(event, separators=(",", ":"), ensure_ascii=False))
 
     def answer(self, msisdn: str, request: RequestRef, answer: str) -> str | None:
         """Record ``answer`` as the request's (a refusal: nothing else changes) unless it has

@@ -12,6 +12,7 @@ script, without a session. Each call's time, failures included, goes to the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -23,9 +24,11 @@ from .. import metrics
 from ..rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE, Language, Profile, Standing
 from .client import store_errors
 from .keys import (
+    EVENTS,
     LANGUAGE_FIELD,
     PROFILE_FIELD,
     KeySpace,
+    bucket_of,
     consumption_field,
     digest_of,
     migrations_field,
@@ -164,32 +167,34 @@ class HopStore:
             metrics.record_redis("save", perf_counter() - started)
 
     def migrate(self, msisdn: str, *, expected: Standing, target: Profile, month: str,
-                last_month: str, entry: dict, session: SessionChange | None = None,
-                ) -> MigrateResult:
+                last_month: str, entry: dict, event: dict,
+                session: SessionChange | None = None) -> MigrateResult:
         """Migrate to ``target`` atomically if the subscriber (and the session) are as the
-        decision saw them; one round trip.
+        decision saw them, and append ``event`` to the outbox in the same step; one round trip.
 
         ``expected`` is the standing the decision rested on, in ``month`` (``YYYY-MM``, after
-        ``last_month``); ``entry`` the history line (JSON-able). ``session`` is the USSD
-        session's part, written in the same step; with none (web, app) only the subscriber
-        is checked.
+        ``last_month``); ``entry`` the history line (JSON-able); ``event`` the billing event
+        (JSON-able, see ``ussd.events``). ``session`` is the USSD session's part, written in
+        the same step; with none (web, app) only the subscriber is checked.
         """
         keys = self.keys
-        subscriber, history = keys.subscriber(msisdn), keys.history(msisdn)
+        common = {
+            "subscriber": keys.subscriber(msisdn), "history": keys.history(msisdn),
+            "outbox": keys.queue(EVENTS, bucket_of(msisdn)), "expected": expected,
+            "target": target, "month": month, "last_month": last_month, "entry": entry,
+            "ttl": self.session_ttl,
+            "event": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
+        }
         started = perf_counter()
         try:
             with store_errors:
                 if session is None:
-                    return self._scripts.migrate(
-                        subscriber=subscriber, history=history, session=None, expected=expected,
-                        target=target, month=month, last_month=last_month, entry=entry,
-                        old_record=None, new_record="", ttl=self.session_ttl)
+                    return self._scripts.migrate(session=None, old_record=None, new_record="",
+                                                 **common)
                 return self._scripts.migrate(
-                    subscriber=subscriber, history=history, session=session.ref,
-                    expected=expected, target=target, month=month, last_month=last_month,
-                    entry=entry, old_record=session.old, new_record=session.new,
-                    ttl=self.session_ttl,
-                    dropped=keys.dropped_session(msisdn) if self.resume_window else None)
+                    session=session.ref, old_record=session.old, new_record=session.new,
+                    dropped=keys.dropped_session(msisdn) if self.resume_window else None,
+                    **common)
         finally:
             metrics.record_redis("migrate", perf_counter() - started)
 

@@ -4,7 +4,9 @@ A wrapper takes named, typed arguments, runs its script by ``EVALSHA`` in one ro
 SHA1 loaded at start-up by :meth:`Scripts.load`; loaded again only if Redis has lost it, after a
 restart) and returns a named result. Key names come from the caller, field names from
 ``keys.py``: no script spells one. The wrappers raise redis-py's exceptions; their callers map
-them with ``client.store_errors``.
+them with ``client.store_errors``. The queue and consumption scripts (``queue_scripts.py``) are
+registered here too; their wrappers are :class:`ussd.store.outbox.Outbox`'s methods (and
+``store/consumption.py``), which run them one per bucket, pipelined.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import redis.exceptions
 
 from ..rules import Profile, Standing
 from .keys import LANGUAGE_FIELD, PROFILE_FIELD, consumption_field, migrations_field
+from .queue_scripts import QUEUE_SCRIPTS
 
 # KEYS[1] session record; KEYS[2] the subscriber's dropped-session marker and KEYS[3] the
 #   subscriber hash, both absent when the hop keeps nothing to resume and sets no language
@@ -49,23 +52,26 @@ end
 return {1}
 """
 
-# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] the asker's record, written in the
-#   same step: a USSD session's, or an API request's (its idempotency key: ARGV[9] "", so it
-#   must not exist yet; a stale_session answer then carries the first answer given); absent
-#   for ``ussd migrate``; KEYS[4] a USSD subscriber's dropped-session marker, forgotten with
-#   the migration (absent when nothing is kept to resume)
+# KEYS[1] subscriber hash, KEYS[2] history list, KEYS[3] the outbox stream of the subscriber's
+#   bucket, KEYS[4] the asker's record, written in the same step: a USSD session's, or an API
+#   request's (its idempotency key: ARGV[9] "", so it must not exist yet; a stale_session
+#   answer then carries the first answer given); absent for ``ussd migrate``; KEYS[5] a USSD
+#   subscriber's dropped-session marker, forgotten with the migration (only with KEYS[4];
+#   absent when nothing is kept to resume)
 # ARGV[1] the profile field, ARGV[2] this month's migrations field, ARGV[3] last month's
 #   consumption field (the names, from keys.py)
 # ARGV[4] profile, ARGV[5] migrations count, ARGV[6] consumption: what the decision was based on
 # ARGV[7] new profile, ARGV[8] history entry (JSON)
 # ARGV[9] session record as read before deciding ("" if none), ARGV[10] new session record,
 #   ARGV[11] its TTL (s)
+# ARGV[12] the billing event (JSON), appended to the outbox in this same step: no migration
+#   without its event, no event without its migration
 # Returns {"applied"}, {"stale_session", record}: another hop of this session (another copy
 # of this API request) got there first, or {"stale_subscriber", profile, count, consumption}:
 # decide again on these.
 MIGRATE_SCRIPT = """
-if #KEYS >= 3 then
-  local session = redis.call('GET', KEYS[3]) or ''
+if #KEYS >= 4 then
+  local session = redis.call('GET', KEYS[4]) or ''
   if session ~= ARGV[9] then
     return {'stale_session', session}
   end
@@ -80,11 +86,12 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[7])
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('RPUSH', KEYS[2], ARGV[8])
-if #KEYS >= 3 then
-  redis.call('SET', KEYS[3], ARGV[10], 'EX', ARGV[11])
+redis.call('XADD', KEYS[3], '*', 'event', ARGV[12])
+if #KEYS >= 4 then
+  redis.call('SET', KEYS[4], ARGV[10], 'EX', ARGV[11])
 end
-if #KEYS == 4 then
-  redis.call('DEL', KEYS[4])
+if #KEYS == 5 then
+  redis.call('DEL', KEYS[5])
 end
 return {'applied'}
 """
@@ -111,6 +118,7 @@ if marker and string.sub(marker, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
 end
 return live
 """
+
 
 
 class SaveResult(NamedTuple):
@@ -154,6 +162,8 @@ class Scripts:
         self._save = client.register_script(SAVE_SCRIPT)
         self._migrate = client.register_script(MIGRATE_SCRIPT)
         self._close = client.register_script(CLOSE_SCRIPT)
+        self.queue_scripts = {name: client.register_script(script)
+                              for name, script in QUEUE_SCRIPTS.items()}
 
     def load(self) -> None:
         """Load every script into Redis (every master of a cluster); redis-py's errors if it
@@ -162,7 +172,7 @@ class Scripts:
         A script Redis does not hold costs its first caller two more round trips
         (``NOSCRIPT``, then ``SCRIPT LOAD``); loaded at start-up, no hop pays them.
         """
-        for script in (self._save, self._migrate, self._close):
+        for script in (self._save, self._migrate, self._close, *self.queue_scripts.values()):
             script.sha = self.client.script_load(script.script)
 
     def save_session(self, key: str, old: str | None, new: str, ttl: int, *,
@@ -184,19 +194,21 @@ class Scripts:
             return _SAVED
         return SaveResult(False, answer[1] or None)
 
-    def migrate(self, *, subscriber: str, history: str, session: str | None,
+    def migrate(self, *, subscriber: str, history: str, outbox: str, session: str | None,
                 expected: Standing, target: Profile, month: str, last_month: str,
                 entry: dict, old_record: str | None, new_record: str,
-                ttl: int, dropped: str | None = None) -> MigrateResult:
+                ttl: int, event: str, dropped: str | None = None) -> MigrateResult:
         """Migrate to ``target`` if the subscriber (and the session at key ``session``, unless
         None) are still as the decision saw them; one round trip.
 
         ``subscriber`` and ``history`` are the subscriber's keys; ``month`` and ``last_month``
         (``YYYY-MM``) name the count and the consumption checked; ``entry`` goes to the history
         as JSON; ``new_record`` replaces ``old_record`` at ``session`` with a TTL of ``ttl`` s,
-        and the dropped-session marker at ``dropped`` (if given) is forgotten.
+        and the dropped-session marker at ``dropped`` (if given, with ``session``) is forgotten;
+        ``event`` (JSON) goes to the stream ``outbox`` in the same step.
         """
-        keys = (subscriber, history) if session is None else (subscriber, history, session)
+        keys = ((subscriber, history, outbox) if session is None
+                else (subscriber, history, outbox, session))
         if session is not None and dropped is not None:
             keys += (dropped,)
         args = (
@@ -211,6 +223,7 @@ class Scripts:
             old_record or "",
             new_record,
             ttl,
+            event,
         )
         answer = self._run(self._migrate, keys, args)
         outcome = MigrateOutcome(answer[0])
