@@ -68,8 +68,8 @@ REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load", "api_r
                               "api_history", "api_migrate", "api_answer"})
 # The HTTP API's endpoints (ussd/api/views.py) and the statuses it answers. Its clients are
 # the server's clients file's (a request names none it has not authenticated as), or "-".
-API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration", "get_openapi",
-                           "get_problem_type"})
+API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration",
+                           "post_consumption", "get_openapi", "get_problem_type"})
 API_STATUSES = frozenset(str(status) for status in (200, 201, 400, 401, 403, 404, 405, 413, 415,
                                                      422, 429, 500, 503))
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 from . import api, metrics, simulator
 from .assembly import build_service
@@ -65,11 +66,31 @@ def create_app(
     return app
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with a body nested too deeply for the parser read as invalid JSON.
+
+    The standard library's parser raises ``RecursionError`` at about 1,000 levels, which
+    ``request.get_json(silent=True)`` does not catch (it catches ``ValueError``): a 2 KB body of
+    ``[`` characters was a 500, to a gateway, to the API and to the simulator alike. As a
+    ``ValueError`` it is what any other malformed body is: the dialect's polite end, the API's
+    400 problem. Every other body parses exactly as before.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 class UssdFlask(Flask):
     """Flask, logging a request that fails inside it without the request's path: a gateway's
     token may be in the path (``/ussd/<dialect>/<token>``), and the exception's message may
     quote a phone number. The route's pattern, the exception's type and where it was raised
-    say what failed; the gateway gets Flask's 500 as before."""
+    say what failed; the gateway gets Flask's 500 as before. Request bodies are read by
+    :class:`BoundedJSONProvider`."""
+
+    json_provider_class = BoundedJSONProvider
 
     def log_exception(self, exc_info) -> None:
         rule = request.url_rule.rule if request.url_rule is not None else "-"
