@@ -20,7 +20,8 @@ from flask import Flask, Response, request
 
 from ussd.store.client import HeldConnections
 
-SCREEN = "CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+SCREEN = ("CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+          "\n4. Language / Langue")
 TTL = 180
 
 

@@ -190,12 +190,14 @@ def wrk_path() -> str:
     return path
 
 
-def play(url: str, data: Path, concurrency: int, seconds: float, token: str) -> LoadResult:
-    """Run wrk for ``seconds`` with ``concurrency`` connections, each playing dialogues."""
+def play(url: str, data: Path, concurrency: int, seconds: float, token: str | None,
+         script: str = "dialogues.lua") -> LoadResult:
+    """Run wrk for ``seconds`` with ``concurrency`` connections, each playing dialogues (or
+    what ``script`` plays: ``api.lua``, which sends its own token, ``token`` None)."""
+    auth = ["--header", f"Authorization: Bearer {token}"] if token else []
     command = [wrk_path(), "--threads", str(concurrency), "--connections", str(concurrency),
-               "--duration", f"{seconds:g}s", "--timeout", "5s",
-               "--header", f"Authorization: Bearer {token}",
-               "--script", str(BENCH / "dialogues.lua"), url, "--", str(data), str(concurrency)]
+               "--duration", f"{seconds:g}s", "--timeout", "5s", *auth,
+               "--script", str(BENCH / script), url, "--", str(data), str(concurrency)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout.read()
     _, proc.returncode, usage = os.wait4(proc.pid, 0)  # wait4: wrk's own CPU time

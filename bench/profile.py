@@ -60,7 +60,6 @@ def main() -> None:
         handler = LineHandler(devnull)
         handler.setFormatter(LogFormatter(LOG_FORMAT))
         logging.basicConfig(level=logging.INFO, handlers=[handler])
-        logging._srcfile = None
         logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         settings = Settings.from_env({"REDIS_URL": server.url, "USSD_KEY_PREFIX": "profile",
                                       "USSD_GATEWAYS": "africastalking",

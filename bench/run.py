@@ -13,6 +13,8 @@ Starts its own redis-server on 127.0.0.1 and measures, in order:
    turn by the same WSGI server, worker count and Redis, each with the same whole dialogues
    played by wrk at the same concurrency: hops/s, sessions/s, hop latency, errors, and who
    used the CPU. The ratio service/ceiling of hops/s is the figure that matters.
+5. The HTTP API (``bench/api.py``), on the same server, right after: reads and migrations a
+   second under wrk, their latency, CPU per request, and Redis round trips per request.
 
 Only 127.0.0.1 is loaded; every run is bounded in time and in subscribers; every process it
 starts is stopped by PID at the end. Exit status 1 when a floor is missed or a reply is wrong.
@@ -37,6 +39,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))  # redis_servers: throw-away redis-server
 
+import api
 import footprint
 import load
 import redis
@@ -49,7 +52,8 @@ from ussd.settings import Settings
 from ussd.store import Store
 
 PREFIX = "bench"
-FLOORS = {"ratio": 0.9, "round_trips": 2, "session_bytes": 400, "subscriber_bytes": 250}
+FLOORS = {"ratio": 0.9, "round_trips": 2, "session_bytes": 400, "subscriber_bytes": 250,
+          "api_read_round_trips": 1, "api_migration_round_trips": 2}
 
 
 def arguments() -> argparse.Namespace:
@@ -103,9 +107,13 @@ def main() -> int:
         trips = footprint.round_trips(server.url, PREFIX, args.subscribers, month)
         session = footprint.session_bytes(client, store, args.subscribers, trips.records,
                                           settings.session_ttl)
-        results = run_load(args, server.url, client, work)
+        clients = api.write_clients(work / "api-clients.toml")
+        api_trips = api.round_trips(server.url, PREFIX, api.FIRST - 10, month, clients)
+        api.seed(store, api.FIRST, api.PER_RUN * (args.rounds + 1), month)
+        results = run_load(args, server.url, client, work, clients)
         client.close()
     status = report(args, subscriber, session, trips, results)
+    status |= report_api(args, api_trips, results)
     if any(run["load"].errors for runs in results.values() for run in runs):
         print(f"The servers' logs are kept in {work}")
     else:
@@ -125,8 +133,9 @@ def machine() -> None:
     print(f"Python {platform.python_version()}, {wrk.stdout.splitlines()[0].split(' [')[0]}")
 
 
-def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
-    """Serve both apps, warm each up, then alternate measured runs; every run's figures."""
+def run_load(args, redis_url: str, client, work: Path, clients: Path) -> dict[str, list[dict]]:
+    """Serve both apps, warm each up, then alternate measured runs; then the API's runs on
+    the service; every run's figures."""
     token = secrets.token_urlsafe(16)
     env = service_env(redis_url, PREFIX, token)
     replies = load.expected_replies()
@@ -135,10 +144,12 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
     # Subscribers are played once each: a slice for every warm-up and measured run.
     slices = iter(range(0, pool, pool // (2 + 2 * args.rounds)))
     tag = f"b{secrets.token_hex(3)}"
-    envs = {"service": env, "ceiling": {**env, "CEILING_CONNECTIONS": args.ceiling_connections}}
+    envs = {"service": {**env, "USSD_API_CLIENTS": str(clients)},
+            "ceiling": {**env, "CEILING_CONNECTIONS": args.ceiling_connections}}
     servers = {app: AppServer(app, args.server, args.workers, args.threads, envs[app],
                               work / f"{app}.log") for app in ("service", "ceiling")}
-    results: dict[str, list[dict]] = {"service": [], "ceiling": []}
+    results: dict[str, list[dict]] = {"service": [], "ceiling": [], "api read": [],
+                                      "api migration": []}
     try:
         for app in servers.values():
             app.start()
@@ -149,25 +160,43 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
               f"of warm-up, the first app of each round alternating; the ceiling's Redis "
               f"commands through {through[args.ceiling_connections]}")
 
-        def one_run(app: str, seconds: float) -> dict:
-            first = next(slices)
-            last = first + pool // (2 + 2 * args.rounds) - 1
-            data = load.write_data(work / f"{tag}-{app}-{first}.lua", f"{tag}-{first}",
-                                   first, last, None if app == "ceiling" else replies,
-                                   fixed if app == "ceiling" else None)
+        def measured(app: str, play, exhausted) -> dict:
+            """One wrk run (``play()``) against ``app``, with who used the CPU meanwhile;
+            ``exhausted(result)`` says whether it played its whole slice of subscribers."""
             server_cpu = servers[app].cpu_seconds()
             redis_cpu = footprint.redis_cpu_seconds(client)
             machine_cpu = machine_busy_seconds()
             commands = client.info("commandstats")
-            result = load.play(servers[app].url, data, args.concurrency, seconds, token)
+            result = play()
             return {
                 "load": result,
                 "server_cpu": servers[app].cpu_seconds() - server_cpu,
                 "redis_cpu": footprint.redis_cpu_seconds(client) - redis_cpu,
                 "machine_cpu": machine_busy_seconds() - machine_cpu,
                 "commands": command_deltas(commands, client.info("commandstats")),
-                "exhausted": result.sessions + result.bad_replies >= last - first,
+                "exhausted": exhausted(result),
             }
+
+        def one_run(app: str, seconds: float) -> dict:
+            first = next(slices)
+            last = first + pool // (2 + 2 * args.rounds) - 1
+            data = load.write_data(work / f"{tag}-{app}-{first}.lua", f"{tag}-{first}",
+                                   first, last, None if app == "ceiling" else replies,
+                                   fixed if app == "ceiling" else None)
+            return measured(app, lambda: load.play(servers[app].url, data, args.concurrency,
+                                                   seconds, token),
+                            lambda result: result.sessions + result.bad_replies >= last - first)
+
+        def api_run(method: str, number: int, seconds: float) -> dict:
+            # Migrations take a slice of the API's subscribers each; reads go over them all.
+            first = api.FIRST + (number * api.PER_RUN if method == "POST" else 0)
+            last = first + (api.PER_RUN if method == "POST" else
+                            api.PER_RUN * (args.rounds + 1)) - 1
+            data = api.write_data(work / f"{tag}-api-{method}-{number}.lua",
+                                  f"{tag}-{number}", first, last, method)
+            return measured("service", lambda: api.play(servers["service"].url, data,
+                                                        args.concurrency, seconds),
+                            lambda result: result.hops >= last - first)
 
         if args.warmup:
             for app in servers:
@@ -178,6 +207,13 @@ def run_load(args, redis_url: str, client, work: Path) -> dict[str, list[dict]]:
         for number in range(args.rounds):
             for app in (("service", "ceiling") if number % 2 == 0 else ("ceiling", "service")):
                 results[app].append(one_run(app, args.duration))
+        # The API on the same server: a warm-up of each, then reads and migrations in turn.
+        if args.warmup:
+            api_run("GET", 0, args.warmup)
+            api_run("POST", 0, args.warmup)
+        for number in range(1, args.rounds + 1):
+            results["api read"].append(api_run("GET", number, args.duration))
+            results["api migration"].append(api_run("POST", number, args.duration))
     finally:
         for app in servers.values():
             app.stop()
@@ -225,8 +261,8 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
     print(f"\n{'app':<8} {'round':>5} {'hops/s':>7} {'sessions/s':>10} {'p50 ms':>7} "
           f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}   CPU cores (of {cores}): app redis wrk "
           f"other   CPU us/hop: app+redis")
-    for name, runs in results.items():
-        for number, run in enumerate(runs, start=1):
+    for name in ("service", "ceiling"):
+        for number, run in enumerate(results[name], start=1):
             r = run["load"]
             used = run["server_cpu"] + run["redis_cpu"] + r.load_cpu_seconds
             other = max(run["machine_cpu"] - used, 0.0)
@@ -268,7 +304,8 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
     # What each hop costs the machine's CPU, whatever else runs on it: the app's workers, Redis
     # and the load generator. When the machine is shared, this ratio moves less than hops/s.
     cpu = {name: statistics.median([(r["server_cpu"] + r["redis_cpu"] + r["load"].load_cpu_seconds)
-                         / r["load"].hops for r in runs]) for name, runs in results.items()}
+                         / r["load"].hops for r in results[name]])
+           for name in ("service", "ceiling")}
     print(f"  by CPU time per hop (app + redis + wrk): {cpu['ceiling'] / cpu['service']:.2f}   "
           f"({cpu['service'] * 1e6:.0f} us for a service hop, {cpu['ceiling'] * 1e6:.0f} us "
           f"for a ceiling hop)")
@@ -290,6 +327,42 @@ def report(args, subscriber: float, session: float, trips, results) -> int:
           f"bench/prune.py)")
     errors = sum(run["load"].errors for runs in results.values() for run in runs)
     return 0 if errors == 0 and all(ok for _, ok, _ in checks.values()) else 1
+
+
+def report_api(args, trips, results) -> int:
+    """The API's figures: each run, the medians, and the round trips against their floors."""
+    print(f"\n{'API':<14} {'round':>5} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+          f"{'errors':>6}   CPU cores: app redis   CPU us/request: app+redis")
+    for name in ("api read", "api migration"):
+        for number, run in enumerate(results[name], start=1):
+            r = run["load"]
+            print(f"{name:<14} {number:>5} {r.hops_per_second:>7.0f} {r.p50_ms:>7.2f} "
+                  f"{r.p95_ms:>7.2f} {r.p99_ms:>7.2f} {r.errors:>6}   "
+                  f"{' ' * 11}{run['server_cpu'] / r.seconds:>4.2f} "
+                  f"{run['redis_cpu'] / r.seconds:>5.2f}   "
+                  f"{(run['server_cpu'] + run['redis_cpu']) / max(r.hops, 1) * 1e6:>24.0f}")
+    medians = {name: median_run(results[name]) for name in ("api read", "api migration")}
+    for name, run in medians.items():
+        calls = max(run["load"].hops, 1)
+        per_request = ", ".join(f"{command} {count / calls:.2f}"
+                                for command, (count, _) in sorted(run["commands"].items())
+                                if count / calls >= 0.005)
+        print(f"Redis commands per {name} (INFO commandstats): {per_request}")
+    checks = {
+        "read": (trips.read, trips.read <= FLOORS["api_read_round_trips"]),
+        "migration": (trips.migration, trips.migration <= FLOORS["api_migration_round_trips"]),
+    }
+    read, migration = medians["api read"]["load"], medians["api migration"]["load"]
+    print(f"\nAPI reads/s (median run):         {read.hops_per_second:.0f}    (p99 "
+          f"{read.p99_ms:.1f} ms; GET /api/v1/subscribers/{{msisdn}}, a rate-limited client)")
+    print(f"API migrations/s (median run):    {migration.hops_per_second:.0f}    (p99 "
+          f"{migration.p99_ms:.1f} ms; each a 201, applied, under a new Idempotency-Key)")
+    print(f"API Redis round trips per request: read {trips.read}, history {trips.history}, "
+          f"migration {trips.migration}, the same migration again {trips.replay}; plus "
+          f"{trips.limiter} for a client with a rate limit (the limiter's EVALSHA)   floors "
+          f"read <= {FLOORS['api_read_round_trips']}: {verdict(checks['read'][1])}, migration "
+          f"<= {FLOORS['api_migration_round_trips']}: {verdict(checks['migration'][1])}")
+    return 0 if all(ok for _, ok in checks.values()) else 1
 
 
 def verdict(ok: bool) -> str:

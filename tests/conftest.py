@@ -8,11 +8,13 @@ and deletes its keys afterwards, so the shared server is left as it was found.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import fakeredis
 import pytest
 import redis
+from api_calls import ApiCaller, write_clients_file
 from handsets import GATEWAYS, flask_response
 from redis_servers import RedisServer, shared_redis_url
 
@@ -102,7 +104,8 @@ def clock():
 
 @pytest.fixture
 def store(redis_client, settings) -> Store:
-    store = Store(redis_client, prefix=settings.key_prefix, session_ttl=settings.session_ttl)
+    store = Store(redis_client, prefix=settings.key_prefix, session_ttl=settings.session_ttl,
+                  resume_window=settings.resume_window)
     seed_subscribers(store)
     return store
 
@@ -163,3 +166,35 @@ class Dialler:
 def dialler(client):
     """``dialler(msisdn)`` starts a new session for that number."""
     return lambda msisdn, **kw: Dialler(client, msisdn, **kw)
+
+
+@pytest.fixture
+def clients_file(tmp_path):
+    """The tests' API clients (``api_calls.API_CLIENTS``), in a clients file."""
+    return write_clients_file(tmp_path / "clients.toml")
+
+
+@pytest.fixture
+def api_app(redis_client, settings, clock, store, clients_file):
+    """The app with the HTTP API on, its clients from ``clients_file``."""
+    return create_app(replace(settings, api_clients=clients_file), redis_client=redis_client,
+                      clock=clock)
+
+
+@pytest.fixture(scope="session")
+def api_document() -> str:
+    """The API's OpenAPI document, as the app serves it."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        clients = write_clients_file(Path(folder) / "clients.toml")
+        app = create_app(Settings(api_clients=clients),
+                         redis_client=fakeredis.FakeRedis(decode_responses=True))
+        return app.test_client().get("/api/v1/openapi.json").get_data(as_text=True)
+
+
+@pytest.fixture
+def api(api_app, api_document):
+    """The API called as its clients call it, every answer checked against its document."""
+    return ApiCaller(api_app.test_client(), api_document)

@@ -1,6 +1,7 @@
-"""The architecture's floors: the core stays pure (rules, menus, rendering, the engine, text,
-months and the gateway contract do no I/O, so they import neither Flask nor Redis, STYLE.md
-§2; checked in a fresh interpreter, where nothing else has imported them yet), no module
+"""The architecture's floors: the core stays pure (rules, menus, rendering, the engine, the
+session record, text, months and the gateway contract do no I/O, so they import neither Flask
+nor Redis, as the style guide asks; checked in a fresh interpreter, where nothing else has
+imported them yet), no module
 outgrows what a newcomer can read at once, and no module leans on another library's private
 names."""
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.text",
+CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.resume",
+        "ussd.text",
         "ussd.months", "ussd.contract", "ussd.outcomes")
 IO_LIBRARIES = ("flask", "werkzeug", "redis", "fakeredis", "prometheus_client", "click")
 
@@ -50,7 +52,7 @@ def test_the_check_would_see_a_shell():
 # The gateways' wire formats, both halves, their registry and the simulator that speaks them
 # import no HTTP framework: Flask is the one generic view's (ussd/gateways/view.py).
 WIRE_FORMATS = ("ussd.gateways", "ussd.gateways.fields", "ussd.gateways.africastalking",
-                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.sim")
+                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.gateways.paths", "ussd.sim")
 
 
 @pytest.mark.parametrize("module", WIRE_FORMATS)
@@ -63,10 +65,13 @@ def test_the_wire_formats_import_no_shell(module):
 PACKAGE = Path(__file__).resolve().parent.parent / "ussd"
 MAX_MODULE_LINES = 300
 # Another library's private names, allowed only where the docstring gives the measured gain
-# and a test pins the equivalence: none today. werkzeug's ``_get_current_object`` is its
-# documented way to reach the object behind a proxy, not a private name.
-PRIVATE_NAMES = re.compile(r"\b(?:logging|Enum|Profile|Language|Reason|Channel)\._[a-z]\w*"
-                           r"|_value2member_map_|_member_map_|\._srcfile\b")
+# and a test pins the equivalence: none now (the gateway view's form reader used werkzeug's
+# ``_cached_data`` until it read every body itself, within bounds: gateways/reading.py).
+# werkzeug's ``_get_current_object`` is its documented way to reach the object behind a proxy.
+PRIVATE_NAMES = re.compile(r"\b(?:logging|Enum|Profile|Language|Reason|Channel|values|ValueClass"
+                           r"|prometheus_client)\._[a-z]\w*|_value2member_map_|_member_map_"
+                           r"|\._srcfile\b|\b_multiprocess\b|\b_cached_data\b")
+ALLOWED_PRIVATE_NAMES: dict[str, list[str]] = {}
 
 
 def modules() -> list[Path]:
@@ -82,13 +87,14 @@ def test_no_module_is_longer_than_a_newcomer_can_hold_in_mind():
 def test_no_module_reaches_into_another_librarys_private_names():
     found = {str(path.relative_to(PACKAGE)): PRIVATE_NAMES.findall(path.read_text())
              for path in modules()}
-    assert {name: names for name, names in found.items() if names} == {}
+    assert {name: names for name, names in found.items() if names} == ALLOWED_PRIVATE_NAMES
 
 
 def test_the_floor_checks_would_see_a_breach(tmp_path):
     # The same probes find what they look for: the two tests above can fail.
     assert PRIVATE_NAMES.search("Language._value2member_map_.get(x)")
     assert PRIVATE_NAMES.search("logging._srcfile = None")
+    assert PRIVATE_NAMES.search('getattr(values.ValueClass, "_multiprocess", False)')
     assert not PRIVATE_NAMES.search("request._get_current_object()")
     assert len(("x\n" * (MAX_MODULE_LINES + 1)).splitlines()) > MAX_MODULE_LINES
 

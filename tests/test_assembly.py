@@ -25,7 +25,7 @@ DEMO_PROFILES = {
     "0700000004": "Votre profil: Dauphin.\nMigrations restantes ce mois: 0 sur 3.\n"
                   "Crédit consommé le mois passé: 20.000 F CFA.",
     "0700000005": "Your profile: Aigle.\nMigrations left this month: 3 of 3.\n"
-                  "Credit used last month: 12.000 F CFA.",
+                  "Credit used last month: 12,000 F CFA.",
     "0700000006": "Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
                   "Crédit consommé le mois passé: 0 F CFA.",
 }
@@ -55,7 +55,7 @@ def test_seed_files_named_in_the_settings_are_loaded(tmp_path):
     app = create_app(Settings(seed_files=(str(subscribers), str(consumption))))
     assert my_profile(app, "0709000001").startswith(
         "CON Your profile: Aigle.\nMigrations left this month: 3 of 3.\n"
-        "Credit used last month: 8.250 F CFA.\n")
+        "Credit used last month: 8,250 F CFA.\n")
 
 
 def test_a_client_handed_in_is_used_as_it_is_and_not_filled(redis_client, key_prefix):

@@ -21,8 +21,8 @@ from ussd.settings import GatewaySecrets, Settings
 from ussd.web import create_app
 
 DRIVERS = tuple(GATEWAYS.values())
-MAIN = Screen("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration",
-              end=False)
+MAIN = Screen("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+              "\n4. Language / Langue", end=False)
 TOKENS = {name: f"{name}-token-0123456789" for name in ("africastalking", "hubtel", "flares")}
 PASSWORD = "correct-horse-battery"
 ALLOWED = ("10.1.0.0/16", "2001:db8::/32", "192.0.2.7")

@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import fakeredis
@@ -19,6 +19,7 @@ from ussd.cli import main
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
 from ussd.store import Store
+from ussd.store.keys import KeySpace
 from ussd.web import create_app
 
 pytestmark = pytest.mark.real_redis
@@ -58,7 +59,7 @@ def test_seed_loads_the_files_and_reports_counts(env, csv_files, real_redis, key
     assert result.exit_code == 0, result.output
     assert f"{subscribers}: 3 subscribers row(s) loaded" in result.output
     assert f"{consumption}: 2 consumption row(s) loaded" in result.output
-    assert real_redis.hgetall(f"{key_prefix}:{{{ALICE}}}:sub") == {
+    assert real_redis.hgetall(KeySpace(key_prefix).subscriber(ALICE)) == {
         "p": "novamix", "l": "fr", f"c:{LAST_MONTH}": "3000"
     }
     assert len(stored_keys(real_redis, key_prefix)) == 3
@@ -162,6 +163,14 @@ def test_migrate_prints_a_refusal_and_exits_1(env, csv_files, number, profile, d
     assert printed.items() >= decision.items()
 
 
+def test_migrate_for_customer_care_names_the_cli_in_the_history(env, csv_files):
+    assert run(["seed", *map(str, csv_files)], env).exit_code == 0
+    assert run(["migrate", "0700000001", "Dauphin", "--channel", "care"], env).exit_code == 0
+    shown = json.loads(run(["show", "+2250700000001"], env).output)
+    assert [(e["to"], e["channel"], e["client"]) for e in shown["history"]] == [
+        ("dauphin", "care", "cli")]
+
+
 def test_migrate_hits_the_cap_on_the_fourth(env, csv_files):
     assert run(["seed", *map(str, csv_files)], env).exit_code == 0
     for profile in ("dauphin", "novamix", "dauphin"):
@@ -247,6 +256,7 @@ def test_sim_plays_the_inputs_and_prints_every_screen(server_url):
     assert result.output == (
         "+---------------------------- CON\n"
         "| Orange #121#\n| 1. Changer de profil\n| 2. Mon profil\n| 3. Conditions de migration\n"
+        "| 4. Language / Langue\n"
         "+----------------------------\n"
         "> 1\n"
         "+---------------------------- CON\n"
@@ -269,14 +279,14 @@ def test_sim_plays_the_inputs_and_prints_every_screen(server_url):
 def test_sim_dials_a_chained_code(server_url):
     result = sim(server_url, dial="*121*1*4#")
     assert result.exit_code == 0, result.output
-    assert "END" in result.output.splitlines()[0]
+    assert "CON" in result.output.splitlines()[0]
     assert "| Migration vers Aigle impossible" in result.output
 
 
 def test_sim_fails_when_inputs_remain_after_end(server_url):
-    result = sim(server_url, "1", "4", "1", "2")
+    result = sim(server_url, "1", "2", "1", "2", "3")
     assert result.exit_code == 1
-    assert "| Migration vers Aigle impossible" in result.output
+    assert "| Votre profil est désormais Tigre." in result.output
     assert "error: the session ended with 2 input(s) unused" in result.output
 
 
@@ -307,3 +317,30 @@ def test_sim_fails_when_no_server_listens():
     result = sim(f"http://127.0.0.1:{port}", "1")
     assert result.exit_code == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/ussd/africastalking" in result.output
+
+
+def test_seed_dry_run_checks_and_stores_nothing(env, csv_files, real_redis, key_prefix):
+    subscribers, consumption = csv_files
+    result = run(["seed", "--dry-run", str(subscribers), str(consumption)], env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"{subscribers}: 3 subscribers row(s) checked, nothing stored (--dry-run)\n"
+        f"{consumption}: 2 consumption row(s) checked, nothing stored (--dry-run)\n")
+    assert stored_keys(real_redis, key_prefix) == []
+
+
+def test_seed_refuses_consumption_of_an_unknown_subscriber_or_a_month_to_come(
+        env, tmp_path, real_redis, key_prefix):
+    consumption = tmp_path / "consumption.csv"
+    next_month = month_of(datetime.now(UTC) + timedelta(days=40), ZoneInfo("Africa/Abidjan"))
+    consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},3000\n"
+                           f"0700000001,{next_month},10\n")
+    result = run(["seed", str(consumption)], env)
+    assert result.exit_code == 1
+    assert f"line 3: month {next_month} has not begun" in result.output
+    consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},3000\n")
+    result = run(["seed", str(consumption)], env)
+    assert result.output == (f"Error: {consumption}: 1 bad row(s), nothing loaded\n"
+                             "  line 2: no subscriber +2250700000001 (load the subscribers "
+                             "first)\n")
+    assert stored_keys(real_redis, key_prefix) == []

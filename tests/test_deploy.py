@@ -135,4 +135,7 @@ def test_the_lock_pins_every_dependency_with_hashes():
         assert name in pinned, f"{name} is not in requirements.lock: refresh it (README)"
     entries = re.findall(r"^[A-Za-z0-9_.-]+==\S+(?: ;[^\\\n]*)? \\\n((?:\s+--hash=\S+(?: \\)?\n)+)",
                          lock, re.MULTILINE)
-    assert len(entries) == len(pinned)
+    # Every pin has its hashes; a package may be pinned twice, one version per Python range
+    # (the universal lock's markers: deprecated, which limits needs, differs from 3.12 on).
+    pins = re.findall(r"^[A-Za-z0-9_.-]+==", lock, re.MULTILINE)
+    assert len(entries) == len(pins)

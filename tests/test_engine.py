@@ -12,7 +12,8 @@ N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 POLICY = Policy()
 ALICE = Standing(N, migrations_this_month=0, consumed_last_month=3000)
 
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 PROFILES = (
     "Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n4. Aigle\n"
     "0 Retour | 00 Accueil"
@@ -52,6 +53,7 @@ def test_begin_in_the_subscribers_language(menu):
     assert session.language is Language.EN
     assert shown(menu, session) == (
         "CON Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+        "\n4. Language / Langue"
     )
 
 
@@ -80,13 +82,28 @@ def test_choosing_a_profile_decides_at_once_but_never_migrates(menu):
     assert migrations == []
 
 
-def test_a_refusal_ends_with_the_figures_and_no_migration(menu):
+def test_a_refusal_another_profile_avoids_stays_open_with_0_back_to_the_list(menu):
     session, migrations = walk(menu, ["1", "4"])
     assert shown(menu, session) == (
-        "END Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois "
-        "passé. Vous avez consommé 3.000 F CFA."
+        "CON Migration vers Aigle impossible: il faut au moins 8.000 F CFA de crédit consommé "
+        "le mois passé. Vous avez consommé 3.000 F CFA.\n0 Retour | 00 Accueil"
     )
     assert migrations == []
+    back = step(menu, session, "0", ALICE, POLICY).session
+    assert shown(menu, back) == "CON " + PROFILES
+    assert shown(menu, step(menu, back, "2", ALICE, POLICY).session) == "CON " + CONFIRM_TIGRE
+
+
+def test_a_refusal_in_english_writes_thousands_with_a_comma(menu):
+    poor = Standing(N, migrations_this_month=0, consumed_last_month=7999)
+    session, _ = walk(menu, ["1", "4"], poor, Language.EN)
+    assert shown(menu, session) == (
+        "CON Migration to Aigle refused: it needs at least 8,000 F CFA of credit used last "
+        "month. You used 7,999 F CFA.\n0 Back | 00 Home"
+    )
+    session, _ = walk(menu, ["1", "4"], poor, Language.FR)
+    assert "au moins 8.000 F CFA" in shown(menu, session)
+    assert "Vous avez consommé 7.999 F CFA." in shown(menu, session)
 
 
 def test_the_limit_screen_when_the_months_migrations_are_used(menu):
@@ -125,14 +142,17 @@ def test_confirm_decides_again_on_the_standing_of_the_moment(menu):
     result = step(menu, confirm, "1", already, POLICY)
     assert result.migration is None
     assert shown(menu, result.session) == (
-        "END Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée."
+        "CON Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée.\n"
+        "0 Retour | 00 Accueil"
     )
 
 
-def test_cancel_returns_home_without_migration(menu):
+def test_cancel_says_the_request_was_cancelled_and_migrates_nothing(menu):
     session, migrations = walk(menu, ["1", "2", "2"])
-    assert shown(menu, session) == "CON " + MAIN
-    assert session.back == ()
+    assert shown(menu, session) == (
+        "END Votre demande de changement de profil est annulée. Aucune migration n'a été "
+        "décomptée."
+    )
     assert migrations == []
 
 
@@ -156,26 +176,40 @@ def test_0_goes_back_one_screen_and_00_home(menu):
     assert shown(menu, step(menu, back, "0", ALICE, POLICY).session) == "CON " + MAIN
 
 
-@pytest.mark.parametrize("text", ["0", "00", "99"])
-def test_navigation_is_invalid_where_it_leads_nowhere(menu, text):
-    main = begin(menu, ALICE, None, POLICY)  # no back from home; one page only
-    session = step(menu, main, text, ALICE, POLICY).session
-    assert session.screen == "main"
+def test_99_is_invalid_on_a_screen_of_one_page(menu):
+    main = begin(menu, ALICE, None, POLICY)
+    session = step(menu, main, "99", ALICE, POLICY).session
     assert shown(menu, session) == "CON " + INVALID + MAIN
 
 
-def test_99_pages_a_long_screen_and_0_leaves_it(menu):
+@pytest.mark.parametrize("text", ["0", "00"])
+def test_0_and_00_on_the_main_menu_show_it_again_without_counting_as_invalid(menu, text):
+    main = begin(menu, ALICE, None, POLICY)
+    after_a_mistake = step(menu, main, "7", ALICE, POLICY).session
+    assert after_a_mistake.invalid == 1
+    session = after_a_mistake
+    for _ in range(menu.max_invalid + 2):  # as often as typed: never the polite end
+        session = step(menu, session, text, ALICE, POLICY).session
+        assert session == main
+        assert shown(menu, session) == "CON " + MAIN
+
+
+def test_99_pages_a_long_screen_and_0_goes_back_a_page_then_leaves_it(menu):
     conditions, _ = walk(menu, ["3"])
     first = shown(menu, conditions)
     assert first.endswith("\n99 Suite\n0 Retour | 00 Accueil")
     second = step(menu, conditions, "99", ALICE, POLICY).session
     assert second.page == 1
     assert shown(menu, second) == (
-        "CON Aigle: 8.000 F CFA consommés le mois passé\n0 Retour | 00 Accueil"
+        "CON Dauphin: sans condition\nAigle: au moins 8.000 F CFA consommés le mois passé\n"
+        "0 Retour | 00 Accueil"
     )
     past_the_end = step(menu, second, "99", ALICE, POLICY).session
     assert (past_the_end.page, past_the_end.invalid) == (1, 1)
-    assert shown(menu, step(menu, second, "0", ALICE, POLICY).session) == "CON " + MAIN
+    back_to_page_1 = step(menu, second, "0", ALICE, POLICY).session
+    assert back_to_page_1 == conditions
+    assert shown(menu, back_to_page_1) == first
+    assert shown(menu, step(menu, back_to_page_1, "0", ALICE, POLICY).session) == "CON " + MAIN
 
 
 @pytest.mark.parametrize(
@@ -242,9 +276,70 @@ def test_thresholds_come_from_the_policy(menu):
     policy = Policy(monthly_cap=1, thresholds={T: 5000})
     session, _migrations = walk(menu, ["1", "2"], policy=policy)
     assert shown(menu, session, policy) == (
-        "END Migration vers Tigre impossible: il faut 5.000 F CFA de crédit consommé le mois "
-        "passé. Vous avez consommé 3.000 F CFA."
+        "CON Migration vers Tigre impossible: il faut au moins 5.000 F CFA de crédit consommé "
+        "le mois passé. Vous avez consommé 3.000 F CFA.\n0 Retour | 00 Accueil"
     )
     session, [migration] = walk(menu, ["1", "4", "1"], policy=policy)
     assert migration.target is A
     assert shown(menu, session, policy).endswith("Migrations restantes ce mois: 0.")
+
+
+LANGUAGES_FR = "Langue / Language:\n1. Francais\n2. English\n0 Retour | 00 Accueil"
+MAIN_EN = ("Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions\n"
+           "4. Language / Langue")
+
+
+def test_the_subscriber_chooses_english_from_the_main_menu(menu):
+    languages, _ = walk(menu, ["4"])
+    assert shown(menu, languages) == "CON " + LANGUAGES_FR
+    chosen = step(menu, languages, "2", ALICE, POLICY)
+    assert chosen.language is Language.EN  # for the caller to store
+    assert chosen.migration is None
+    assert chosen.session.language is Language.EN
+    assert shown(menu, chosen.session) == (
+        "CON Your language is now English. It will be used for #121# and your SMS.\n"
+        "0 Back | 00 Home")
+    assert shown(menu, step(menu, chosen.session, "0", ALICE, POLICY).session) == (
+        "CON Language / Langue:\n1. Francais\n2. English\n0 Back | 00 Home")
+    assert shown(menu, step(menu, chosen.session, "00", ALICE, POLICY).session) == (
+        "CON " + MAIN_EN)
+
+
+def test_the_subscriber_goes_back_to_french(menu):
+    session, _ = walk(menu, ["4"], language=Language.EN)
+    chosen = step(menu, session, "1", ALICE, POLICY)
+    assert (chosen.language, chosen.session.language) == (Language.FR, Language.FR)
+    assert shown(menu, chosen.session) == (
+        "CON Langue enregistrée: Francais. Elle sera utilisée pour #121# et vos SMS.\n"
+        "0 Retour | 00 Accueil")
+
+
+@pytest.mark.parametrize("text", ["3", "0 2", "fr"])
+def test_only_a_listed_language_is_chosen(menu, text):
+    languages, _ = walk(menu, ["4"])
+    result = step(menu, languages, text, ALICE, POLICY)
+    assert result.language is None
+    assert shown(menu, result.session) == "CON " + INVALID + LANGUAGES_FR
+
+
+def test_a_step_that_changes_no_language_says_none(menu):
+    session = begin(menu, ALICE, None, POLICY)
+    for text in ("1", "2", "0", "3"):
+        result = step(menu, session, text, ALICE, POLICY)
+        assert result.language is None
+        session = result.session
+
+
+def test_the_resume_screen_resumes_or_starts_afresh(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    prompt = Session("resume", suspended=confirm)
+    assert shown(menu, prompt) == "CON Reprendre où vous en étiez ?\n1. Oui\n2. Non"
+    resumed = step(menu, prompt, "1", ALICE, POLICY)
+    assert resumed.migration is None  # resuming applies nothing
+    assert resumed.session == confirm
+    afresh = step(menu, prompt, "2", ALICE, POLICY).session
+    assert (afresh.screen, afresh.suspended, afresh.back) == ("main", None, ())
+    home = step(menu, prompt, "00", ALICE, POLICY).session
+    assert (home.screen, home.suspended) == ("main", None)
+    wrong = step(menu, prompt, "3", ALICE, POLICY).session
+    assert (wrong.screen, wrong.invalid, wrong.suspended) == ("resume", 1, confirm)

@@ -18,10 +18,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ussd.contract import EndKind, Reply
+from ussd.rules import Language
 
 DRIVERS = tuple(GATEWAYS.values())
 Flares, Hubtel = GATEWAYS["flares"], GATEWAYS["hubtel"]
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 NAV = "0 Retour | 00 Accueil"
 PROFILES = ("Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n"
             f"4. Aigle\n{NAV}")
@@ -34,22 +36,25 @@ MIGRATED_TIGRE = (
     "leur validité. Migrations restantes ce mois: 2."
 )
 AIGLE_REFUSED = (
-    "Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois passé. "
-    "Vous avez consommé 3.000 F CFA."
+    "Migration vers Aigle impossible: il faut au moins 8.000 F CFA de crédit consommé le mois "
+    f"passé. Vous avez consommé 3.000 F CFA.\n{NAV}"
 )
 TIGRE_REFUSED_CELINE = (
-    "Migration vers Tigre impossible: il faut 2.500 F CFA de crédit consommé le mois passé. "
-    "Vous avez consommé 1.200 F CFA."
+    "Migration vers Tigre impossible: il faut au moins 2.500 F CFA de crédit consommé le mois "
+    f"passé. Vous avez consommé 1.200 F CFA.\n{NAV}"
 )
+CANCELLED = ("Votre demande de changement de profil est annulée. Aucune migration n'a été "
+             "décomptée.")
 INVALID = "Choix invalide.\n"
 TOO_MANY = "Trop de choix invalides. Merci de recomposer #121#."
 MY_PROFILE = ("Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
               f"Crédit consommé le mois passé: 3.000 F CFA.\n{NAV}")
 CONDITIONS_1 = (
     "Migration gratuite, 3 maximum par mois.\nNovamix: sans condition\n"
-    f"Tigre: 2.500 F CFA consommés le mois passé\nDauphin: sans condition\n99 Suite\n{NAV}"
+    f"Tigre: au moins 2.500 F CFA consommés le mois passé\n99 Suite\n{NAV}"
 )
-CONDITIONS_2 = f"Aigle: 8.000 F CFA consommés le mois passé\n{NAV}"
+CONDITIONS_2 = (f"Dauphin: sans condition\nAigle: au moins 8.000 F CFA consommés le mois passé"
+                f"\n{NAV}")
 UNKNOWN_SUBSCRIBER = (
     "Ce numéro n'est pas reconnu par le service #121#. Contactez le service client."
 )
@@ -88,8 +93,9 @@ DIALOGUES = (
     Dialogue("121*1*2 decides at once", ALICE, "*121*1*2#", (
         con(text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
     ), profile_after="tigre"),
-    Dialogue("121*1*4 refused at once", ALICE, "#121*1*4#", (end(text=AIGLE_REFUSED),),
-             profile_after="novamix"),
+    Dialogue("121*1*4 refused at once, open for another profile", ALICE, "#121*1*4#", (
+        con(text=AIGLE_REFUSED), con("0", text=PROFILES), con("2", text=CONFIRM_TIGRE),
+    ), profile_after="novamix"),
     Dialogue("chained input", ALICE, "#121#", (
         con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("1", text=MIGRATED_TIGRE),
     ), profile_after="tigre"),
@@ -99,11 +105,17 @@ DIALOGUES = (
         con("2", text=CONFIRM_TIGRE), con("00", text=MAIN), con("1", text=PROFILES),
     ), profile_after="novamix"),
     Dialogue("cancel", ALICE, "#121#", (
-        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), con("2", text=MAIN),
+        con(text=MAIN), con("1", "2", text=CONFIRM_TIGRE), end("2", text=CANCELLED),
     ), profile_after="novamix"),
-    Dialogue("insufficient consumption", CELINE, "#121#", (
-        con(text=MAIN), con("1", text=PROFILES), end("2", text=TIGRE_REFUSED_CELINE),
-    ), profile_after="novamix"),
+    Dialogue("insufficient consumption, then another profile", CELINE, "#121#", (
+        con(text=MAIN), con("1", text=PROFILES), con("2", text=TIGRE_REFUSED_CELINE),
+        con("0", text=PROFILES), con("3", text=CONFIRM_TIGRE.replace("Tigre", "Dauphin")),
+        end("1", text=MIGRATED_TIGRE.replace("Tigre", "Dauphin")),
+    ), profile_after="dauphin"),
+    Dialogue("0 and 00 on the main menu", ALICE, "#121#", (
+        con(text=MAIN), con("7", text=INVALID + MAIN), con("0", text=MAIN), con("00", text=MAIN),
+        con("0", text=MAIN), con("1", text=PROFILES),
+    )),
     Dialogue("invalid input, then the polite end", ALICE, "#121#", (
         con(text=MAIN), con("7", text=INVALID + MAIN), con("abc", text=INVALID + MAIN),
         end("9", text=TOO_MANY),
@@ -113,10 +125,11 @@ DIALOGUES = (
     )),
     Dialogue("pages", ALICE, "#121#", (
         con(text=MAIN), con("3", text=CONDITIONS_1), con("99", text=CONDITIONS_2),
-        con("99", text=INVALID + CONDITIONS_2), con("0", text=MAIN),
+        con("99", text=INVALID + CONDITIONS_2), con("0", text=CONDITIONS_1), con("0", text=MAIN),
     )),
     Dialogue("english", JOHN, "#121#", (
-        con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"),
+        con(text="Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+                 "\n4. Language / Langue"),
         con("1", text="Choose your new profile:\n1. Novamix\n2. Tigre\n3. Dauphin\n"
                       "4. Aigle (current)\n0 Back | 00 Home"),
         con("1", text="Migration to Novamix: free. You will have 2 migration(s) left this "
@@ -162,6 +175,33 @@ def test_dialogue(dialect, service, dialogue):
     if dialogue.profile_after is not None:
         msisdn = "+225" + dialogue.msisdn[-10:]
         assert stored(service, msisdn)["profile"] == dialogue.profile_after
+
+
+MAIN_EN = ("Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions\n"
+           "4. Language / Langue")
+
+
+def test_the_language_chosen_in_the_menu_is_stored_for_every_channel(dialect, service):
+    session = dialect(ALICE)
+    session.dial()
+    assert session.send("4") == Screen(
+        "Langue / Language:\n1. Francais\n2. English\n0 Retour | 00 Accueil", False)
+    assert session.send("2") == Screen(
+        "Your language is now English. It will be used for #121# and your SMS.\n"
+        "0 Back | 00 Home", False)
+    assert session.send("00") == Screen(MAIN_EN, False)
+    # Stored in the subscriber's hash, where every channel reads it (the API, SMS receipts).
+    assert stored(service, ALICE)["language"] == "en"
+    subscriber = service.store.hops.load_subscriber(ALICE, THIS_MONTH, "2026-10")
+    assert subscriber.language is Language.EN
+    assert dialect(ALICE).dial() == Screen(MAIN_EN, False)  # the next session, in English
+    assert dialect(ALICE).hop(dialect(ALICE).first_hop(code="*999#")) == NOT_RECOGNISED_EN
+    back = dialect(ALICE)
+    back.dial()
+    back.send("4", "1")  # chained: the list, then French
+    assert back.send("00") == Screen(MAIN, False)
+    assert stored(service, ALICE)["language"] == "fr"
+    assert dialect(ALICE).dial() == Screen(MAIN, False)
 
 
 def test_the_history_names_the_gateway(dialect, service):

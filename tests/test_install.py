@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def test_the_wheel_holds_the_package_and_its_menus(installed):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ussd/menus/menu.toml" in names
     assert {"ussd/menus/texts/fr.toml", "ussd/menus/texts/en.toml"} <= set(names)
+    assert {f"ussd/simulator/static/{name}" for name in ("index.html", "simulator.css",
+                                                          "simulator.js")} <= set(names)
     assert not [name for name in names if name.startswith(("tests/", "bench/"))]
     # Installed, not linked back to the repository: the menus are the site-packages copy.
     where = run(venv / "bin" / "python", "-c",
@@ -127,6 +130,9 @@ def test_the_installed_wheel_serves_the_demo_dialogue_as_a_non_root_user(install
                        "--input", "1", "--input", "2", "--input", "1", cwd=work, env=env)
         english = run(*ussd, "sim", "--url", server.url, "--gateway", "hubtel",
                       "--msisdn", "0700000005", "--input", "1", cwd=work, env=env)
+        with urllib.request.urlopen(f"{server.url}/simulator/static/simulator.js",
+                                    timeout=10) as script:
+            assert b"api/move" in script.read()  # the browser simulator, from the wheel
     assert "| 1. Changer de profil" in dialogue
     assert "| Votre profil est désormais Tigre." in dialogue
     assert "+---------------------------- END" in dialogue

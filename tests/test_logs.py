@@ -403,3 +403,12 @@ def test_secrets_are_blanked_in_every_line(make):
     written = handler.stream.getvalue()
     assert token not in written
     assert written.count("***") == 3  # in the message, the exception's text, the event
+
+
+def test_a_plain_line_under_the_json_format_goes_through_logging_as_json(frozen):
+    # The short way writes text lines only; under USSD_LOG_FORMAT=json a plain line is the
+    # formatter's, through logging (it used to raise: the JSON formatter writes no text line).
+    logger, handler = json_logger()
+    LineLogger(logger).info("hop %s", "again")
+    line = json.loads(handler.stream.getvalue())
+    assert (line["message"], line["logger"], line["level"]) == ("hop again", "ussd.hop", "INFO")

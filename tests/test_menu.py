@@ -32,7 +32,7 @@ def test_the_shipped_menus_load(menu):
     profiles = menu.screens["profiles"]
     assert (profiles.listing, profiles.action) == ("profiles", "choose_profile")
     assert profiles.outcomes[Reason.APPROVED] == "confirm"
-    assert [o.action or o.goto for o in menu.screens["confirm"].options] == ["migrate", "main"]
+    assert [o.action or o.goto for o in menu.screens["confirm"].options] == ["migrate", "cancelled"]
     assert menu.screens["migrated"].end and not menu.screens["main"].end
 
 
@@ -88,7 +88,8 @@ def edit(directory, file, old, new):
         id="unknown-goto-target"),
     pytest.param(
         "menu.toml", 'action = "migrate"', 'action = "explode"',
-        "screen 'confirm': unknown action 'explode' (known: choose_profile, migrate)",
+        "screen 'confirm': unknown action 'explode' (known: choose_profile, migrate, set_language, "
+        "resume, restart)",
         id="unknown-action"),
     pytest.param(
         "menu.toml", 'action = "choose_profile"', 'action = "__import__"',
@@ -101,9 +102,9 @@ def edit(directory, file, old, new):
         id="missing-outcome"),
     pytest.param(
         "menu.toml", 'monthly_limit_reached = "limit_reached", insufficient_consumption = '
-        '"insufficient" }\n\n[screens.my_profile]',
+        '"insufficient" }\n\n# The languages',
         'monthly_limit_reached = "over", insufficient_consumption = "insufficient" }\n\n'
-        '[screens.my_profile]',
+        '# The languages',
         "screen 'confirm': outcome 'monthly_limit_reached' goes to unknown 'over'",
         id="outcome-to-unknown-screen"),
     pytest.param(
@@ -117,7 +118,7 @@ def edit(directory, file, old, new):
         'text = "migrated.text"\nend = true\noptions = [{ label = "confirm.yes", goto = "main" }]',
         "screen 'migrated': an end screen cannot offer choices", id="end-screen-with-choices"),
     pytest.param(
-        "menu.toml", '{ label = "confirm.no", goto = "main" }',
+        "menu.toml", '{ label = "confirm.no", goto = "cancelled" }',
         '{ label = "confirm.no", goto = "main", action = "migrate" }',
         "option 'confirm.no' needs exactly one of goto/action", id="goto-and-action"),
     pytest.param(
@@ -151,7 +152,7 @@ def edit(directory, file, old, new):
         "texts/fr.toml", "Votre profil: {current}.", "Votre profil: {current.",
         "texts/fr.toml 'my_profile.text': bad braces", id="unbalanced-brace"),
     pytest.param(
-        "texts/en.toml", 'threshold = "{target}: {required} used last month"',
+        "texts/en.toml", 'threshold = "{target}: at least {required} used last month"',
         'threshold = "{target}: {required} used last month, {cap} at most"',
         "texts/en.toml 'conditions.threshold': placeholder {cap}",
         id="placeholder-the-conditions-lines-do-not-fill"),
@@ -236,7 +237,7 @@ def test_a_long_screen_loads_when_it_can_be_paged(tmp_path):
 def test_a_ucs2_text_is_checked_against_80(tmp_path):
     # 100 characters fit 182 in GSM-7; one "ê" makes the screen UCS-2, where they must page.
     directory = menus_copy(tmp_path)
-    text = "Bienvenue sur le service de changement de profil, pour une fête de vos avantages ici"
+    text = "Bienvenue sur le service de changement de profil, une fête de vos avantages"
     edit(directory, "texts/fr.toml", 'title = "Orange #121#"', f'title = "{text}"')
     menu = load_menu(directory)
     pages = screen_pages(menu, "main", Language.FR, {}, Policy(), error=True)

@@ -79,7 +79,7 @@ def test_json_hop_lines_say_what_happened(secured, json_lines):
         ("shown", None, "confirm", False),
         ("approved", None, "migrated", True),
         ("shown", None, "main", False),
-        ("refused", "insufficient_consumption", "insufficient", True),
+        ("refused", "insufficient_consumption", "insufficient", False),
         ("replayed", None, "migrated", True),
     ]
     assert {h["subscriber"] for h in hops[:5]} == {care_hash(ALICE)}

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ussd.errors import InvalidMsisdnError
-from ussd.phone import international_number, mask_msisdn, normalize_msisdn
+from ussd.phone import _quick_e164, international_number, mask_msisdn, normalize_msisdn
 
 
 @pytest.mark.parametrize("raw", [
@@ -123,3 +123,33 @@ def test_the_short_way_leaves_any_other_writing_to_phonenumbers(text):
 def test_the_short_way_is_not_taken_where_parse_strips_a_national_prefix():
     assert international_number("+33612345678", "FR") is None
     assert normalize_msisdn("+33612345678", "FR") == "+33612345678"
+
+
+def _by_phonenumbers(text: str) -> str:
+    """What phonenumbers alone says of ``text``: the E.164 form, or that it is not valid."""
+    try:
+        number = phonenumbers.parse(text, "CI")
+    except phonenumbers.NumberParseException:
+        return "unparsable"
+    if not phonenumbers.is_valid_number_for_region(number, "CI"):
+        return "invalid"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=3000)
+@given(st.sampled_from(["+225", "", "+2250", "0", "07", "01", "05", "27", "21", "25"]),
+       st.text(alphabet="0123456789", max_size=13))
+@example("+225", "0700000001")
+@example("", "0700000001")
+@example("", "2721000000")
+@example("+225", "2721000000")
+@example("", "2250700000")
+def test_the_quick_validity_check_agrees_with_phonenumbers(prefix, digits):
+    """``_quick_e164`` (ussd seed's fast path) answers only for valid numbers, with what
+    phonenumbers' parse, validity check and E.164 formatting give."""
+    text = prefix + digits
+    quick = _quick_e164(text, "CI")
+    if quick is not None:
+        assert quick == _by_phonenumbers(text)
+    elif (text.startswith("+225") and text[4:].isdigit()) or (len(text) == 10 and text.isdigit()):
+        assert _by_phonenumbers(text) in ("unparsable", "invalid")  # no valid number missed

@@ -96,12 +96,12 @@ def test_conditions_follow_the_policy(menu):
     policy = Policy(monthly_cap=5, thresholds={Profile.DAUPHIN: 1000, Profile.AIGLE: 12500})
     assert conditions(menu, FR, policy) == (
         "Novamix: sans condition\nTigre: sans condition\n"
-        "Dauphin: 1.000 F CFA consommés le mois passé\n"
-        "Aigle: 12.500 F CFA consommés le mois passé"
+        "Dauphin: au moins 1.000 F CFA consommés le mois passé\n"
+        "Aigle: au moins 12.500 F CFA consommés le mois passé"
     )
     assert conditions(menu, EN, POLICY) == (
-        "Novamix: no condition\nTigre: 2.500 F CFA used last month\n"
-        "Dauphin: no condition\nAigle: 8.000 F CFA used last month"
+        "Novamix: no condition\nTigre: at least 2,500 F CFA used last month\n"
+        "Dauphin: no condition\nAigle: at least 8,000 F CFA used last month"
     )
 
 

@@ -6,6 +6,7 @@ import fakeredis
 import pytest
 
 from ussd.errors import SeedError
+from ussd.phone import normalize_msisdn
 from ussd.rules import Language, Profile
 from ussd.seed import DataKind, load_files, read_data_file
 from ussd.store import Store
@@ -66,8 +67,11 @@ def test_header_case_spaces_bom_crlf_and_blank_lines(tmp_path):
     assert [row[0] for row in data.rows] == ["+2250700000001", "+2250700000002"]
 
 
-def test_a_header_alone_is_an_empty_load(tmp_path):
-    assert read_data_file(write(tmp_path, "conso.csv", "msisdn,month,amount\n")).rows == ()
+@pytest.mark.parametrize("text", ["msisdn,month,amount\n", "msisdn,profile\n\n  ,\n"])
+def test_a_header_alone_is_refused(tmp_path, text):
+    """An export that came out empty is a mistake to report, not a load of nothing."""
+    assert problems_of(write(tmp_path, "data.csv", text)) == [
+        "no rows: expected at least one after the header"]
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -177,3 +181,88 @@ def test_load_files_loads_nothing_when_one_file_is_bad(tmp_path, store):
     assert str(bad) in str(failure.value)
     assert "line 2" in str(failure.value)
     assert snapshot(store) == before
+
+
+def test_a_month_not_begun_is_refused(tmp_path):
+    path = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-11,5\n"
+                                        "0700000002,2026-12,5\n")
+    with pytest.raises(SeedError) as failure:
+        read_data_file(path, this_month="2026-11")
+    assert failure.value.problems == ["line 3: month 2026-12 has not begun (this month is "
+                                      "2026-11)"]
+
+
+def test_consumption_of_an_unknown_subscriber_is_refused_by_line(tmp_path, store):
+    store.admin.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n")
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,1\n"
+                                               "0700000009,2026-10,2\n0700000003,2026-10,3\n"
+                                               "0700000004,2026-09,4\n0700000003,2026-09,5\n")
+    before = snapshot(store)
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [subscribers, consumption], "2026-11")
+    assert failure.value.path == str(consumption)
+    assert failure.value.problems == [
+        "line 4: no subscriber +2250700000003 (load the subscribers first)",
+        "line 5: no subscriber +2250700000004 (load the subscribers first)",
+        "line 6: no subscriber +2250700000003 (load the subscribers first)"]
+    assert snapshot(store) == before
+    # Known from Redis (...09) or from a subscribers file given before (...01): loaded.
+    good = write(tmp_path, "good.csv", "msisdn,month,amount\n0700000001,2026-10,1\n"
+                                       "0700000009,2026-11,2\n")
+    loaded = load_files(store, [subscribers, good], "2026-11")
+    assert [(data.kind, count) for data, count in loaded] == [
+        (DataKind.SUBSCRIBERS, 1), (DataKind.CONSUMPTION, 2)]
+    assert store.admin.describe("+2250700000009", "2026-11")["consumption"] == {"2026-11": 2}
+
+
+def test_a_dry_run_checks_everything_and_stores_nothing(tmp_path, store):
+    subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n")
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,1\n")
+    loaded = load_files(store, [subscribers, consumption], "2026-11", dry_run=True)
+    assert [(data.kind, count) for data, count in loaded] == [
+        (DataKind.SUBSCRIBERS, 1), (DataKind.CONSUMPTION, 1)]
+    assert snapshot(store) == {}
+
+
+def test_progress_is_told_in_bytes_then_rows(tmp_path, store):
+    rows = "".join(f"07{n:08d},Tigre\n" for n in range(2500))
+    path = write(tmp_path, "subs.csv", "msisdn,profile\n" + rows)
+    seen = []
+    load_files(store, [path], "2026-11", progress=lambda *told: seen.append(told))
+    size = path.stat().st_size
+    checking = [told for told in seen if told[0] == "checking"]
+    assert checking[-1] == ("checking", size, size)
+    assert [told for told in seen if told[0] == "loading"] == [
+        ("loading", 1000, 2500), ("loading", 2000, 2500)]
+
+
+def test_very_many_bad_rows_are_counted_and_the_first_named(tmp_path):
+    path = write(tmp_path, "subs.csv", "msisdn,profile\n" + "0700000001,Lion\n" * 1500)
+    with pytest.raises(SeedError) as failure:
+        read_data_file(path)
+    assert len(failure.value.problems) == 1000
+    assert str(failure.value).startswith(f"{path}: 1500 bad row(s), nothing loaded\n  line 2:")
+    assert str(failure.value).endswith("\n  ... and 1480 more")
+
+
+def test_memory_does_not_grow_with_the_file(tmp_path, store, monkeypatch):
+    """Checking 20,000 or 80,000 rows takes about the same memory (tracemalloc's peak): rows
+    held in memory would cost about 15 MiB more. The numbers' cache (phone.normalize_msisdn,
+    bounded at 32,768) is left out: its table's size depends on its churn."""
+    import tracemalloc
+
+    monkeypatch.setattr("ussd.seed.normalize_msisdn", normalize_msisdn.__wrapped__)
+    peaks = []
+    for count in (20_000, 80_000):
+        path = tmp_path / f"subs{count}.csv"
+        with path.open("w") as handle:
+            handle.write("msisdn,profile,language\n")
+            handle.writelines(f"+22507{n:08d},Tigre,fr\n" for n in range(count))
+        tracemalloc.start()
+        [(_, rows)] = load_files(store, [path], "2026-11", dry_run=True)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert rows == count
+    assert peaks[1] - peaks[0] < 2**20, peaks
+    assert peaks[1] < 8 * 2**20

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, NOBODY, THIS_MONTH, seed_subscribers
 
-MAIN = "CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("CON Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 PROFILES_NOVAMIX = (
     "CON Choisissez votre nouveau profil:\n1. Novamix (actuel)\n2. Tigre\n3. Dauphin\n4. Aigle\n"
     "0 Retour | 00 Accueil"
@@ -23,8 +24,8 @@ MIGRATED_TIGRE_2_LEFT = (
     "de leur validité. Migrations restantes ce mois: 2."
 )
 AIGLE_REFUSED_ALICE = (
-    "END Migration vers Aigle impossible: il faut 8.000 F CFA de crédit consommé le mois passé. "
-    "Vous avez consommé 3.000 F CFA."
+    "CON Migration vers Aigle impossible: il faut au moins 8.000 F CFA de crédit consommé le "
+    "mois passé. Vous avez consommé 3.000 F CFA.\n0 Retour | 00 Accueil"
 )
 LIMIT_REACHED = (
     "END Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois prochain."
@@ -73,9 +74,12 @@ def test_tigre_refused_for_too_little_consumption(dialler):
     session.dial()
     session.send("1")
     assert session.send("2") == (
-        "END Migration vers Tigre impossible: il faut 2.500 F CFA de crédit consommé le mois "
-        "passé. Vous avez consommé 1.200 F CFA."
+        "CON Migration vers Tigre impossible: il faut au moins 2.500 F CFA de crédit consommé le "
+        "mois passé. Vous avez consommé 1.200 F CFA.\n0 Retour | 00 Accueil"
     )
+    # Another profile is open to her: back to the list, and Dauphin (free) to confirm.
+    assert session.send("0") == PROFILES_NOVAMIX
+    assert session.send("3").startswith("CON Migration vers Dauphin: gratuite.")
 
 
 def test_same_profile_refused_without_using_a_migration(dialler, service):
@@ -83,9 +87,11 @@ def test_same_profile_refused_without_using_a_migration(dialler, service):
     session.dial()
     assert session.send("1") == PROFILES_TIGRE
     assert session.send("2") == (
-        "END Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée."
+        "CON Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée.\n"
+        "0 Retour | 00 Accueil"
     )
     assert stored(service, BRUNO)["migrations_this_month"] == 0
+    assert session.send("0") == PROFILES_TIGRE
 
 
 def test_fourth_migration_of_the_month_hits_the_cap(dialler, service):
@@ -115,7 +121,8 @@ def test_cap_is_per_calendar_month(dialler, service, clock):
     for target in ("2", "3", "1"):
         session = dialler(ALICE)
         session.dial()
-        session.send("1", target, "1")
+        session.send("1", target)
+        session.send("1")
     clock.now = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
     session = dialler(ALICE)
     session.dial()
@@ -179,12 +186,27 @@ def test_back_and_home(dialler):
     assert session.send("1") == PROFILES_NOVAMIX
 
 
-def test_cancel_returns_to_main_menu_and_migrates_nothing(dialler, service):
+def test_cancel_says_the_request_was_cancelled_and_migrates_nothing(dialler, service):
     session = dialler(ALICE)
     session.dial()
     session.send("1", "2")
-    assert session.send("2") == MAIN
-    assert stored(service, ALICE)["profile"] == "novamix"
+    assert session.send("2") == (
+        "END Votre demande de changement de profil est annulée. Aucune migration n'a été "
+        "décomptée."
+    )
+    record = stored(service, ALICE)
+    assert (record["profile"], record["migrations_this_month"], record["history"]) == (
+        "novamix", 0, [])
+
+
+@pytest.mark.parametrize("text", ["0", "00"])
+def test_0_and_00_on_the_main_menu_show_it_again_without_counting(dialler, text):
+    session = dialler(ALICE)
+    session.dial()
+    assert session.send("7") == "CON Choix invalide.\n" + MAIN[4:]
+    for _ in range(4):  # more than the invalid inputs allowed: never the polite end
+        assert session.send(text) == MAIN
+    assert session.send("1") == PROFILES_NOVAMIX
 
 
 def test_invalid_input_reshows_with_notice_then_ends(dialler):
@@ -217,15 +239,19 @@ def test_my_profile(dialler):
 def test_conditions_paginate_when_too_long(dialler):
     first_page = (
         "Migration gratuite, 3 maximum par mois.\nNovamix: sans condition\n"
-        "Tigre: 2.500 F CFA consommés le mois passé\nDauphin: sans condition\n99 Suite\n"
+        "Tigre: au moins 2.500 F CFA consommés le mois passé\n99 Suite\n"
         "0 Retour | 00 Accueil"
     )
-    second_page = "CON Aigle: 8.000 F CFA consommés le mois passé\n0 Retour | 00 Accueil"
+    second_page = (
+        "CON Dauphin: sans condition\nAigle: au moins 8.000 F CFA consommés le mois passé\n"
+        "0 Retour | 00 Accueil"
+    )
     session = dialler(ALICE)
     session.dial()
     assert session.send("3") == "CON " + first_page
     assert session.send("99") == second_page
     assert session.send("99") == "CON Choix invalide.\n" + second_page[4:]  # no third page
+    assert session.send("0") == "CON " + first_page  # 0 on page 2: back to page 1
     assert session.send("0") == MAIN
 
 
@@ -235,7 +261,8 @@ def test_pages_are_kept_with_the_invalid_notice(dialler):
     session.send("3")
     assert session.send("7").startswith("CON Choix invalide.\nMigration gratuite")
     assert session.send("99") == (
-        "CON Aigle: 8.000 F CFA consommés le mois passé\n0 Retour | 00 Accueil"
+        "CON Dauphin: sans condition\nAigle: au moins 8.000 F CFA consommés le mois passé\n"
+        "0 Retour | 00 Accueil"
     )
 
 
@@ -243,6 +270,7 @@ def test_english_subscriber(dialler, service):
     session = dialler(JOHN)
     assert session.dial() == (
         "CON Orange #121#\n1. Change profile\n2. My profile\n3. Migration conditions"
+        "\n4. Language / Langue"
     )
     assert session.send("1") == (
         "CON Choose your new profile:\n1. Novamix\n2. Tigre\n3. Dauphin\n4. Aigle (current)\n"
@@ -314,6 +342,7 @@ def test_end_notification_closes_the_session_and_changes_no_subscriber(dialler, 
 def test_reseeding_does_not_touch_migration_counts(dialler, service):
     session = dialler(ALICE)
     session.dial()
-    session.send("1", "2", "1")
+    session.send("1", "2")
+    session.send("1")
     seed_subscribers(service.store)  # billing reloads the subscribers
     assert stored(service, ALICE)["migrations_this_month"] == 1

@@ -60,3 +60,31 @@ def test_a_copy_with_a_field_the_record_does_not_have_is_refused(menu):
                                                             "invalid": 2})
     with pytest.raises(TypeError, match="pages"):
         session.changed(pages=1)
+
+
+def test_a_hop_before_a_language_change_replays_in_its_own_language(menu):
+    """Found by the replay property (tests/promises/test_retries.py): the language a screen
+    was shown in is kept with it in the window, when it is not the record's."""
+    from ussd.session import replayed
+
+    session = advance(None, begin(menu, ALICE, None, POLICY), 0)
+    for hop, text in enumerate(["4", "2"], start=1):  # the language list, then English
+        session = advance(session, step(menu, session, text, ALICE, POLICY).session, hop)
+    assert session.language is Language.EN
+    record = ('{"s":"language_set","l":"en","n":2,"b":["main","language"],'
+              '"r":[[1,"language",0,0,{},"fr"],[0,"main",0,0,{},"fr"]]}')
+    assert session.dumps() == record
+    assert Session.loads(record) == session
+    shown = replayed(Session.loads(record), 1)
+    assert reply_of(menu, shown, POLICY).text.startswith("Langue / Language:\n")
+    assert reply_of(menu, shown, POLICY).text.endswith("0 Retour | 00 Accueil")
+
+
+def test_a_resume_screen_keeps_the_dialogue_it_offers(menu):
+    confirm, _ = walk(menu, ["1", "2"])
+    prompt = Session("resume", suspended=confirm)
+    assert json.loads(prompt.dumps()) == {
+        "s": "resume", "l": "fr", "n": 0,
+        "z": {"s": "confirm", "l": "fr", "n": 0, "v": {"target": "tigre", "left": 2},
+              "b": ["main", "profiles"]}}
+    assert Session.loads(prompt.dumps()) == prompt

@@ -19,7 +19,8 @@ from ussd.settings import GatewaySecrets
 from ussd.sim import Credentials, Handset, answer_of
 from ussd.web import create_app
 
-MAIN = "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration"
+        "\n4. Language / Langue")
 MIGRATED_TIGRE = (
     "Votre profil est désormais Tigre. Vous gardez vos avantages en cours dans la limite de "
     "leur validité. Migrations restantes ce mois: 2."
@@ -85,8 +86,9 @@ def test_ending_a_session_closes_it(gateway, app, service, ending):
 
 def test_africastalking_reports_the_end_of_a_session_as_its_gateway_does(app, service):
     seen = []
-    phone = handset("africastalking", app, dial="#121*1*4#", seen=seen)
-    assert phone.start().end
+    phone = handset("africastalking", app, dial="#121*1*2#", seen=seen)
+    phone.start()
+    assert phone.send("1").end  # confirmed: the success screen ends the session
     method, path, _, _, body = seen[-1]
     assert (method, path) == ("POST", "/ussd/africastalking/events")
     assert b"status=Success" in body
@@ -241,7 +243,8 @@ def test_the_command_fails_on_a_refusal(served):
 
 
 def test_the_command_fails_when_inputs_outlive_the_session(served):
-    result = sim("--url", served, "--token", TOKEN, "--dial", "#121*1*4#", "--input", "1")
+    result = sim("--url", served, "--token", TOKEN, "--dial", "#121*1*2#", "--input", "1",
+                 "--input", "1")
     assert result.exit_code == 1
     assert "ended with 1 input(s) unused" in result.output
 

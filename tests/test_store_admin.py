@@ -9,6 +9,7 @@ import pytest
 from conftest import ALICE, BRUNO, JOHN, LAST_MONTH, NOBODY, SUBSCRIBERS, THIS_MONTH
 from test_store_hops import ENTRY, MIGRATED, migrate, session_key, subscriber_fields
 
+from ussd.rules import Language, Profile
 from ussd.store import MigrateOutcome, PruneReport, Store
 
 
@@ -86,3 +87,26 @@ def test_prune_refuses_a_month_that_is_not_one(store):
     with pytest.raises(ValueError, match="not a YYYY-MM month"):
         store.admin.prune_months("2026-13")
 
+
+
+def test_subscribers_stored_before_the_buckets_move_to_them(redis_client, key_prefix):
+    """Keys tagged {+225...} (the layout before the outbox) move to their bucket's keys, whole;
+    sessions are left to expire; a second run moves nothing."""
+    store = Store(redis_client, prefix=key_prefix)
+    old = f"{key_prefix}:{{{ALICE}}}"
+    redis_client.hset(f"{old}:sub", mapping={"p": "tigre", "l": "en", "c:2026-10": "3000"})
+    redis_client.rpush(f"{old}:history", '{"at":"2026-11-01T09:00:00+00:00"}')
+    redis_client.set(f"{old}:session:0123456789abcdef0123", "{}", ex=180)
+    store.admin.put_subscribers([(BRUNO, Profile.AIGLE, Language.FR)])
+    redis_client.hset(f"{key_prefix}:{{{BRUNO}}}:sub", "p", "novamix")  # both layouts: left
+    assert store.admin.move_to_buckets(dry_run=True) == (2, 1)
+    assert redis_client.exists(store.keys.subscriber(ALICE)) == 0
+    assert store.admin.move_to_buckets() == (2, 1)
+    assert redis_client.hgetall(store.keys.subscriber(ALICE)) == {
+        "p": "tigre", "l": "en", "c:2026-10": "3000"}
+    assert redis_client.lrange(store.keys.history(ALICE), 0, -1) == [
+        '{"at":"2026-11-01T09:00:00+00:00"}']
+    assert redis_client.exists(f"{old}:sub", f"{old}:history") == 0
+    assert redis_client.exists(f"{old}:session:0123456789abcdef0123") == 1
+    assert redis_client.hget(store.keys.subscriber(BRUNO), "p") == "aigle"
+    assert store.admin.move_to_buckets() == (0, 1)

@@ -19,6 +19,7 @@ import redis
 from conftest import ALICE, BRUNO, JOHN, NOW, Dialler, seed_subscribers
 from redis_servers import RedisServer
 
+from ussd.rules import Language, Profile
 from ussd.settings import Settings
 from ussd.store import connect
 from ussd.web import create_app
@@ -87,12 +88,48 @@ def test_every_hop_of_a_dialogue_costs_two_round_trips_and_no_new_connection(app
     assert CountingConnection.opened == opened  # the one opened at start-up served them all
 
 
+def test_a_resumed_dialogue_and_a_language_chosen_cost_two_round_trips_a_hop(app):
+    """The dropped-session marker is read in the hop's read and written in its write: a
+    dialogue dropped at the confirmation, resumed on a redial and confirmed, and a language
+    chosen from the menu, cost what any hop costs."""
+    client = app.test_client()
+    per_hop = []
+
+    def hop(session: Dialler, *inputs: str) -> str:
+        before = CountingConnection.sent
+        reply = session.send(*inputs) if inputs else session.dial()
+        per_hop.append(CountingConnection.sent - before)
+        return reply
+
+    dropped = Dialler(client, ALICE, "drops")
+    hop(dropped)
+    hop(dropped, "1")
+    hop(dropped, "2")
+    client.post("/ussd/africastalking/events", data={
+        "sessionId": "drops", "phoneNumber": ALICE, "status": "Failed"})
+    again = Dialler(client, ALICE, "resumes")
+    assert hop(again).startswith("CON Reprendre où vous en étiez ?")
+    assert hop(again, "1").startswith("CON Migration vers Tigre")
+    assert hop(again, "1").startswith(TIGRE_DONE)
+    english = Dialler(client, JOHN, "english")
+    hop(english)
+    hop(english, "4")
+    assert hop(english, "1").startswith("CON Langue enregistrée: Francais")
+    assert per_hop == [2] * 9
+
+
 def test_hops_at_once_open_no_more_connections_than_hops_at_once(app):
+    # Eight subscribers, French and English in turn: one handset has one session at a time
+    # (two of one number would offer each other's dropped dialogue to resume).
+    numbers = [f"+22507000010{n:02}" for n in range(8)]
+    app.extensions["ussd"].store.admin.put_subscribers(
+        (msisdn, Profile.NOVAMIX, (Language.FR, Language.EN)[n % 2])
+        for n, msisdn in enumerate(numbers))
     opened = CountingConnection.opened
     barrier = threading.Barrier(8)
 
     def dialogue(number: int) -> tuple[str, str]:
-        session = Dialler(app.test_client(), (ALICE, JOHN)[number % 2], f"at-once-{number}")
+        session = Dialler(app.test_client(), numbers[number], f"at-once-{number}")
         barrier.wait(timeout=10)
         return session.dial(), session.send("1")
 

@@ -28,12 +28,17 @@ from ussd.store import (
     Subscriber,
     connect,
 )
+from ussd.store.keys import EVENTS, bucket_of
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
 ENTRY = {"at": "2026-11-15T10:00:00+00:00", "from": "novamix", "to": "tigre", "channel": "ussd"}
 CONFIRM = '{"s":"confirm","l":"fr","n":2,"v":{"target":"tigre","left":2}}'
 MIGRATED = '{"s":"migrated","l":"fr","n":3,"v":{"target":"tigre","left":2}}'
 GATEWAY = "africastalking"
+EVENT = {"id": "6f1c0d7e-2f4b-4c1e-9a57-0c1d2e3f4a5b", "msisdn": ALICE, "from": "novamix",
+         "to": "tigre", "channel": "ussd", "client": GATEWAY, "session": "S1",
+         "at": "2026-11-15T10:00:00+00:00", "month": THIS_MONTH, "migrations_this_month": 1,
+         "language": "fr"}
 
 
 def session_key(store, msisdn=ALICE, session_id="S1"):
@@ -43,6 +48,12 @@ def session_key(store, msisdn=ALICE, session_id="S1"):
 
 def read_hop(store, msisdn, session_id="S1"):
     return store.hops.read(msisdn, GATEWAY, session_id, THIS_MONTH, LAST_MONTH)
+
+
+def outbox(store, msisdn=ALICE):
+    """The events waiting in the outbox of the subscriber's bucket, as written."""
+    stream = store.keys.queue(EVENTS, bucket_of(msisdn))
+    return [json.loads(fields["event"]) for _, fields in store.redis.xrange(stream)]
 
 
 def subscriber_fields(store, msisdn):
@@ -117,11 +128,11 @@ def test_the_session_ttl_is_configuration(redis_client, key_prefix):
 
 
 def migrate(store, session=True, expected_record=CONFIRM, expected=None, target=T,
-            entry=ENTRY, new_record=MIGRATED):
+            entry=ENTRY, new_record=MIGRATED, event=EVENT):
     change = SessionChange(session_key(store), expected_record, new_record) if session else None
     return store.hops.migrate(
         ALICE, expected=expected or Standing(N, 0, 3000), target=target, month=THIS_MONTH,
-        last_month=LAST_MONTH, entry=entry, session=change,
+        last_month=LAST_MONTH, entry=entry, event=event, session=change,
     )
 
 
@@ -137,6 +148,7 @@ def test_migrate_applies_everything_at_once(store):
     ]
     assert store.redis.get(key) == MIGRATED
     assert 170 <= store.redis.ttl(key) <= 180
+    assert outbox(store) == [EVENT]  # in the same step: no migration without its event
 
 
 def test_a_second_apply_from_the_same_record_finds_the_session_moved_on(store):
@@ -147,6 +159,7 @@ def test_a_second_apply_from_the_same_record_finds_the_session_moved_on(store):
     assert again == MigrateResult(MigrateOutcome.STALE_SESSION, session=MIGRATED)
     assert subscriber_fields(store, ALICE)[f"m:{THIS_MONTH}"] == "1"
     assert store.redis.llen(store.keys.history(ALICE)) == 1
+    assert outbox(store) == [EVENT]
 
 
 @pytest.mark.parametrize("found", [None, '{"s":"profiles","l":"fr","n":2}'])
@@ -159,6 +172,7 @@ def test_stale_session_when_the_record_changed(store, found):
     assert f"m:{THIS_MONTH}" not in subscriber_fields(store, ALICE)
     assert store.redis.llen(store.keys.history(ALICE)) == 0
     assert store.redis.get(session_key(store)) == found
+    assert outbox(store) == []  # no event without its migration
 
 
 def test_a_first_hop_confirming_at_once_expects_no_record(store):
@@ -180,6 +194,7 @@ def test_stale_subscriber_when_the_figures_changed(store, change, fresh):
     assert subscriber_fields(store, ALICE) == before
     assert store.redis.llen(store.keys.history(ALICE)) == 0
     assert store.redis.get(session_key(store)) == CONFIRM
+    assert outbox(store) == []
 
 
 def test_stale_subscriber_when_the_subscriber_is_gone(store):
@@ -203,11 +218,16 @@ def test_apply_without_a_session_for_the_web_channel(store):
                                   standing=Standing(T, 1, 3000))
 
 
-def test_every_key_of_a_subscriber_shares_its_hash_tag(store):
+def test_every_key_of_a_subscriber_shares_its_bucket_tag_with_its_outbox(store):
     assert migrate(store, expected_record=None).outcome is MigrateOutcome.APPLIED
-    keys = sorted(store.redis.scan_iter(f"{store.keys.prefix}:*{ALICE[1:]}*"))
-    assert len(keys) == 3  # subscriber, history, session
-    assert all(key.startswith(f"{store.keys.prefix}:{{{ALICE}}}:") for key in keys)
+    bucket = bucket_of(ALICE)
+    keys = sorted(store.redis.scan_iter(f"{store.keys.prefix}:{{{bucket}}}*"))
+    assert keys == sorted([  # and nothing of the subscriber outside the bucket's tag
+        store.keys.subscriber(ALICE), store.keys.history(ALICE), session_key(store),
+        store.keys.queue(EVENTS, bucket)])
+    assert store.keys.subscriber(ALICE) == f"{store.keys.prefix}:{{{bucket}}}{ALICE}:sub"
+    assert store.keys.queue(EVENTS, bucket) == f"{store.keys.prefix}:{{{bucket}}}:events"
+    assert len(list(store.redis.scan_iter(f"{store.keys.prefix}:*{ALICE[1:]}*"))) == 3
 
 
 # --- the other channels: UssdService.migrate ------------------------------------------------
@@ -251,7 +271,8 @@ def test_a_refusal_carries_the_figures(service):
 def test_the_cap_is_shared_between_ussd_and_the_other_channels(service, dialler):
     session = dialler(ALICE)
     session.dial()
-    assert session.send("1", "2", "1").startswith("END Votre profil est désormais Tigre.")
+    session.send("1", "2")
+    assert session.send("1").startswith("END Votre profil est désormais Tigre.")
     assert service.migrate(ALICE, D, Channel.WEB).migrations_left == 1
     assert service.migrate(ALICE, N, Channel.APP).migrations_left == 0
     refused = service.migrate(ALICE, T, Channel.WEB)
@@ -308,3 +329,87 @@ def test_an_unreachable_redis_and_a_refused_command_are_told_apart(store):
     with pytest.raises(StoreError, match="Redis error: WRONGTYPE") as refused:
         store.hops.save_session(session_key(store), None, CONFIRM)
     assert not isinstance(refused.value, StoreUnavailableError)
+
+
+# --- what a hop keeps to resume, and a language chosen (store/hops.py with a resume window) ---
+
+
+@pytest.fixture
+def resuming(redis_client, key_prefix):
+    from conftest import seed_subscribers
+
+    store = Store(redis_client, prefix=key_prefix, session_ttl=180, resume_window=120)
+    seed_subscribers(store)
+    return store
+
+
+def test_a_save_keeps_what_the_dialogue_leaves_to_resume(resuming):
+    key = session_key(resuming)
+    marker = resuming.keys.dropped_session(ALICE)
+    digest = key.rsplit(":", 1)[1]
+    assert resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM) == (True, None)
+    assert resuming.redis.get(marker) == f"{digest} {CONFIRM}"
+    assert 295 <= resuming.redis.ttl(marker) <= 300  # the session's TTL and the window
+    assert read_hop(resuming, ALICE, "another session").dropped == CONFIRM
+    assert resuming.hops.save_session(key, CONFIRM, MIGRATED, resumable=None) == (True, None)
+    assert not resuming.redis.exists(marker)  # nothing to resume: forgotten
+
+
+def test_a_store_without_a_window_keeps_and_reads_nothing_to_resume(redis_client, key_prefix):
+    store = Store(redis_client, prefix=key_prefix, resume_window=0)
+    write_record(store, session_key(store), CONFIRM)
+    store.hops.save_session(session_key(store, session_id="S2"), None, CONFIRM,
+                            resumable=CONFIRM)
+    assert not store.redis.exists(store.keys.dropped_session(ALICE))
+    assert read_hop(store, ALICE, "S3").dropped is None
+
+
+@pytest.mark.parametrize(("dropped", "left"), [(True, 120), (False, None), (None, 300)])
+def test_an_end_report_keeps_forgets_or_leaves_what_to_resume(resuming, dropped, left):
+    key = session_key(resuming)
+    resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM)
+    assert resuming.hops.close_session(ALICE, GATEWAY, "S1", dropped) is True
+    ttl = resuming.redis.ttl(resuming.keys.dropped_session(ALICE))
+    assert (ttl > 0 and left - 5 <= ttl <= left) if left else ttl == -2
+    assert read_hop(resuming, ALICE).closed == CONFIRM  # the record kept aside, as ever
+
+
+def test_an_end_report_of_another_session_leaves_the_marker(resuming):
+    resuming.hops.save_session(session_key(resuming, session_id="new"), None, CONFIRM,
+                               resumable=CONFIRM)
+    resuming.hops.close_session(ALICE, GATEWAY, "old", dropped=False)
+    assert read_hop(resuming, ALICE, "third").dropped == CONFIRM
+
+
+def test_a_migration_forgets_what_was_kept_to_resume(resuming):
+    key = session_key(resuming)
+    resuming.hops.save_session(key, None, CONFIRM, resumable=CONFIRM)
+    answer = resuming.hops.migrate(
+        ALICE, expected=Standing(N, 0, 3000), target=T, month=THIS_MONTH, last_month=LAST_MONTH,
+        entry=ENTRY, event=EVENT, session=SessionChange(key, CONFIRM, MIGRATED))
+    assert answer.outcome is MigrateOutcome.APPLIED
+    assert not resuming.redis.exists(resuming.keys.dropped_session(ALICE))
+    assert outbox(resuming) == [EVENT]  # the marker forgotten, the event appended, one step
+
+
+@pytest.mark.parametrize("window", [0, 120])
+def test_a_language_chosen_is_stored_with_the_record(redis_client, key_prefix, window):
+    from conftest import seed_subscribers
+
+    store = Store(redis_client, prefix=key_prefix, resume_window=window)
+    seed_subscribers(store)
+    assert store.hops.save_session(session_key(store), None, CONFIRM,
+                                   language=Language.EN) == (True, None)
+    assert subscriber_fields(store, ALICE)["l"] == "en"
+    assert store.redis.get(session_key(store)) == CONFIRM
+    # Never a subscriber out of nothing: an unknown number's hash is not created.
+    store.hops.save_session(session_key(store, NOBODY), None, CONFIRM, language=Language.EN)
+    assert subscriber_fields(store, NOBODY) == {}
+
+
+def test_a_stale_save_stores_no_language(resuming):
+    key = session_key(resuming)
+    write_record(resuming, key, CONFIRM)
+    assert resuming.hops.save_session(key, None, MIGRATED, language=Language.EN) == (
+        False, CONFIRM)
+    assert subscriber_fields(resuming, ALICE)["l"] == "fr"

@@ -126,7 +126,8 @@ def test_a_hang_up_ends_a_live_session_and_is_counted_so(client, dialler):
         "sessionId": session.session_id, "phoneNumber": ALICE, "status": "Incomplete"})
     done = dialler(BRUNO)
     done.dial()
-    done.send("1", "4", "1")  # Aigle, confirmed: the service ends it...
+    done.send("1", "4")
+    done.send("1")  # Aigle, confirmed: the service ends it...
     client.post("/ussd/africastalking/events", data={  # ...and the gateway says "Success"
         "sessionId": done.session_id, "phoneNumber": BRUNO, "status": "Success"})
     assert (ended("abandoned") - before[0], ended("completed") - before[1]) == (1, 1)
@@ -147,4 +148,30 @@ def test_a_query_string_of_raw_bytes_reaches_the_dialect_as_text(client):
     assert (response.status_code, response.headers["Freeflow"]) == (200, "FC")
     assert response.get_data(as_text=True) == (
         "Choix invalide.\nOrange #121#\n1. Changer de profil\n2. Mon profil\n"
-        "3. Conditions de migration")
+        "3. Conditions de migration"
+        "\n4. Language / Langue")
+
+
+NESTED = "[" * 1500 + "]" * 1500  # 3 KB, deeper than the JSON parser goes
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_malformed_not_a_500(client):
+    # Hubtel: the body, or a field of an otherwise good Initiation, is the polite end.
+    initiation = ('{"Type": "Initiation", "Mobile": "0700000001", "SessionId": "s1", '
+                  '"ServiceCode": "*121#", "Message": "*121#", "Sequence": 1, '
+                  f'"ClientState": {NESTED}}}')
+    for body in (NESTED, initiation):
+        response = client.post("/ussd/hubtel", data=body, content_type="application/json")
+        assert (response.status_code, response.get_json()) == (200, {
+            "Type": "Release", "Message": "Demande non reconnue. Merci de composer #121#.",
+            "ClientState": ""})
+
+
+def test_the_simulator_reads_nested_json_as_a_bad_move():
+    from ussd.settings import Settings
+    from ussd.web import create_app
+
+    response = create_app(Settings(demo=True)).test_client().post(
+        "/simulator/api/move", data=NESTED, content_type="application/json")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "a move is a JSON object"})

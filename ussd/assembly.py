@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .menu_files import load_menu
 from .service import UssdService
 from .settings import Settings
 from .store import Store, connect
+
+if TYPE_CHECKING:
+    from .billing.relay import Relay
 
 
 def build_service(settings: Settings, redis_client: Any = None,
@@ -29,6 +33,7 @@ def build_service(settings: Settings, redis_client: Any = None,
     menu = load_menu(settings.menus_dir, settings.policy)
     client = redis_client if redis_client is not None else connect(settings)
     store = Store(client, prefix=settings.key_prefix, session_ttl=settings.session_ttl,
+                  resume_window=settings.resume_window,
                   min_replicas=settings.redis_min_replicas, wait_ms=wait_ms(settings))
     store.load_scripts()  # once per process, so that no hop pays for it
     service = UssdService(menu, store, settings, **({"clock": clock} if clock else {}))
@@ -49,9 +54,45 @@ def fill_embedded_store(service: UssdService, settings: Settings) -> None:
     from .seed import load_files
 
     if settings.seed_files:
-        load_files(service.store, settings.seed_files)
+        from .months import month_of
+
+        load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone))
     if settings.demo:
         load_demo(service)
+
+
+def build_relay(settings: Settings, store: Store | None = None) -> Relay:
+    """The relay for ``settings`` (``ussd relay``), on ``store`` or on the Redis ``settings``
+    name; ConfigError without ``USSD_BILLING_URL``. Without ``USSD_SMS_URL`` it sends no SMS."""
+    import logging
+    from functools import partial
+
+    from .billing.client import BillingClient
+    from .billing.receipt import receipt_of
+    from .billing.relay import BLOCK_MS, Relay
+    from .billing.sms import SmsClient
+
+    # The relay logs each call's outcome itself; httpx's line per request would double it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    billing = settings.billing
+    if not billing.url:
+        raise ConfigError("USSD_BILLING_URL is not set: the relay has nowhere to deliver the "
+                          "outbox's events")
+    if store is None:
+        store = Store(connect(settings), prefix=settings.key_prefix)
+    sms = receipt = None
+    if billing.sms_url:
+        sms = SmsClient(billing.sms_url, billing.sms_username, billing.sms_api_key,
+                        billing.sms_sender, billing.timeout)
+        receipt = partial(receipt_of, load_menu(settings.menus_dir, settings.policy),
+                          policy=settings.policy)
+    return Relay(
+        store.outbox, BillingClient(billing.url, billing.token, billing.timeout),
+        sms=sms, receipt=receipt, max_attempts=billing.max_attempts,
+        claim_after=billing.claim_after, backoff_first=billing.backoff,
+        backoff_most=billing.backoff_max, concurrency=billing.concurrency,
+        # A read waits on Redis for new entries: well within the client's own timeout.
+        block_ms=min(BLOCK_MS, int(settings.redis_timeout * 500)))
 
 
 def worker_app(settings: Settings, target: str | None = None) -> Any:
@@ -66,6 +107,12 @@ def worker_app(settings: Settings, target: str | None = None) -> Any:
     from .web import create_app
 
     app = create_app(settings)
+    if settings.redis_url is None and settings.billing.url:
+        # The embedded store lives in this process only: its relay must too.
+        import threading
+
+        relay = build_relay(settings, app.extensions["ussd"].store)
+        threading.Thread(target=relay.run, name="relay", daemon=True).start()
     # What is alive now (the modules, the app, the menu, the caches' first entries) lives as
     # long as the process: the collector need not walk it again. Its full collections cost a
     # hop about 1.8 us on average before, 0.3 us after (in-process, 20,000 hops).

@@ -1,22 +1,26 @@
-"""The ``ussd`` command: serve and the handset simulator here; seed, show, migrate, prune and
-log-hash in :mod:`ussd.commands`."""
+"""The ``ussd`` command: serve here; seed, show, migrate, prune and log-hash in
+:mod:`ussd.commands`; relay, events and stub-billing in :mod:`ussd.cli_billing`; menu in
+:mod:`ussd.cli_menu`; the handset simulator (sim) in :mod:`ussd.cli_sim`."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from . import simulator
+from .cli_billing import events, relay, stub_billing
+from .cli_menu import menu
+from .cli_sim import sim
 from .commands import fail_on_error as _fail_on_error
-from .commands import log_hash, migrate, prune, seed, show
+from .commands import log_hash, migrate, move_to_buckets, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
-from .errors import SimulatorError
-from .gateways import DIALECTS, dialect
+from .gateways import DIALECTS
 
 # Where bench/ has always found them (they live in ussd.server, with the rest of serving).
 from .server import DEFAULT_THREADS as DEFAULT_THREADS
@@ -49,7 +53,7 @@ def main() -> None:
                    "nothing but the gateway can reach this server).")
 def serve(host: str, port: int, workers: int | None, threads: int | None, demo: bool,
           reset: bool, seed_files: tuple[str, ...], insecure: bool):
-    """Serve the USSD endpoints with granian (a production WSGI server)."""
+    """Serve the USSD endpoints and the HTTP API with granian (a production WSGI server)."""
     from .server import remove_metrics_dir, shared_metrics
 
     metrics_dir = shared_metrics()  # first: before anything imports prometheus_client
@@ -63,11 +67,14 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
            reset: bool, seed_files: tuple[str, ...], insecure: bool) -> None:
     from dataclasses import replace
 
+    from .api import api_clients, api_summary
+    from .api.clients import load_clients, new_demo_tokens
     from .assembly import worker_app
     from .auth import check_gateway_security
-    from .gateways import DIALECTS
+    from .cli_billing import billing_banner
     from .menu_files import load_menu
-    from .seed import read_data_file
+    from .months import month_of
+    from .seed import check_file
     from .server import (
         MAX_IN_FLIGHT,
         default_workers,
@@ -84,15 +91,21 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if insecure:
         settings = replace(settings, insecure=True)
+    if demo:  # the browser simulator beside the demo (ussd/simulator)
+        settings = replace(settings, simulator=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
+        _fail_on_error(lambda: load_clients(settings.api_clients))
+    this_month = month_of(datetime.now(UTC), settings.zone)
     for path in seed_files:
-        _fail_on_error(lambda path=path: read_data_file(path))
+        _fail_on_error(lambda path=path: check_file(path, this_month))
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")
-        # The worker fills its own store: these settings are handed to it (worker_app).
-        settings = replace(settings, demo=demo,
+        # The worker fills its own store: these settings are handed to it (worker_app), the
+        # demo API clients' tokens too, made here to be printed.
+        settings = replace(settings, demo=demo, api_demo_tokens=new_demo_tokens() if demo else {},
                            seed_files=tuple(str(Path(f).resolve()) for f in seed_files))
         workers = 1
     else:
@@ -107,9 +120,18 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     if settings.log_key is None:
         click.echo("Note: USSD_LOG_KEY is not set: log lines carry the masked number only, "
                    "no subscriber hash to find one subscriber's lines by.")
+    for line in billing_banner(settings):
+        click.echo(line)
     served = settings.gateways or DIALECTS
     click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
+    clients = _fail_on_error(lambda: api_clients(settings, settings.redis_url is None))
+    click.echo("\n".join(api_summary(clients, settings, f"http://{host}:{port}")))
+    if simulator.enabled(settings):
+        guarded = " (HTTP basic auth: USSD_SIMULATOR_AUTH)" if settings.simulator_auth else ""
+        click.echo(f"Browser simulator on http://{host}:{port}/simulator/{guarded}")
+    elif settings.simulator:
+        click.echo("Browser simulator off: on a Redis it needs USSD_SIMULATOR_AUTH.")
     if settings.metrics_port is not None:
         metrics_host = settings.metrics_host or host
         try:
@@ -119,96 +141,32 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
                                        f"{settings.metrics_port}: {error.strerror}") from None
         click.echo(f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
     # Each worker builds its app from these very settings, not from the environment.
+    # granian needs a target's name; the loader below builds the app instead of importing it.
     settings = replace(settings, limits=serving_limits(settings.limits, threads))
     granian_server("ussd.wsgi:app", host, port, workers, threads, in_flight=MAX_IN_FLIGHT).serve(
         target_loader=functools.partial(worker_app, settings))
-
-
-@main.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="The server to dial.")
-@click.option("--gateway", type=click.Choice(DIALECTS),
-              default="africastalking", show_default=True, help="The dialect to speak.")
-@click.option("--msisdn", default="+2250700000001", show_default=True,
-              help="The subscriber's number.")
-@click.option("--dial", default="#121#", show_default=True, help="The code dialled.")
-@click.option("--input", "inputs", multiple=True,
-              help="An input to send (repeatable); none: interactive.")
-@click.option("--hang-up", "ending", flag_value="hang_up",
-              help="After the inputs, hang up (the gateway reports it) instead of ending.")
-@click.option("--time-out", "ending", flag_value="time_out",
-              help="After the inputs, let the session time out (the gateway reports it).")
-@click.option("--token", default=None,
-              help="The gateway's token (default: USSD_<GATEWAY>_TOKEN).")
-@click.option("--user", default=None,
-              help="HTTP basic user (default: from USSD_<GATEWAY>_BASIC_AUTH).")
-@click.option("--password", default=None,
-              help="HTTP basic password (default: from USSD_<GATEWAY>_BASIC_AUTH).")
-def sim(url: str, gateway: str, msisdn: str, dial: str, inputs: tuple[str, ...],
-        ending: str | None, token: str | None, user: str | None, password: str | None) -> None:
-    """Dial #121# like a handset through a gateway: play --input values, or type them."""
-    from .sim import Credentials, Handset
-
-    credentials = Credentials.from_env(gateway)
-    if token or user:
-        credentials = Credentials(token=token, user=user, password=password)
-    handset = Handset(dialect(gateway), url, msisdn, dial, credentials)
-    try:
-        screen = handset.start()
-        _show(dial, screen)
-        if inputs or ending:
-            for position, text in enumerate(inputs):
-                if screen.end:
-                    unused = len(inputs) - position
-                    raise SimulatorError(f"the session ended with {unused} input(s) unused")
-                click.echo(f"> {text}")
-                screen = handset.send(text)
-                _show(text, screen)
-            if ending:
-                if screen.end:
-                    raise SimulatorError("the session ended before it could be left")
-                getattr(handset, ending)()
-                click.echo("(hung up)" if ending == "hang_up" else "(timed out)")
-            return
-        while not screen.end:
-            try:
-                text = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
-            except (click.Abort, EOFError):
-                handset.hang_up()
-                click.echo("\n(hung up)")
-                return
-            screen = handset.send(text)
-            _show(text, screen)
-    except SimulatorError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
-
-
-def _show(sent: str, screen) -> None:
-    bar = "END" if screen.end else "CON"
-    click.echo(f"+---------------------------- {bar}")
-    for line in screen.text.split("\n"):
-        click.echo(f"| {line}")
-    click.echo("+----------------------------")
 
 
 def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, ...]) -> None:
     """Load the seed files and the demo into the Redis, once, before serving; the demo only
     where it overwrites nothing (checked before anything is written, see ``demo.make_room``)."""
     from .demo import DEMO_RANGE, load_demo, make_room
+    from .months import month_of
     from .seed import load_files
 
     service = _redis_service(settings)
     if demo:
         click.echo(f"Demo: {_fail_on_error(lambda: make_room(service, reset))}")
-    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files)):
+    this_month = month_of(service.clock(), service.zone)
+    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files, this_month)):
         click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
     if demo:
         count = _fail_on_error(lambda: load_demo(service))
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
-for command in (seed, show, migrate, prune, log_hash):
+for command in (seed, show, migrate, prune, log_hash, move_to_buckets, relay, events,
+                stub_billing, menu, sim):
     main.add_command(command)
 
 if __name__ == "__main__":

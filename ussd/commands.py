@@ -14,14 +14,52 @@ from .errors import UssdError
 @click.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-def seed(files: tuple[str, ...]) -> None:
-    """Load subscriber and consumption CSV files into the Redis at REDIS_URL."""
+@click.option("--dry-run", is_flag=True, help="Check the files; store nothing.")
+def seed(files: tuple[str, ...], dry_run: bool) -> None:
+    """Load subscriber and consumption CSV files into the Redis at REDIS_URL.
+
+    Every file is checked whole first (a bad row, a consumption row of an unknown subscriber or
+    of a month not begun, an empty file: nothing is stored), reading each once, in memory that
+    does not grow with the files.
+    """
+    from .months import month_of
     from .seed import load_files
 
     service = redis_service()
-    loaded = fail_on_error(lambda: load_files(service.store, files))
+    this_month = month_of(service.clock(), service.zone)
+    with _ProgressBars() as progress:
+        loaded = fail_on_error(lambda: load_files(service.store, files, this_month,
+                                                  dry_run=dry_run, progress=progress))
     for data, count in loaded:
-        click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
+        verb = "checked, nothing stored (--dry-run)" if dry_run else "loaded"
+        click.echo(f"{data.path}: {count} {data.kind.value} row(s) {verb}")
+
+
+class _ProgressBars:
+    """A progress bar per phase of a load, on a terminal only (``seed.Progress``)."""
+
+    def __init__(self):
+        self.bar = None
+        self.phase = None
+        self.shown = sys.stderr.isatty()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.shown:
+            return
+        if phase != self.phase:
+            self.__exit__()
+            self.phase = phase
+            self.bar = click.progressbar(length=max(total, 1), label=phase, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @click.command()
@@ -44,9 +82,11 @@ def show(msisdn: str) -> None:
 @click.command()
 @click.argument("msisdn")
 @click.argument("profile")
-@click.option("--channel", type=click.Choice(["web", "app"]), default="web", show_default=True)
+@click.option("--channel", type=click.Choice(["web", "app", "care"]), default="web",
+              show_default=True)
 def migrate(msisdn: str, profile: str, channel: str) -> None:
-    """Migrate a subscriber as the web customer area or the app would: the same rules."""
+    """Migrate a subscriber as the web customer area, the app or customer care would: the same
+    rules and the same path as the HTTP API (recorded as asked by ``cli``)."""
     from .phone import normalize_msisdn
     from .rules import Channel
 
@@ -88,6 +128,21 @@ def prune(keep_months: int, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"months before {keep_from}: {verb} {report.fields} field(s) of "
                f"{report.changed} subscriber(s); {report.subscribers} subscriber(s) visited")
+
+
+@click.command("move-to-buckets")
+@click.option("--dry-run", is_flag=True, help="Count what would move; move nothing.")
+def move_to_buckets(dry_run: bool) -> None:
+    """Move subscribers stored before the outbox (keys tagged {+225...}) to their buckets.
+
+    Run it once, with the servers stopped, when upgrading a Redis that holds data from before
+    the billing outbox: this version reads the subscribers under their buckets' tags only.
+    """
+    service = redis_service()
+    moved, clashes = fail_on_error(lambda: service.store.admin.move_to_buckets(dry_run))
+    click.echo(f"{moved} key(s) {'would move' if dry_run else 'moved'} to their buckets"
+               + (f"; {clashes} left where a key of the new layout exists already" if clashes
+                  else ""))
 
 
 @click.command("log-hash")

@@ -18,7 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the codes a dialect parses against: plain data too, named for the reader
+    from .gateways.fields import ServiceCodes
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -39,7 +42,10 @@ class Hop:
     gateway resends them all, as Africa's Talking does), else only this hop's. ``sequence``
     numbers the hop within the session, so a retried hop is recognised (None: the gateway
     gives no way to tell). ``dialled`` are the inputs chained in the dialled code itself
-    (``#121*1*2#`` gives ``("1", "2")``), walked on the first hop before ``inputs``.
+    (``#121*1*2#`` gives ``("1", "2")``), walked on the first hop before ``inputs``, once
+    (see :func:`chained_once`). ``opens`` is True when the gateway says this hop opens a
+    session (a dial: Hubtel's ``Initiation``, Flares' dialled code, Africa's Talking's empty
+    ``text``), so that a session id the gateway ended and opens again is a new session.
     ``msisdn`` is normalised (E.164).
     """
 
@@ -50,6 +56,7 @@ class Hop:
     cumulative: bool = False
     sequence: int | None = None
     dialled: tuple[str, ...] = ()
+    opens: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,31 @@ class End:
     The fields are as the gateway sent them, unchecked: a malformed report is only counted,
     since the session record expires with its TTL anyway. ``status`` is the gateway's word
     for how it ended (Africa's Talking ``Success``/``Incomplete``/``Failed``, Hubtel
-    ``Release``/``Timeout``, Flares ``clean``/``error``).
+    ``Release``/``Timeout``, Flares ``clean``/``error``). ``dropped`` is True when the
+    dialogue was broken (a time-out, a network failure: it may be resumed on a redial), False
+    when it ended as the subscriber chose or on our ``END``, None when the status says neither.
     """
 
     gateway: str
     session_id: object
     msisdn: object
     status: str
+    dropped: bool | None = None
+
+
+def chained_once(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    """The inputs of two fields of a first hop that may both carry the dialled extension.
+
+    Gateways put the inputs chained in the dialled code (``#121*1*4#``) in the code's field,
+    in the inputs' field, or in both: walked once, whichever carries them. When one holds
+    the other's inputs and more (``1`` and ``1*4``), the longer is walked; otherwise the
+    first, then the second.
+    """
+    if second[:len(first)] == first:
+        return second
+    if first[:len(second)] == second:
+        return first
+    return first + second
 
 
 class EndKind(StrEnum):
@@ -131,10 +156,12 @@ class Dialect(Protocol):
     """One gateway's wire format, both halves: a module of ``ussd/gateways/`` each.
 
     Server half, used by the one generic view (``ussd/gateways/view.py``): ``parse`` reads a
-    request (raising :class:`~ussd.errors.BadRequestError` or
-    :class:`~ussd.errors.InvalidMsisdnError` for one we cannot serve: the view then answers
-    ``wire`` of the service's polite refusal, for the number ``msisdn_field`` holds),
-    ``wire`` writes a reply, ``acknowledge`` answers an :class:`End`.
+    request, given the service codes answered (``codes``: a
+    :class:`~ussd.gateways.fields.ServiceCodes`, the default ones unless given), and raises
+    :class:`~ussd.errors.BadRequestError` or :class:`~ussd.errors.InvalidMsisdnError` for one
+    we cannot serve (the view then answers ``wire`` of the service's polite refusal, for the
+    number ``msisdn_field`` holds); ``wire`` writes a reply, ``acknowledge`` answers an
+    :class:`End`.
 
     Client half, used by the simulator, the tests and the bench: the requests the gateway
     sends (``inputs`` are the subscriber's inputs so far, one per hop, as typed: ``"1*2"``
@@ -148,8 +175,9 @@ class Dialect(Protocol):
     body: str  # what the view reads for parse: "form", "json" or "query" (WireRequest's field)
     token_in_path: bool  # the gateway is only given a URL: its token goes in the path
     numbers_hops: bool  # a retried hop can be told from a new one (cumulative text, Sequence)
+    end_meanings: Mapping[str, str | None]  # its words for an ended session: what each means
 
-    def parse(self, request: WireRequest) -> Hop | End: ...
+    def parse(self, request: WireRequest, codes: ServiceCodes = ...) -> Hop | End: ...
 
     def msisdn_field(self, request: WireRequest) -> object: ...
 

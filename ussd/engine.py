@@ -3,7 +3,8 @@
 ``step(menu, session, text, standing, policy) -> Step`` walks one input; :func:`reply_of`
 renders a record. Nothing here does I/O: the caller loads the subscriber's :class:`Standing`
 and the :class:`Session` record, and when a step asks for a migration (``Step.migration``)
-the caller applies it atomically, re-checking what the decision was based on. Because a
+the caller applies it atomically, re-checking what the decision was based on; when it sets
+the subscriber's language (``Step.language``), the caller stores it with the record. Because a
 record holds everything its screen shows, re-rendering it gives the same reply: a retried hop
 is answered from the record alone (the record and its window of recent hops: ussd.session).
 """
@@ -17,7 +18,17 @@ from types import MappingProxyType
 from .contract import Reply
 from .menu import Menu, Screen
 from .render import BACK, HOME, MORE, choice_count, render, screen_pages
-from .rules import PROFILES_IN_ORDER, Decision, Language, Policy, Profile, Reason, Standing, decide
+from .rules import (
+    LANGUAGES_IN_ORDER,
+    PROFILES_IN_ORDER,
+    Decision,
+    Language,
+    Policy,
+    Profile,
+    Reason,
+    Standing,
+    decide,
+)
 from .session import Session
 
 
@@ -31,10 +42,12 @@ class Migration:
 
 @dataclass(frozen=True)
 class Step:
-    """The result of one input: the next record, and a migration to apply, if any."""
+    """The result of one input: the next record, and a migration to apply or the subscriber's
+    new language to store, if any."""
 
     session: Session
     migration: Migration | None = None
+    language: Language | None = None
 
 
 def begin(menu: Menu, standing: Standing | None, language: Language | None,
@@ -59,7 +72,11 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
     if text == MORE and session.page + 1 < _page_count(menu, session, policy):
         return Step(session.changed(page=session.page + 1, invalid=0))
     if not screen.end:
-        if text == HOME and session.screen != menu.start:
+        if text == BACK and session.page > 0:  # back from page 2 of a long screen: page 1
+            return Step(session.changed(page=session.page - 1, invalid=0))
+        if text in (BACK, HOME) and session.screen == menu.start:
+            return Step(session.changed(page=0, invalid=0))  # home already: shown again
+        if text == HOME:
             return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
             previous = session.back[-1]
@@ -91,9 +108,19 @@ def _choose(menu: Menu, session: Session, screen: Screen, number: int,
     if screen.listing == "profiles":
         target = PROFILES_IN_ORDER[number - 1]
         return _act(menu, session, screen, screen.action, target, standing, policy)
+    if screen.listing == "languages":  # the action is set_language (menu.LISTS)
+        language = LANGUAGES_IN_ORDER[number - 1]
+        chosen = session.changed(language=language)
+        return Step(_enter(menu, chosen, screen.next, standing, policy), language=language)
     option = screen.options[number - 1]
     if option.goto is not None:
         return Step(_enter(menu, session, option.goto, standing, policy))
+    if option.action == "resume":  # the dropped dialogue's very screen and choices
+        if session.suspended is None:
+            return Step(_enter(menu, session, menu.start, standing, policy))
+        return Step(session.suspended.changed(invalid=0, suspended=None))
+    if option.action == "restart":
+        return Step(begin(menu, standing, session.language, policy).changed(hop=session.hop))
     target = Profile(str(session.values["target"]))
     return _act(menu, session, screen, option.action, target, standing, policy)
 
@@ -116,12 +143,13 @@ def _enter(menu: Menu, session: Session, destination: str, standing: Standing,
     back = (*session.back, session.screen) if remember else session.back
     if destination == menu.start:
         back = ()  # home, however it was reached, forgets the way there
-    return session.changed(screen=destination, values=values, back=back, page=0, invalid=0)
+    return session.changed(screen=destination, values=values, back=back, page=0, invalid=0,
+                           suspended=None)
 
 
 def _go(session: Session, destination: str, values: Mapping[str, object]) -> Session:
     return session.changed(screen=destination, values=MappingProxyType(dict(values)),
-                   back=(), page=0, invalid=0)
+                   back=(), page=0, invalid=0, suspended=None)
 
 
 def _invalid(menu: Menu, session: Session) -> Session:
@@ -155,5 +183,5 @@ def screen_values(screen: Screen, standing: Standing, policy: Policy,
             "used": standing.migrations_this_month,
         }
     # The profile list marks the current profile; the confirm screen's action needs its target.
-    wanted = screen.fields | ({"current"} if screen.listing else set()) | {"target"}
+    wanted = screen.fields | ({"current"} if screen.listing == "profiles" else set()) | {"target"}
     return MappingProxyType({k: v for k, v in known.items() if k in wanted and v is not None})

@@ -11,6 +11,9 @@
      ├── DemoRefusedError       --demo against a Redis that already holds data
      ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
+     ├── IdempotencyKeyReusedError   an API client's idempotency key sent again with another
+     │                               request than the one it was first answered for
+     ├── InvalidConsumptionError     consumption fed in with bad entries (each one named)
      └── StoreError             the session/subscriber store failed
           ├── StoreUnavailableError   Redis cannot be reached (in time)
           │    └── OutcomeUnknownError    a write was sent and no answer came: applied or not
@@ -29,7 +32,14 @@ class ConfigError(UssdError):
 
 
 class InvalidMenuError(UssdError):
-    """A menu or text file is broken: unknown target, missing text, screen too long..."""
+    """A menu or text file is broken: unknown target, missing text, screen too long...
+
+    ``problems`` holds each problem with where it is (``menu.Problem``), when known.
+    """
+
+    def __init__(self, message: str, problems: tuple | list = ()):
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class ScreenTooLongError(UssdError):
@@ -51,12 +61,13 @@ class UnknownServiceCodeError(BadRequestError):
 class SeedError(UssdError):
     """A data file has bad rows; nothing of it was loaded."""
 
-    def __init__(self, path: str, problems: list[str]):
+    def __init__(self, path: str, problems: list[str], total: int | None = None):
         self.path = path
-        self.problems = problems
+        self.problems = problems  # the first of them, when there are very many (``total``)
+        total = max(total or 0, len(problems))
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{path}: {len(problems)} bad row(s), nothing loaded\n{shown}{more}")
+        more = f"\n  ... and {total - 20} more" if total > 20 else ""
+        super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
 
 
 class DemoRefusedError(UssdError):
@@ -69,6 +80,26 @@ class SimulatorError(UssdError):
 
 class MalformedReplyError(SimulatorError):
     """A reply that is not well formed in its dialect (read by a dialect's client half)."""
+
+
+class IdempotencyKeyReusedError(UssdError):
+    """An idempotency key sent again with another request than the one it first came with."""
+
+    def __init__(self, asked_before: str, asked_now: str):
+        self.asked_before = asked_before
+        self.asked_now = asked_now
+        super().__init__(f"this idempotency key was first used to ask for {asked_before!r}, "
+                         f"not {asked_now!r}")
+
+
+class InvalidConsumptionError(UssdError):
+    """Consumption fed in with bad entries, each named in ``errors`` (``location``, ``name``,
+    ``message``); nothing of it was applied."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} bad entr{'y' if len(errors) == 1 else 'ies'}, "
+                         "nothing applied")
 
 
 class StoreError(UssdError):

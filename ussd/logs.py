@@ -203,7 +203,8 @@ class LineLogger:
         if not logger.isEnabledFor(logging.INFO):
             return
         handler = sole_line_handler(logger)
-        if handler is not None:
+        # A plain text line only: a JSON line is an event's (``event``), with its fields.
+        if handler is not None and type(handler.formatter) is LogFormatter:
             try:
                 message = msg % args
             except Exception:  # noqa: BLE001  (logging reports it below, and never raises)

@@ -23,11 +23,15 @@ metric                                    labels
 ``ussd_retried_hops_total``               gateway
 ``ussd_rejected_requests_total``          gateway, reason (:data:`REJECTIONS`)
 ``ussd_session_end_notifications_total``  gateway, status (:data:`END_STATUSES`)
+``ussd_api_requests_total``               endpoint (:data:`API_ENDPOINTS`), client (of the
+                                          clients file, or ``-``), status
+``ussd_api_request_seconds``              endpoint (a histogram)
 ========================================  ==================================================
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -41,16 +45,16 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client import multiprocess as _multiprocess
-from prometheus_client import values as _values
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from .gateways import DIALECTS, dialects
 from .rules import Channel, Profile, Reason
 
 disable_created_metrics()
 
 OTHER = "other"
-# The registered gateway dialects (``gateways.DIALECTS``; a test keeps the two equal).
-GATEWAYS = frozenset({"africastalking", "hubtel", "flares"})
+# The registered gateway dialects: a new dialect module is counted under its own name.
+GATEWAYS = frozenset(DIALECTS)
 # What a hop did: a screen shown; a migration applied; a refusal (with its reason); a wrong
 # input; a retried hop answered again; a migration whose outcome is not known yet (the "being
 # processed" screen); a hop not served in time, answered "busy" (overload); Redis out of reach;
@@ -62,16 +66,19 @@ REASONS = frozenset(reason.value for reason in Reason if reason is not Reason.AP
 # open (the subscriber left it, it timed out, the network failed).
 ENDINGS = frozenset({"completed", "abandoned", "timed_out", "failed"})
 FUNNEL = ("dial", "list", "confirmation", "result")
-REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load"})
+REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load", "api_read",
+                              "api_history", "api_migrate", "api_answer"})
+# The HTTP API's endpoints (ussd/api/views.py) and the statuses it answers. Its clients are
+# the server's clients file's (a request names none it has not authenticated as), or "-".
+API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration",
+                           "post_consumption", "get_openapi", "get_problem_type"})
+API_STATUSES = frozenset(str(status) for status in (200, 201, 400, 401, 403, 404, 405, 413, 415,
+                                                     422, 429, 500, 503))
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
                         "unauthorized", "forbidden"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service
-# ended it, counted already when its last screen was sent).
-END_STATUSES = {
-    "africastalking": {"Success": None, "Incomplete": "abandoned", "Failed": "failed"},
-    "hubtel": {"Release": "abandoned", "Timeout": "timed_out"},
-    "flares": {"clean": "abandoned", "error": "failed"},
-}
+# ended it, counted already when its last screen was sent): each dialect's ``end_meanings``.
+END_STATUSES = {each.name: dict(each.end_meanings) for each in dialects()}
 CHANNELS = frozenset(channel.value for channel in Channel)
 PROFILES = frozenset(profile.value for profile in Profile)
 
@@ -105,6 +112,11 @@ SESSION_ENDS = Counter(
 )
 REJECTED = Counter("ussd_rejected_requests_total", "Requests refused before the engine",
                    ["gateway", "reason"])
+API_REQUESTS = Counter("ussd_api_requests_total", "HTTP API requests answered, by endpoint, "
+                       "client and status", ["endpoint", "client", "status"])
+API_SECONDS = Histogram("ussd_api_request_seconds", "Time to answer one HTTP API request",
+                        ["endpoint"],
+                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
 def closed(value: str, allowed: Iterable[str]) -> str:
@@ -144,12 +156,21 @@ def record_redis(operation: str, seconds: float) -> None:
 
 @contextmanager
 def redis_call(operation: str):
-    """Time the Redis call in the block (counted when it fails too)."""
+    """Time the Redis call in the block (counted when it fails too): the other channels'
+    calls. The hop's own calls time themselves inline (store/hops.py): this generator costs a
+    microsecond a call."""
     started = time.perf_counter()
     try:
         yield
     finally:
         record_redis(operation, time.perf_counter() - started)
+
+
+def record_api_request(endpoint: str, client: str, status: int, seconds: float) -> None:
+    """One HTTP API request answered, and its duration."""
+    endpoint = closed(endpoint, API_ENDPOINTS)
+    API_REQUESTS.labels(endpoint, client, closed(str(status), API_STATUSES)).inc()
+    API_SECONDS.labels(endpoint).observe(seconds)
 
 
 def record_migration(channel: str, target: str) -> None:
@@ -203,8 +224,9 @@ def record_retry(gateway: str) -> None:
 
 # --- exposition ------------------------------------------------------------------------------
 
-# Chosen by prometheus_client when it was first imported, from PROMETHEUS_MULTIPROC_DIR.
-MULTIPROCESS = bool(getattr(_values.ValueClass, "_multiprocess", False))
+# prometheus_client chooses its mode when first imported, from PROMETHEUS_MULTIPROC_DIR: this
+# module is where the service first imports it (``ussd serve`` sets the variable before).
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 _registry: CollectorRegistry | None = None
 
 
@@ -215,7 +237,7 @@ def registry() -> CollectorRegistry:
         return REGISTRY
     if _registry is None:
         _registry = CollectorRegistry(auto_describe=False)
-        _multiprocess.MultiProcessCollector(_registry)
+        MultiProcessCollector(_registry)
     return _registry
 
 

@@ -1,5 +1,5 @@
-"""The service's account of its work: each hop's metrics and log line, and one audit line for
-each migration applied.
+"""The service's account of its work: each hop's metrics and log line, one audit line for
+each migration applied, and one for each migration request to the HTTP API.
 
 The phone number is never logged whole: a line carries it masked (``+225*******001``) and,
 when ``USSD_LOG_KEY`` is set, ``subscriber``: an HMAC-SHA256 of the number under that key (20
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import traceback
 from pathlib import Path
 
@@ -34,6 +35,14 @@ SUBSCRIBER_HASH_DIGITS = 20
 def subscriber_hash(key: bytes, msisdn: str) -> str:
     """The keyed hash of a normalised number that log lines carry (``USSD_LOG_KEY``)."""
     return hmac.digest(key, msisdn.encode(), hashlib.sha256).hex()[:SUBSCRIBER_HASH_DIGITS]
+
+
+_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
+
+
+def without_numbers(text: str) -> str:
+    """``text`` with every run of digits long enough to be a phone number blanked."""
+    return _NUMBER.sub("<number>", text)
 
 
 def where_raised(error: BaseException) -> str:
@@ -87,6 +96,14 @@ class Observer:
                   client: str | None = None) -> None:
         """One migration applied: counted, and its audit line (by whom, from, to)."""
         metrics.record_migration(channel, target)
+        self.migration_line(channel, msisdn, source, target, gateway=gateway,
+                            session_id=session_id, client=client)
+
+    def migration_line(self, channel: str, msisdn: str, source: str, target: str, *,
+                       gateway: str | None = None, session_id: str | None = None,
+                       client: str | None = None) -> None:
+        """The audit line of one migration applied (``ussd.accounts`` counts the other
+        channels' migrations itself)."""
         fields: dict[str, object] = {"channel": channel}
         if gateway is not None:
             fields["gateway"] = gateway
@@ -97,3 +114,22 @@ class Observer:
         fields["from"] = source
         fields["to"] = target
         audit_log.event("migration", fields)
+
+    def api_migration(self, client: str | None, msisdn: str | None, status: int,
+                      decision: str | None, replayed: bool | None, request: str | None,
+                      applied: tuple[str, str, str] | None = None) -> None:
+        """The audit line of one migration request to the HTTP API, answered or refused: the
+        client, the subscriber (None: no number read), the status and the decision, and the
+        channel, from and to of the migration it applied. Its idempotency key is named by a
+        digest of it (its request's key, ``keys.request_digest``)."""
+        fields: dict[str, object] = {"client": client or "-"}
+        if applied is not None:
+            fields["channel"] = applied[0]
+        fields |= self.who(msisdn) if msisdn else {"msisdn": "-"}
+        fields["status"] = status
+        fields["decision"] = decision or "-"
+        fields["replayed"] = "-" if replayed is None else str(replayed).lower()
+        fields["request"] = request or "-"
+        if applied is not None:
+            fields["from"], fields["to"] = applied[1], applied[2]
+        audit_log.event("api_migration", fields)

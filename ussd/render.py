@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from .contract import Reply
 from .errors import InvalidMenuError, ScreenTooLongError
-from .menu import Menu, Screen
-from .rules import PROFILES_IN_ORDER, Language, Policy, Profile
+from .menu import Menu, Problem, Screen, texts_file
+from .rules import LANGUAGES_IN_ORDER, PROFILES_IN_ORDER, Language, Policy, Profile
 from .text import fits, format_amount
 
 # What a subscriber types to page on, go back and go home.
@@ -94,7 +94,8 @@ def _pages(
     filled = format_values(menu, language, values, policy)
     lines = texts[screen.text].format_map(filled).split("\n")
     lines += option_lines(menu, screen, language, values)
-    footer = [] if screen.end or screen_name == menu.start else [texts["nav.back_home"]]
+    navigates = screen.nav and not screen.end and screen_name != menu.start
+    footer = [texts["nav.back_home"]] if navigates else []
     pages = paginate(lines, footer, texts["nav.more"], head=texts["nav.invalid"])
     return [f"{texts['nav.invalid']}\n{page}" for page in pages] if error else pages
 
@@ -102,8 +103,12 @@ def _pages(
 def option_lines(
     menu: Menu, screen: Screen, language: Language, values: Mapping[str, object]
 ) -> list[str]:
-    """The numbered choices of a screen; the profile list marks the current profile."""
+    """The numbered choices of a screen; the profile list marks the current profile, the
+    language list names each language in itself."""
     texts = menu.texts[language]
+    if screen.listing == "languages":
+        return [f"{number}. {menu.texts[each]['language.name']}"
+                for number, each in enumerate(LANGUAGES_IN_ORDER, start=1)]
     if screen.listing == "profiles":
         current = values.get("current")
         mark = texts["nav.current"]
@@ -116,7 +121,11 @@ def option_lines(
 
 def choice_count(screen: Screen) -> int:
     """How many numbered choices a screen offers."""
-    return len(PROFILES_IN_ORDER) if screen.listing == "profiles" else len(screen.options)
+    if screen.listing == "profiles":
+        return len(PROFILES_IN_ORDER)
+    if screen.listing == "languages":
+        return len(LANGUAGES_IN_ORDER)
+    return len(screen.options)
 
 
 def format_values(
@@ -128,7 +137,7 @@ def format_values(
         if name in ("target", "current"):
             filled[name] = Profile(str(value)).title
         elif name in ("required", "consumed"):
-            filled[name] = format_amount(int(value))
+            filled[name] = format_amount(int(value), language)
         else:
             filled[name] = str(value)
     return filled
@@ -142,7 +151,8 @@ def conditions(menu: Menu, language: Language, policy: Policy) -> str:
         required = policy.required_for(profile)
         template = texts["conditions.threshold"] if required else texts["conditions.free"]
         lines.append(
-            template.format_map({"target": profile.title, "required": format_amount(required)})
+            template.format_map({"target": profile.title,
+                                 "required": format_amount(required, language)})
         )
     return "\n".join(lines)
 
@@ -189,7 +199,9 @@ def check_every_screen(menu: Menu, policy: Policy) -> None:
                 try:
                     screen_pages(menu, name, language, WIDEST_VALUES, policy, error)
                 except ScreenTooLongError as failure:
-                    problems.append(f"screen {name!r} in {language.value}: {failure}")
+                    problems.append(Problem(texts_file(language), menu.screens[name].text,
+                                            f"screen {name!r} in {language.value}: {failure}"))
                     break
     if problems:
-        raise InvalidMenuError("screens too long for one USSD message:\n  " + "\n  ".join(problems))
+        raise InvalidMenuError("screens too long for one USSD message:\n  "
+                               + "\n  ".join(map(str, problems)), problems)

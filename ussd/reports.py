@@ -14,7 +14,8 @@ from . import metrics
 from .contract import End
 from .errors import BadRequestError, InvalidMsisdnError, StoreError, UssdError
 from .gateways.fields import text_field
-from .phone import blank_numbers, mask_msisdn, normalize_msisdn
+from .observe import without_numbers
+from .phone import mask_msisdn, normalize_msisdn
 
 log = logging.getLogger("ussd.gateway")
 
@@ -29,16 +30,16 @@ def refused(gateway: str, error: UssdError, raw_msisdn: object) -> str | None:
     # An invalid number's message quotes the number: log only what kind of refusal it was;
     # another's may quote what the caller sent (a number in the wrong field): blanked.
     detail = (type(error).__name__ if isinstance(error, InvalidMsisdnError)
-              else blank_numbers(str(error)))
+              else without_numbers(str(error)))
     log.info("refused gateway=%s msisdn=%s: %s", gateway,
              mask_msisdn(msisdn) if msisdn else "-", detail)
     return msisdn
 
 
-def ended(end: End, close: Callable[[str, str, str], object]) -> None:
-    """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn)``,
-    True if it was live, or a word for why that is not known) and log it, unless the report
-    names no valid session and number.
+def ended(end: End, close: Callable[[str, str, str, bool | None], object]) -> None:
+    """Count a session end a gateway reports; close it (``close(gateway, session_id, msisdn,
+    dropped)``, True if it was live, or a word for why that is not known) and log it, unless
+    the report names no valid session and number.
 
     A malformed report is only counted: the session record expires with its TTL anyway.
     """
@@ -51,7 +52,7 @@ def ended(end: End, close: Callable[[str, str, str], object]) -> None:
         metrics.record_end_report(end.gateway, end.status, live=False)
         return
     try:
-        live: object = close(end.gateway, session_id, msisdn)
+        live: object = close(end.gateway, session_id, msisdn, end.dropped)
     except StoreError:
         live = "unknown"
     metrics.record_end_report(end.gateway, end.status, live=live is True)

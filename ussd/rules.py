@@ -45,6 +45,10 @@ class Language(StrEnum):
     EN = "en"
 
 
+# The languages as the menu's language list numbers them (1 French, 2 English).
+LANGUAGES_IN_ORDER: tuple[Language, ...] = tuple(Language)
+
+
 # The members by their stored value, for code that reads one on every hop: a dict lookup,
 # where calling the enum (``Language("fr")``) costs about 1 us.
 PROFILE_BY_VALUE: Mapping[str, Profile] = {profile.value: profile for profile in Profile}
@@ -52,11 +56,12 @@ LANGUAGE_BY_CODE: Mapping[str, Language] = {language.value: language for languag
 
 
 class Channel(StrEnum):
-    """Where a migration was asked for."""
+    """Where a migration was asked for: USSD, the web customer area, the app, customer care."""
 
     USSD = "ussd"
     WEB = "web"
     APP = "app"
+    CARE = "care"
 
 
 class Reason(StrEnum):
@@ -158,3 +163,8 @@ def decide(standing: Standing | None, target: Profile | str, policy: Policy) -> 
         return Decision(Reason.INSUFFICIENT_CONSUMPTION, profile, **figures)
     figures["migrations_left"] = left_now - 1
     return Decision(Reason.APPROVED, profile, **figures)
+
+
+def offers(standing: Standing, policy: Policy) -> tuple[Decision, ...]:
+    """What every profile would be decided now, in the fixed order: a "Mon profil" page."""
+    return tuple(decide(standing, profile, policy) for profile in PROFILES_IN_ORDER)

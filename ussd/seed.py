@@ -1,35 +1,36 @@
-"""Subscriber and consumption data from CSV files, checked whole before anything is stored.
+"""Subscriber and consumption data from CSV files, streamed: every file checked whole before
+anything is stored, in memory that does not grow with the files.
 
 Two kinds of file, told apart by their header:
 
 * subscribers: ``msisdn,profile[,language]`` (language ``fr`` when absent or empty);
-* consumption: ``msisdn,month,amount`` (``month`` as ``YYYY-MM``, ``amount`` in F CFA).
+* consumption: ``msisdn,month,amount`` (``month`` as ``YYYY-MM``, ``amount`` in F CFA): for a
+  known subscriber (in Redis, or in a subscribers file given before it), and a month that has
+  begun.
 
-A file with any bad row raises :class:`SeedError` naming every bad row by file and line, and
-nothing of it is loaded.
+Each file is read once, row by row, and its checked rows are staged in a private SQLite
+database on disk (the standard library's ``sqlite3``: its index finds repeated rows and its
+table holds what to store, so a file of any size costs a few MiB of memory). A file with bad
+rows, or with none, raises :class:`SeedError` naming them by file and line, and nothing of any
+file is loaded; otherwise the staged rows go to Redis, 1000 per round trip.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from .errors import InvalidMsisdnError, SeedError
 from .months import parse_month
 from .phone import normalize_msisdn
 from .rules import LANGUAGE_BY_CODE, Language, Profile
+from .seed_staging import BATCH, CountingReader, DataKind, Staging
 
 MAX_AMOUNT = 10**12
-
-
-class DataKind(StrEnum):
-    """What a CSV file holds."""
-
-    SUBSCRIBERS = "subscribers"
-    CONSUMPTION = "consumption"
-
+MAX_PROBLEMS = 1000  # named in full; beyond, counted
 
 HEADERS = {
     ("msisdn", "profile"): DataKind.SUBSCRIBERS,
@@ -40,62 +41,192 @@ HEADERS = {
 
 @dataclass(frozen=True)
 class DataFile:
-    """The checked rows of one CSV file."""
+    """A checked CSV file: its kind and how many rows it has (``rows``: the rows themselves,
+    from :func:`read_data_file` only)."""
 
     path: str
     kind: DataKind
-    rows: tuple[tuple, ...]
+    count: int
+    rows: tuple[tuple, ...] = ()
 
 
-def read_data_file(path: Path | str) -> DataFile:
-    """Read and check one CSV file; SeedError if anything in it is wrong."""
-    path = str(path)
+def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
+    """Check one small file alone and return its rows (consumption subscribers unchecked);
+    SeedError if anything in it is wrong. Loading goes through :func:`load_files`."""
+    rows: list[tuple] = []
+    kind = _stage(Staging(), 0, str(path), this_month, rows.append)
+    return DataFile(str(path), kind, len(rows), tuple(rows))
+
+
+def check_file(path: Path | str, this_month: str | None = None) -> DataFile:
+    """Check one file's rows alone (not whether its consumption's subscribers exist), in
+    bounded memory; SeedError if anything in it is wrong."""
+    staging = Staging()
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            lines = list(csv.reader(handle))
+        return DataFile(str(path), _stage(staging, 0, str(path), this_month), staging.count(0))
+    finally:
+        staging.close()
+
+
+# Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
+# stored, rows in all).
+Progress = Callable[[str, int, int], None]
+
+
+def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
+               progress: Progress | None = None) -> list[tuple[DataFile, int]]:
+    """Check every file, then store them all (``dry_run``: store nothing): a bad file stops
+    the load before any write. ``store`` (None: nobody is known but the files' own) tells
+    which subscribers exist; ``this_month`` (``YYYY-MM``) refuses the months after it."""
+    paths = [str(path) for path in paths]
+    staging = Staging()
+    try:
+        files = []
+        read = _Meter(progress, "checking", sum(_size(path) for path in paths))
+        for number, path in enumerate(paths):
+            kind = _stage(staging, number, path, this_month, progress=read.advance)
+            files.append(DataFile(path, kind, staging.count(number)))
+        for number, data in enumerate(files):
+            if data.kind is DataKind.CONSUMPTION:
+                _check_subscribers(staging, number, data.path, store)
+        if dry_run:
+            return [(data, data.count) for data in files]
+        loaded = []
+        stored = _Meter(progress, "loading", sum(data.count for data in files))
+        for number, data in enumerate(files):
+            rows = _counted(staging.rows(number, data.kind), stored.advance)
+            if data.kind is DataKind.SUBSCRIBERS:
+                loaded.append((data, store.admin.put_subscribers(rows)))
+            else:
+                loaded.append((data, store.admin.put_consumption(rows)))
+        return loaded
+    finally:
+        staging.close()
+
+
+def _stage(staging: Staging, number: int, path: str, this_month: str | None,
+           keep: Callable[[tuple], None] | None = None,
+           progress: Callable[[int], None] | None = None) -> DataKind:
+    """Read and check one file into ``staging`` (and hand each row to ``keep``)."""
+    problems = _Problems()
+    try:
+        with open(path, "rb") as raw:
+            counted = CountingReader(raw, progress)
+            handle = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
+            lines = csv.reader(handle)
+            header = next(lines, None)
+            if header is None:
+                raise SeedError(path, ["empty file: expected a header line"])
+            header_key = tuple(cell.strip().lower() for cell in header)
+            kind = HEADERS.get(header_key)
+            if kind is None:
+                known = "; ".join(",".join(h) for h in HEADERS)
+                raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
+                                       f"(known: {known})"])
+            parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
+            least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
+            batch: list[tuple] = []
+            total = 0
+            for line, cells in enumerate(lines, start=2):
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if not least <= len(cells) <= most:
+                    problems.add(f"line {line}: expected {most} fields, got {len(cells)}")
+                    continue
+                try:
+                    row = parse([cell.strip() for cell in cells], this_month)
+                except ValueError as error:
+                    problems.add(f"line {line}: {error}")
+                    continue
+                total += 1
+                if keep is not None:
+                    keep(row)
+                batch.append((line, row[0], *(str(value) for value in row[1:])))
+                if len(batch) == BATCH:
+                    staging.add(number, batch)
+                    batch = []
+            staging.add(number, batch)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise SeedError(path, [f"cannot read: {error}"]) from None
-    if not lines:
-        raise SeedError(path, ["empty file: expected a header line"])
-    header = tuple(cell.strip().lower() for cell in lines[0])
-    kind = HEADERS.get(header)
-    if kind is None:
-        known = "; ".join(",".join(h) for h in HEADERS)
-        raise SeedError(path, [f"line 1: unknown header {','.join(header)!r} (known: {known})"])
-    parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
-    rows, problems, seen = [], [], {}
-    for number, cells in enumerate(lines[1:], start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) > len(header) or len(cells) < (2 if kind is DataKind.SUBSCRIBERS else 3):
-            problems.append(f"line {number}: expected {len(header)} fields, got {len(cells)}")
-            continue
-        try:
-            row = parse([cell.strip() for cell in cells])
-        except ValueError as error:
-            problems.append(f"line {number}: {error}")
-            continue
-        identity = row[:2] if kind is DataKind.CONSUMPTION else row[:1]
-        if identity in seen:
-            problems.append(f"line {number}: repeats line {seen[identity]} ({', '.join(identity)})")
-            continue
-        seen[identity] = number
-        rows.append(row)
-    if problems:
-        raise SeedError(path, problems)
-    return DataFile(path, kind, tuple(rows))
+    for line, first, msisdn, second in staging.repeats(number, kind):
+        identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
+        problems.add(f"line {line}: repeats line {first} ({identity})")
+    if not problems.total and not total:
+        problems.add("no rows: expected at least one after the header")
+    if problems.total:
+        raise SeedError(path, sorted(problems.named, key=_line_of), total=problems.total)
+    if kind is DataKind.SUBSCRIBERS:
+        staging.db.execute("INSERT OR IGNORE INTO known SELECT msisdn FROM rows WHERE file = ?",
+                           (number,))
+    return kind
 
 
-def load_files(store, paths) -> list[tuple[DataFile, int]]:
-    """Check every file, then store them all: a bad file stops the load before any write."""
-    files = [read_data_file(path) for path in paths]
-    loaded = []
-    for data in files:
-        if data.kind is DataKind.SUBSCRIBERS:
-            loaded.append((data, store.admin.put_subscribers(data.rows)))
-        else:
-            loaded.append((data, store.admin.put_consumption(data.rows)))
-    return loaded
+def _check_subscribers(staging: Staging, number: int, path: str, store) -> None:
+    """SeedError naming every consumption row whose subscriber is neither in Redis nor in a
+    subscribers file given before (one round trip per 1000 numbers)."""
+    unknown: list[str] = []
+    cursor = staging.db.execute(
+        "SELECT DISTINCT msisdn FROM rows WHERE file = ? AND msisdn NOT IN "
+        "(SELECT msisdn FROM known)", (number,))
+    while batch := [msisdn for (msisdn,) in cursor.fetchmany(BATCH)]:
+        known = store.admin.known_subscribers(batch) if store is not None else set()
+        unknown += [msisdn for msisdn in batch if msisdn not in known]
+    if not unknown:
+        return
+    problems = [f"line {line}: no subscriber {msisdn} (load the subscribers first)"
+                for chunk in _chunks(unknown, BATCH)
+                for line, msisdn in staging.db.execute(
+                    "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY line", (number, *chunk))]
+    raise SeedError(path, sorted(problems, key=_line_of)[:MAX_PROBLEMS], total=len(problems))
+
+
+class _Meter:
+    """Adds up what one phase has done, for ``progress``."""
+
+    def __init__(self, progress: Progress | None, phase: str, total: int):
+        self.progress, self.phase, self.total, self.done = progress, phase, total, 0
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if self.progress is not None:
+            self.progress(self.phase, self.done, self.total)
+
+
+def _counted(rows: Iterator, advance: Callable[[int], None]) -> Iterator:
+    for count, row in enumerate(rows, start=1):
+        if count % BATCH == 0:
+            advance(BATCH)
+        yield row
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # said when the file is read
+
+
+class _Problems:
+    """A file's bad rows: the first ``MAX_PROBLEMS`` named, all counted."""
+
+    def __init__(self):
+        self.named: list[str] = []
+        self.total = 0
+
+    def add(self, problem: str) -> None:
+        self.total += 1
+        if len(self.named) < MAX_PROBLEMS:
+            self.named.append(problem)
+
+
+def _line_of(problem: str) -> int:
+    return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _msisdn(text: str) -> str:
@@ -105,7 +236,7 @@ def _msisdn(text: str) -> str:
         raise ValueError(str(error)) from None
 
 
-def _subscriber_row(cells: list[str]) -> tuple[str, Profile, Language]:
+def _subscriber_row(cells: list[str], this_month: str | None) -> tuple[str, Profile, Language]:
     msisdn = _msisdn(cells[0])
     profile = Profile.parse(cells[1])
     if profile is None:
@@ -118,9 +249,11 @@ def _subscriber_row(cells: list[str]) -> tuple[str, Profile, Language]:
     return msisdn, profile, language
 
 
-def _consumption_row(cells: list[str]) -> tuple[str, str, int]:
+def _consumption_row(cells: list[str], this_month: str | None) -> tuple[str, str, int]:
     msisdn = _msisdn(cells[0])
     parse_month(cells[1])
+    if this_month is not None and cells[1] > this_month:
+        raise ValueError(f"month {cells[1]} has not begun (this month is {this_month})")
     if not cells[2].isdigit() or int(cells[2]) > MAX_AMOUNT:
         raise ValueError(f"amount must be a whole number of F CFA, got {cells[2]!r}")
     return msisdn, cells[1], int(cells[2])

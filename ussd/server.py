@@ -78,13 +78,11 @@ def shared_metrics() -> str | None:
     used the metrics, as a test does): each worker then counts for itself, and a warning says
     so.
     """
-    if "prometheus_client" in sys.modules:
-        from prometheus_client import values
-
-        if not getattr(values.ValueClass, "_multiprocess", False):
-            log.warning("metrics are per worker process: prometheus_client was imported "
-                        "before ussd serve could set PROMETHEUS_MULTIPROC_DIR")
-            return None
+    # prometheus_client chose its mode when imported: multiprocess only if the variable was set.
+    if "prometheus_client" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        log.warning("metrics are per worker process: prometheus_client was imported "
+                    "before ussd serve could set PROMETHEUS_MULTIPROC_DIR")
+        return None
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     directory = given or tempfile.mkdtemp(prefix="ussd-metrics-")
     os.makedirs(directory, exist_ok=True)

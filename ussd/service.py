@@ -16,8 +16,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
+from .accounts import MAX_MIGRATION_ATTEMPTS, Accounts, Asker  # the same bound for a hop
 from .contract import End, Hop, Reply
-from .engine import Migration, begin, reply_of, step
+from .engine import Migration, reply_of, step
+from .engine import ended as dialogue_over
 from .errors import (
     OutcomeUnknownError,
     StoreConflictError,
@@ -25,26 +27,32 @@ from .errors import (
     StoreUnavailableError,
     UssdError,
 )
+from .events import history_entry, migration_event
 from .languages import Languages
 from .menu import Menu
 from .months import month_of, previous_month
-from .observe import Observer, where_raised
+from .observe import Observer, where_raised, without_numbers
 from .outcomes import Outcomes, Seen
-from .phone import blank_numbers, mask_msisdn
+from .phone import mask_msisdn
 from .render import render
 from .reports import ended, refused
-from .rules import Channel, Decision, Language, Profile, Standing, decide
-from .session import Session, advance, hop_number, new_inputs, replayed
+from .resume import opening, resumable
+from .rules import Channel, Decision, Language, Profile, Standing
+from .session import (
+    Session,
+    advance,
+    first_inputs,
+    hop_number,
+    new_inputs,
+    reopens,
+    replayed,
+)
 from .settings import Settings
 from .settle import settle
 from .store import MigrateOutcome, SessionChange, Store
 
 # The hop line and the audit line: ussd.observe. A hop's failures are logged here.
 log = logging.getLogger("ussd.hop")
-
-# Racing sessions of one subscriber can each make the migration script find the subscriber
-# moved on; every such loss means another migration succeeded, so the cap bounds the retries.
-MAX_MIGRATION_ATTEMPTS = 8
 
 
 class UssdService:
@@ -61,6 +69,8 @@ class UssdService:
         self.observer = Observer(menu, settings)
         self.languages = Languages()  # for the screens answered without Redis
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
+        # The other channels (the API, ussd migrate): the same store, rules, clock and months.
+        self.accounts = Accounts(store, self.policy, clock, self._months)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""
@@ -77,7 +87,7 @@ class UssdService:
             seen = Seen("pending", self.menu.system["processing"])
         except StoreError as error:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
-                        blank_numbers(str(error)))
+                        without_numbers(str(error)))
             reply = self.system_reply("unavailable", self.language_of(hop.msisdn))
             seen = self.observer.failed("unavailable")
         except Exception as error:  # noqa: BLE001  (any bug: the polite END below, logged)
@@ -109,36 +119,27 @@ class UssdService:
 
     def migrate(self, msisdn: str, target: Profile | str, channel: Channel,
                 client: str | None = None) -> Decision:
-        """Migrate a subscriber from another channel (web, app): the same rules, atomically.
+        """Migrate a subscriber from another channel: the same rules, atomically.
 
-        ``msisdn`` must be normalised; ``client`` names who asked, for the audit line.
-        Returns the decision; an approved one has been applied.
+        ``msisdn`` must be normalised; ``client`` names who asked (``cli``...), in the history
+        and the audit line. Returns the decision; an approved one has been applied. The
+        HTTP API's path too (:mod:`ussd.accounts`), which writes its own audit line.
         """
-        now = self.clock()
-        month, last_month = self._months(now)
-        subscriber = self.store.hops.load_subscriber(msisdn, month, last_month)
-        standing = subscriber.standing if subscriber else None
-        for _ in range(MAX_MIGRATION_ATTEMPTS):
-            decision = decide(standing, target, self.policy)
-            if not decision.approved:
-                return decision
-            entry = _history_entry(now, standing.profile, decision.target, channel)
-            answer = self.store.hops.migrate(msisdn, expected=standing, target=decision.target,
-                                             month=month, last_month=last_month, entry=entry)
-            if answer.outcome is MigrateOutcome.APPLIED:
-                self.observer.migration(channel.value, msisdn, standing.profile.value,
-                                        decision.target.value, client=client)
-                return decision
-            standing = answer.standing
-        raise StoreConflictError(f"migration kept conflicting for {mask_msisdn(msisdn)}")
+        outcome = self.accounts.migrate(msisdn, target, Asker(channel, client))
+        if outcome.migration is not None:
+            self.observer.migration_line(channel.value, msisdn, outcome.migration.source.value,
+                                         outcome.migration.target.value, client=client)
+        return outcome.decision
 
-    def close(self, gateway: str, session_id: str, msisdn: str) -> bool:
+    def close(self, gateway: str, session_id: str, msisdn: str,
+              dropped: bool | None = None) -> bool:
         """End a session the gateway reports as ended; True if it was still live.
 
         Its record is kept aside until its TTL runs out, so that a late copy of one of its
-        hops is answered as before and never walks the session again.
+        hops is answered as before and never walks the session again; a ``dropped`` one may
+        be resumed by a redial within the resume window (ussd/resume.py).
         """
-        return self.store.hops.close_session(msisdn, gateway, session_id)
+        return self.store.hops.close_session(msisdn, gateway, session_id, dropped)
 
     def _months(self, now: datetime) -> tuple[str, str]:
         """This month and the last, in the operator's zone; worked out once a second."""
@@ -152,13 +153,14 @@ class UssdService:
     def _handle(self, hop: Hop) -> tuple[Reply, Seen]:
         now = self.clock()
         month, last_month = self._months(now)
-        read = self.store.hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
+        hops = self.store.hops
+        read = hops.read(hop.msisdn, hop.gateway, hop.session_id, month, last_month)
         record, subscriber = read.record, read.subscriber
         wait = self.settings.limits.unknown_outcome_wait
         standing = subscriber.standing if subscriber else None
         if subscriber is not None:
             self.languages.remember(hop.msisdn, subscriber.language)
-        if read.closed is not None:
+        if read.closed is not None and not hop.opens:
             # A late copy of a hop of a session the gateway has ended: never walked again.
             return self._replay(hop, Session.loads(read.closed), closed=True)
 
@@ -168,37 +170,46 @@ class UssdService:
         # already handled this hop. A lost race means someone else moved on, so turns are few.
         for _ in range(MAX_MIGRATION_ATTEMPTS):
             session = Session.loads(record) if record is not None else None
-            if session is None:
-                language = subscriber.language if subscriber else None
-                start = begin(self.menu, standing, language, self.policy)
-                pending = hop.dialled + hop.inputs
+            if session is not None and reopens(hop) and dialogue_over(self.menu, session,
+                                                                      self.policy):
+                session = None  # dialled again on an id whose dialogue ended: a new session
+            if session is None:  # a new session, or the resume screen over a dropped one
+                pending = first_inputs(hop)
+                start = opening(self.menu, standing, subscriber and subscriber.language,
+                                read.dropped, pending, self.policy)
             else:
                 start = session
                 pending = new_inputs(session, hop)
                 if pending is None:  # a replayed hop: answered as the first time, nothing applied
                     return self._replay(hop, session)
-            current, migration = self._walk(start, pending, standing)
+            current, migration, language = self._walk(start, pending, standing)
             current = advance(session, current, hop_number(hop, start))
             new = current.dumps()
             if migration is None:
+                keep = resumable(self.menu, current, self.policy) if hops.resumes else None
                 try:
-                    (written, found), resent = settle(
-                        partial(self.store.hops.save_session, read.session, record, new), wait)
+                    (written, found), resent = settle(partial(
+                        hops.save_session, read.session, record, new, keep, language), wait)
                 except OutcomeUnknownError as error:  # only a screen was at stake: say so
                     raise StoreUnavailableError("session record: outcome unknown") from error
                 if written or (resent and found == new):  # found: our first copy's, then
+                    if language is not None:
+                        self.languages.remember(hop.msisdn, language)
                     return (reply_of(self.menu, current, self.policy),
                             self.observer.outcomes.of(session, current))
                 if found is None:  # the gateway closed the session meanwhile
                     return self._goodbye(start.language)
                 record = found
                 continue
-            entry = _history_entry(now, migration.expected.profile, migration.target,
-                                   Channel.USSD, hop)
+            entry = history_entry(now, migration.expected.profile, migration.target,
+                                  Channel.USSD, hop)
+            event = migration_event(hop.msisdn, migration.expected, migration.target,
+                                    Channel.USSD, hop.gateway, hop.session_id, now, month,
+                                    subscriber.language)
             answer, resent = settle(partial(
-                self.store.hops.migrate, hop.msisdn, expected=migration.expected,
+                hops.migrate, hop.msisdn, expected=migration.expected,
                 target=migration.target, month=month, last_month=last_month, entry=entry,
-                session=SessionChange(read.session, record, new)), wait)
+                event=event, session=SessionChange(read.session, record, new)), wait)
             applied = answer.outcome is MigrateOutcome.APPLIED
             if applied or (resent and answer.session == new):  # found: our first copy's
                 self.observer.migration(Channel.USSD.value, hop.msisdn,
@@ -217,15 +228,24 @@ class UssdService:
             record = answer.session  # STALE_SESSION: another copy of the hop got there first
         raise StoreConflictError(f"hop kept conflicting for {mask_msisdn(hop.msisdn)}")
 
-    def _walk(self, session: Session, pending: tuple[str, ...],
-              standing: Standing | None) -> tuple[Session, Migration | None]:
-        """Step the engine through ``pending``; stops at a migration to apply."""
+    def _walk(self, session: Session, pending: tuple[str, ...], standing: Standing | None
+              ) -> tuple[Session, Migration | None, Language | None]:
+        """Step the engine through ``pending``: the record, the migration to apply and the
+        language chosen (the last), if any.
+
+        A migration is confirmed on a hop of its own: chained inputs (``#121*1*2*1#``, or
+        ``2*1`` typed at once) may reach the confirmation screen but never confirm it; they
+        stop there, and the screen asks.
+        """
+        language = None
         for text in pending:
             result = step(self.menu, session, text, standing, self.policy)
-            session = result.session
             if result.migration is not None:
-                return session, result.migration  # it ends the dialogue: later inputs are moot
-        return session, None
+                if len(pending) > 1:
+                    return session, None, language
+                return result.session, result.migration, language  # it ends the dialogue
+            session, language = result.session, result.language or language
+        return session, None, language
 
     def _goodbye(self, language: Language) -> tuple[Reply, Seen]:
         return (self.system_reply("goodbye", language),
@@ -270,21 +290,6 @@ class UssdService:
         ended(end, self.close if close else _later)
 
 
-def _later(gateway: str, session_id: str, msisdn: str) -> str:
+def _later(gateway: str, session_id: str, msisdn: str, dropped: bool | None) -> str:
     """A session end not acted on now (overload): its record expires with its TTL."""
     return "later"
-
-
-def _history_entry(now: datetime, source: Profile, target: Profile, channel: Channel,
-                   hop: Hop | None = None) -> dict:
-    """One line of a subscriber's migration history; a USSD one names its gateway session."""
-    entry = {
-        "at": now.isoformat(timespec="seconds"),
-        "from": source.value,
-        "to": target.value,
-        "channel": channel.value,
-    }
-    if hop is not None:
-        entry["gateway"] = hop.gateway
-        entry["session"] = hop.session_id[:64]
-    return entry

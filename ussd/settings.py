@@ -35,6 +35,14 @@ AUTH``                     sends with HTTP basic auth
                            ``X-Forwarded-For``
 ``USSD_INSECURE``          serve gateways without a secret  off
                            even with a Redis (see auth.py)
+``USSD_SERVICE_CODES``     the USSD codes answered, by      ``*121#,#121#``
+                           ``,`` (a sandbox's ``*384*1234#``)
+``USSD_RESUME_WINDOW``     seconds after a drop in which a  ``120``
+                           redial may resume (0: never)
+``USSD_SIMULATOR``         serve the browser simulator at   off (on with ``--demo``)
+                           ``/simulator``
+``USSD_SIMULATOR_AUTH``    ``user:password`` for it (needed none
+                           with ``USSD_SIMULATOR``)
 ``USSD_METRICS_PORT``      serve ``/metrics`` on this port  none: ``/metrics`` on the
                            instead of the gateways' port    gateways' port
 ``USSD_METRICS_HOST``      the metrics listener's address   ``ussd serve --host``
@@ -42,13 +50,18 @@ AUTH``                     sends with HTTP basic auth
                            object per line)
 ``USSD_LOG_KEY``           the key of the subscriber hash   none: no hash in the logs
                            in log lines (HMAC-SHA256)
+``USSD_API_CLIENTS``       the HTTP API's clients file      none: the API is off (404)
+                           (TOML: ``ussd/api/clients.py``)
+``USSD_BILLING_*`` ...     billing, the relay, the SMS      ``ussd/billing/config.py``
 ``USSD_MAX_BODY`` ...      the bounds of a bad day          ``ussd/limits.py``
 =========================  ===============================  ================================
 
 ``<DIALECT>`` is a gateway dialect's name in capitals (``AFRICASTALKING``, ``HUBTEL``...).
 
-The last two let each worker process of ``ussd serve`` fill its own embedded store; with a
-Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once, before serving.
+``USSD_DEMO`` and ``USSD_SEED_FILES`` let each worker process of ``ussd serve`` fill its own
+embedded store; with a Redis, ``ussd serve --demo/--seed`` and ``ussd seed`` load the data once,
+before serving. ``api_demo_tokens`` is no variable: ``ussd serve --demo`` makes the demo API
+clients' tokens, prints them and hands them to its workers in their settings.
 """
 
 from __future__ import annotations
@@ -63,9 +76,20 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .billing.config import OWN_NAMES, BillingSettings  # OWN_NAMES: not gateway secrets
 from .errors import ConfigError
 from .limits import Limits
 from .rules import DEFAULT_THRESHOLDS, Policy, Profile
+from .variables import LOG_FORMATS, MIN_SECRET_LENGTH
+from .variables import choice as _choice
+from .variables import codes as _codes
+from .variables import flag as _flag
+from .variables import log_key as _log_key
+from .variables import names as _names
+from .variables import number as _number
+from .variables import port as _port
+from .variables import seconds as _seconds
+from .variables import user_password as _user_password
 
 
 def shipped_menus() -> Traversable:
@@ -81,7 +105,8 @@ def shipped_menus() -> Traversable:
 DEFAULT_MENUS_DIR: Traversable = shipped_menus()
 
 
-MIN_SECRET_LENGTH = 16
+# The codes answered unless USSD_SERVICE_CODES says otherwise (gateways/fields.py reads them).
+DEFAULT_SERVICE_CODES = ("*121#", "#121#")
 _GATEWAY_SECRET = re.compile(r"^USSD_([A-Z0-9]+)_(TOKEN|BASIC_AUTH|ALLOW)$")
 
 
@@ -131,10 +156,18 @@ class Settings:
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0
     insecure: bool = False
+    service_codes: tuple[str, ...] = DEFAULT_SERVICE_CODES
+    resume_window: int = 120  # seconds; 0: a dropped session is never offered again
+    simulator: bool = False
+    simulator_auth: str | None = field(default=None, repr=False)  # "user:password"
+    billing: BillingSettings = field(default_factory=BillingSettings)
     metrics_port: int | None = None  # None: /metrics on the gateways' port
     metrics_host: str | None = None  # None: the address ussd serve listens on
     log_format: str = "text"
     log_key: bytes | None = field(default=None, repr=False)
+    api_clients: Path | None = None  # None: no clients file
+    # The demo API clients' tokens by channel (embedded store and demo only); none: made up.
+    api_demo_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value a log line must never show (tokens, passwords, keys)."""
@@ -144,6 +177,10 @@ class Settings:
             found.append((gateway.basic_auth or "").partition(":")[2])
         if self.log_key:
             found.append(self.log_key.decode(errors="replace"))
+        if self.simulator_auth:
+            found += [self.simulator_auth, self.simulator_auth.partition(":")[2]]
+        found += [self.billing.token or "", self.billing.sms_api_key or "",
+                  *self.api_demo_tokens.values()]
         if self.redis_url:  # the user part's, and a sentinel_password=
             from urllib.parse import unquote
 
@@ -200,75 +237,26 @@ class Settings:
             gateway_secrets=_gateway_secrets(env),
             proxy_hops=_number("USSD_PROXY_HOPS", env.get("USSD_PROXY_HOPS"), default.proxy_hops),
             insecure=_flag(env.get("USSD_INSECURE")),
+            service_codes=_codes(env.get("USSD_SERVICE_CODES")) or default.service_codes,
+            resume_window=_number("USSD_RESUME_WINDOW", env.get("USSD_RESUME_WINDOW"),
+                                  default.resume_window),
+            simulator=_flag(env.get("USSD_SIMULATOR")),
+            simulator_auth=_user_password("USSD_SIMULATOR_AUTH", env.get("USSD_SIMULATOR_AUTH")),
+            billing=BillingSettings.from_env(env),
             metrics_port=_port("USSD_METRICS_PORT", env.get("USSD_METRICS_PORT")),
             metrics_host=env.get("USSD_METRICS_HOST") or default.metrics_host,
             log_format=_choice("USSD_LOG_FORMAT", env.get("USSD_LOG_FORMAT"), LOG_FORMATS),
             log_key=_log_key(env.get("USSD_LOG_KEY")),
+            api_clients=(Path(env["USSD_API_CLIENTS"]) if env.get("USSD_API_CLIENTS")
+                         else default.api_clients),
         )
+        if settings.simulator and settings.simulator_auth is None:
+            raise ConfigError("USSD_SIMULATOR needs USSD_SIMULATOR_AUTH=user:password: the "
+                              "simulator can drive any subscriber's session")
         settings.zone  # noqa: B018  (fail at start-up, not on the first hop)
         if settings.session_ttl < 1:
             raise ConfigError("USSD_SESSION_TTL must be at least 1 second")
         return settings
-
-
-LOG_FORMATS = ("text", "json")  # the first is the default
-
-
-def _port(name: str, value: str | None) -> int | None:
-    if not value:
-        return None
-    port = _number(name, value, 0)
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value!r}")
-    return port
-
-
-def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
-    if not value:
-        return choices[0]
-    if value.lower() not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value.lower()
-
-
-def _log_key(value: str | None) -> bytes | None:
-    if not value:
-        return None
-    if len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"USSD_LOG_KEY must be at least {MIN_SECRET_LENGTH} characters")
-    return value.encode()
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes")
-
-
-def _number(name: str, value: str | None, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{name} must not be negative, got {value!r}")
-    return number
-
-
-def _seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= 60:
-        raise ConfigError(f"{name} must be between 0 and 60 seconds, got {value!r}")
-    return seconds
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(name.strip().lower() for name in value.split(",") if name.strip())
 
 
 def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:
@@ -276,7 +264,7 @@ def _gateway_secrets(env: Mapping[str, str]) -> dict[str, GatewaySecrets]:
     found: dict[str, dict[str, object]] = {}
     for name, value in env.items():
         match = _GATEWAY_SECRET.match(name)
-        if not match or not value.strip():
+        if not match or not value.strip() or name in OWN_NAMES:
             continue  # compose passes unset variables as empty strings
         dialect, kind = match.group(1).lower(), match.group(2).lower()
         if kind == "token" and len(value) < MIN_SECRET_LENGTH:

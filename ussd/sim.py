@@ -162,8 +162,19 @@ class Handset:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         answer = self.transport(method, self.base + target, headers, body)
         if answer.status != 200:
-            hint = {401: ": check --token, or --user and --password",
-                    403: ": this address is not on the gateway's allow-list"}
             raise SimulatorError(f"HTTP {answer.status} from {self.base}/ussd/{self.dialect.name}"
-                                 + hint.get(answer.status, ""))
+                                 + _hint(answer))
         return answer
+
+
+def _hint(answer: WireReply) -> str:
+    """What a refusal means, for the tester: for a ``404``, the server's own sentence when it
+    says one (a dialect it does not serve); else what the status usually means."""
+    said = answer.body.strip()
+    if (answer.status == 404 and answer.mimetype == "text/plain" and said and len(said) <= 200
+            and "\n" not in said):
+        return f": {said}"
+    return {401: ": check --token, or --user and --password",
+            403: ": this address is not on the gateway's allow-list",
+            404: ": nothing there: is --url this service, with the dialect served "
+                 "(USSD_GATEWAYS)?"}.get(answer.status, "")

@@ -3,14 +3,19 @@
 A USSD message carries 160 bytes: 182 characters when every character is in the GSM 03.38
 default alphabet (7 bits each; the extension table's characters such as ``€`` take two), or 80
 characters in UCS-2 otherwise. The ``gsm0338`` codec tells which alphabet a text needs.
+Amounts are written as the source writes them in French (``8.000 F CFA``), with a comma in
+English (``8,000 F CFA``).
 """
 
 from __future__ import annotations
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
+from .rules import Language
+
 GSM_LIMIT = 182
 UCS2_LIMIT = 80
+SMS_LIMIT = 160  # one SMS: 140 bytes of 7-bit characters
 
 
 def measure(text: str) -> tuple[int, int]:
@@ -27,6 +32,19 @@ def fits(text: str) -> bool:
     return length <= limit
 
 
-def format_amount(amount: int) -> str:
-    """An amount the way the source writes it: ``2500`` -> ``2.500 F CFA``."""
-    return f"{amount:,} F CFA".replace(",", ".")
+def fits_sms(text: str) -> bool:
+    """True when ``text`` is one SMS of the GSM 03.38 alphabet: at most 160 characters, those
+    of the extension table (``€``, ``[``...) counting two."""
+    try:
+        return len(text.encode("gsm03.38")) <= SMS_LIMIT
+    except UnicodeEncodeError:
+        return False
+
+
+# The thousands separator of each language: the source's dot in French, a comma in English.
+THOUSANDS = {Language.FR: ".", Language.EN: ","}
+
+
+def format_amount(amount: int, language: Language = Language.FR) -> str:
+    """An amount as ``language`` writes it: ``2500`` -> ``2.500 F CFA`` (``2,500`` in English)."""
+    return f"{amount:,} F CFA".replace(",", THOUSANDS[language])

@@ -1,4 +1,5 @@
-"""The Flask application: gateway endpoints, health, readiness and metrics."""
+"""The Flask application: gateway endpoints, the HTTP API, health, readiness, metrics, and
+the browser simulator for testers when it is enabled (ussd/simulator/)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
-from . import metrics
+from . import api, metrics, simulator
 from .assembly import build_service
+from .gateways.paths import canonical_paths
 from .gateways.view import check_security, mount
 from .observe import where_raised
 from .settings import Settings
@@ -37,8 +40,11 @@ def create_app(
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
-    app.wsgi_app = ascii_query(app.wsgi_app)
+    app.wsgi_app = canonical_paths(ascii_query(app.wsgi_app))
     mount(app, service, settings)
+    simulator.mount(app, service, settings)
+    embedded = redis_client is None and settings.redis_url is None  # as build_service's
+    api.mount(app, service, settings, embedded)
 
     @app.get("/healthz")
     def health() -> Response:
@@ -62,11 +68,31 @@ def create_app(
     return app
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with a body nested too deeply for the parser read as invalid JSON.
+
+    The standard library's parser raises ``RecursionError`` at about 1,000 levels, which
+    ``request.get_json(silent=True)`` does not catch (it catches ``ValueError``): a 2 KB body of
+    ``[`` characters was a 500, to a gateway, to the API and to the simulator alike. As a
+    ``ValueError`` it is what any other malformed body is: the dialect's polite end, the API's
+    400 problem. Every other body parses exactly as before.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 class UssdFlask(Flask):
     """Flask, logging a request that fails inside it without the request's path: a gateway's
     token may be in the path (``/ussd/<dialect>/<token>``), and the exception's message may
     quote a phone number. The route's pattern, the exception's type and where it was raised
-    say what failed; the gateway gets Flask's 500 as before."""
+    say what failed; the gateway gets Flask's 500 as before. Request bodies are read by
+    :class:`BoundedJSONProvider`."""
+
+    json_provider_class = BoundedJSONProvider
 
     def log_exception(self, exc_info) -> None:
         rule = request.url_rule.rule if request.url_rule is not None else "-"

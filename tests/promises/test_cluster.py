@@ -1,11 +1,15 @@
 """The dialogues, the store and the migration race again, on a real 3-master Redis Cluster.
 
-The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py`` and
-``test_race.py`` are collected here a second time (as ``test_<module>__<name>``) with
+The tests of ``test_service.py``, ``test_store_hops.py``, ``test_store_admin.py``,
+``test_race.py``, ``test_relay.py`` (the outbox: events and receipts in the subscriber's slot,
+relays polling every master) and ``test_api_consumption.py``, and of the HTTP API's
+``test_store_accounts.py``, ``test_accounts.py``, ``test_api_views.py``,
+``test_api_ratelimit.py`` (its rate limits kept in the cluster) and ``test_api_race.py``
+are collected here a second time (as ``test_<module>__<name>``) with
 ``redis_client`` and ``real_redis`` overridden: both are the client the service builds for
 ``REDIS_URL=redis://127.0.0.1:<port>/0?cluster=true`` (``redis.RedisCluster``), on a cluster
 of three ``redis-server`` masters started on loopback ports once for this module
-(``tests/redis_servers.py``). Every key of a subscriber shares its ``{+225...}`` hash tag, so
+(``tests/redis_servers.py``). Every key of a subscriber shares its bucket's ``{<bb>}`` hash tag, so
 each hop's script runs on one master; the keys of different subscribers, and so of one test,
 spread over all three. Then: round trips per hop on the cluster, counted as the benchmark
 counts them.
@@ -15,8 +19,15 @@ from __future__ import annotations
 
 import pytest
 import redis
+import test_accounts
+import test_api_consumption
+import test_api_race
+import test_api_ratelimit
+import test_api_views
 import test_race
+import test_relay
 import test_service
+import test_store_accounts
 import test_store_admin
 import test_store_hops
 from conftest import ALICE, SUBSCRIBERS, Dialler
@@ -26,7 +37,9 @@ from ussd.settings import Settings
 from ussd.store import connect
 
 pytestmark = pytest.mark.cluster
-REUSED = (test_service, test_store_hops, test_store_admin, test_race)
+REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_relay,
+          test_api_consumption, test_store_accounts, test_accounts, test_api_views,
+          test_api_ratelimit, test_api_race)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +60,15 @@ def cluster_client(redis_cluster, key_prefix):
     # different subscribers live in different slots (a multi-key DEL would be CROSSSLOT).
     for key in list(client.scan_iter(match=f"{key_prefix}:*", count=1000)):
         client.delete(key)
+    close_cluster_client(client)
+
+
+def close_cluster_client(client: redis.RedisCluster) -> None:
+    """Close every connection of a cluster client: ``close()`` alone leaves each node's pool
+    open (the node's client does not own it), sockets for the collector to warn about."""
+    for node in client.get_nodes():
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.disconnect()
     client.close()
 
 

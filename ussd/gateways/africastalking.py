@@ -6,42 +6,60 @@ first hop). Because it is cumulative, a retried hop resends the same ``text`` an
 recognised by its input count. At the end of a session (an ``END`` shown, the subscriber gone,
 the network lost) the gateway may call the events URL with ``status``
 (``Success``/``Incomplete``/``Failed``), ``durationInMillis``, ``errorMessage``...: that
-closes the session, changes no subscriber, and is answered with an empty ``200``. The gateway
-is given a URL only, so its secret is a token in the path (``/ussd/africastalking/<token>``).
+closes the session, changes no subscriber, and is answered with an empty ``200``;
+``Incomplete`` and ``Failed`` are a dialogue broken before its end (a drop: it may be resumed on
+a redial), ``Success`` one that reached our ``END``. The gateway is given a URL only, so its
+secret is a token in the path (``/ussd/africastalking/<token>``).
+
+A first hop's ``text`` may already hold the inputs chained in the dialled code (``serviceCode``
+``*121*1*4#`` with ``text`` ``1*4``): they are walked once (``contract.chained_once``). A hop
+whose ``text`` is empty is a dial: on a session id the gateway has ended, a new session.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
 from ..errors import MalformedReplyError
 from ..phone import normalize_msisdn
-from .fields import check_answer, parse_service_code, split_inputs, text_field
+from .fields import SERVICE_CODES, ServiceCodes, check_answer, field, split_inputs, text_field
 
 EVENTS = "/events"
 NETWORK = "61203"  # Orange Côte d'Ivoire's MCC and MNC, as the gateway names the network
 _ACKNOWLEDGED = WireReply(200, "text/plain", "")
 _STATUS = {EndKind.COMPLETED: "Success", EndKind.HANG_UP: "Incomplete",
            EndKind.TIME_OUT: "Incomplete"}
+# Each status, in any letter case: its spelling here (as end_meanings and the metrics name
+# it), and whether it is a drop (True) or an end (False).
+_STATUSES = {"success": ("Success", False), "incomplete": ("Incomplete", True),
+             "failed": ("Failed", True)}
 
 
 class AfricasTalking:
     """The Africa's Talking dialect, both halves."""
 
     name = "africastalking"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"Success": None, "Incomplete": "abandoned",
+                                     "Failed": "failed"})
     routes = (Route("", ("POST",)), Route(EVENTS, ("POST",)))
     body = "form"
     token_in_path = True
     numbers_hops = True
 
-    def parse(self, request: WireRequest) -> Hop | End:
+    def parse(self, request: WireRequest, codes: ServiceCodes = SERVICE_CODES) -> Hop | End:
         """The hop a callback's form describes, or the End an event reports.
 
         Raises BadRequestError or InvalidMsisdnError on a bad field, number or service code.
         """
         form = request.form
         if request.suffix == EVENTS:
-            return End(self.name, form.get("sessionId"), form.get("phoneNumber"),
-                       form.get("status", "unknown"))
+            said = field(form, "status")
+            status, dropped = _STATUSES.get(said.lower() if isinstance(said, str) else "",
+                                            (said if isinstance(said, str) else "unknown", None))
+            return End(self.name, field(form, "sessionId"), field(form, "phoneNumber"), status,
+                       dropped)
         inputs = split_inputs(text_field(form, "text", required=False))
         return Hop(
             gateway=self.name,
@@ -50,12 +68,13 @@ class AfricasTalking:
             inputs=inputs,
             cumulative=True,
             sequence=len(inputs),
-            dialled=parse_service_code(text_field(form, "serviceCode")),
+            dialled=codes.split(text_field(form, "serviceCode")),
+            opens=not inputs,
         )
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
-        return request.form.get("phoneNumber")
+        return field(request.form, "phoneNumber")
 
     def wire(self, reply: Reply, request: WireRequest) -> WireReply:
         """A reply in the dialect: ``CON `` to continue, ``END `` to close."""

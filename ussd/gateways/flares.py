@@ -7,13 +7,16 @@ forms are taken too), every later hop's only the latest input. The reply is the 
 with the header ``Freeflow: FC`` to continue or ``FB`` to end the session.
 
 The gateway reports an ended session with ``abort`` (``abort=clean``: the subscriber hung up;
-``abort=error``: the network lost it) beside ``SessionID`` and ``MSISDN``: that closes the
-session and gets an empty ``200``.
+``abort=error``: the network lost it, a drop that may be resumed on a redial) beside
+``SessionID`` and ``MSISDN``: that closes the session and gets an empty ``200``. Parameter
+names and the ``abort`` value are read in any letter case.
 
 Flares gives no way to tell a retried hop from a new one, so a retry is walked as a new input
 (it can never apply a migration twice: the success screen ends the dialogue). A first hop is
 recognised by its input being our code; an input a subscriber types is never that, except a
-literal ``121``, which then shows the current screen again.
+literal ``121``, which then shows the current screen again. Dialling again on a session id the
+gateway has ended (``abort``, or after our ``FB``) is a new session. A first hop whose
+``input`` is empty (some platforms send the dial so) shows the plain start screen.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ from ..errors import MalformedReplyError, UnknownServiceCodeError
 from ..phone import normalize_msisdn
 from .fields import (
     MAX_INPUT,
+    SERVICE_CODES,
+    ServiceCodes,
     bare_code,
     check_answer,
-    parse_service_code,
+    field,
     split_inputs,
     text_field,
 )
 
 ABORTS = {EndKind.HANG_UP: "clean", EndKind.TIME_OUT: "error"}  # how the gateway says it
-_KNOWN_ABORTS = frozenset(ABORTS.values())
+_DROPPED = {"clean": False, "error": True}  # each abort -> End.dropped
 # "Cache-Control": a GET, so no proxy may answer a hop from its cache.
 _CONTINUE = MappingProxyType({"Freeflow": "FC", "Cache-Control": "no-store"})
 _CLOSE = MappingProxyType({"Freeflow": "FB", "Cache-Control": "no-store"})
@@ -44,34 +49,40 @@ class Flares:
     """The Flares dialect, both halves."""
 
     name = "flares"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"clean": "abandoned", "error": "failed"})
     routes = (Route("", ("GET",)),)
     body = "query"
     token_in_path = True
     numbers_hops = False
 
-    def parse(self, request: WireRequest) -> Hop | End:
+    def parse(self, request: WireRequest, codes: ServiceCodes = SERVICE_CODES) -> Hop | End:
         """The hop a request's query describes, or the End an ``abort`` reports.
 
         Raises BadRequestError or InvalidMsisdnError on a bad field, number or service code.
         """
         args = request.query
-        if "abort" in args:
-            status = args["abort"] if args["abort"] in _KNOWN_ABORTS else "other"
-            return End(self.name, args.get("SessionID"), args.get("MSISDN"), status)
+        abort = field(args, "abort")
+        if abort is not None:
+            status = abort.lower() if isinstance(abort, str) else ""
+            status = status if status in _DROPPED else "other"
+            return End(self.name, field(args, "SessionID"), field(args, "MSISDN"), status,
+                       _DROPPED.get(status))
         text = text_field(args, "input", required=False, limit=MAX_INPUT)
         session_id = text_field(args, "SessionID")
         msisdn = normalize_msisdn(text_field(args, "MSISDN"))
         try:
-            return Hop(self.name, session_id, msisdn, dialled=parse_service_code(text))
+            return Hop(self.name, session_id, msisdn, dialled=codes.split(text), opens=True)
         except UnknownServiceCodeError:
             if text.startswith(("*", "#")):
                 raise  # a dialled code, and not ours
-        # An empty input is the subscriber sending nothing: an input, refused by the menu.
+        # An empty input is the subscriber sending nothing: on a live session an input,
+        # refused by the menu; on the first hop, none (see session.first_inputs).
         return Hop(self.name, session_id, msisdn, inputs=split_inputs(text) or ("",))
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
-        return request.query.get("MSISDN")
+        return field(request.query, "MSISDN")
 
     def wire(self, reply: Reply, request: WireRequest) -> WireReply:
         """A reply in the dialect: the text, ``Freeflow: FC`` to continue or ``FB`` to end."""

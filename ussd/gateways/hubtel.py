@@ -7,22 +7,26 @@ dialled code, e.g. ``*121*1#``), ``Response`` (``Message`` holds this hop's inpu
 from 1, so a retried hop is recognised by a number already seen. The reply's ``Type`` is
 ``Response`` to continue or ``Release`` to close; ``ClientState`` is echoed (our state lives
 in Redis). A ``Release`` or ``Timeout`` closes the session and is answered with an empty
-``Release``.
+``Release``: a ``Timeout`` is a drop (the dialogue may be resumed on a redial), a ``Release``
+the subscriber's own end. An ``Initiation`` on a ``SessionId`` the gateway has ended is a new
+session. ``Type`` is read in any letter case, as every field's name is.
 """
 
 from __future__ import annotations
 
 import json
 from enum import StrEnum
+from types import MappingProxyType
 
-from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest
+from ..contract import End, EndKind, Hop, Reply, Route, WireReply, WireRequest, chained_once
 from ..errors import BadRequestError, MalformedReplyError
 from ..phone import normalize_msisdn
 from .fields import (
     MAX_INPUT,
-    bare_code,
+    SERVICE_CODES,
+    ServiceCodes,
     check_answer,
-    parse_service_code,
+    field,
     split_inputs,
     text_field,
 )
@@ -40,18 +44,24 @@ class RequestType(StrEnum):
     TIMEOUT = "Timeout"
 
 
-_ENDINGS = (RequestType.RELEASE, RequestType.TIMEOUT)
+_ENDINGS = {RequestType.RELEASE: False, RequestType.TIMEOUT: True}  # -> End.dropped
 _END_TYPES = {EndKind.HANG_UP: RequestType.RELEASE, EndKind.TIME_OUT: RequestType.TIMEOUT}
+_TYPES = {kind.value: kind for kind in RequestType} | {
+    kind.value.lower(): kind for kind in RequestType}
 
 
 def request_type(body: object) -> RequestType:
-    """The request's ``Type``; BadRequestError unless a JSON object with a known one."""
+    """The request's ``Type`` (any letter case); BadRequestError unless a JSON object with a
+    known one."""
     if not isinstance(body, dict):
         raise BadRequestError("body is not a JSON object")
-    try:
-        return RequestType(body.get("Type"))
-    except ValueError:
-        raise BadRequestError(f"unknown Type {str(body.get('Type'))[:20]!r}") from None
+    kind = field(body, "Type")
+    known = _TYPES.get(kind) if isinstance(kind, str) else None
+    if known is None and isinstance(kind, str):
+        known = _TYPES.get(kind.lower())
+    if known is None:
+        raise BadRequestError(f"unknown Type {str(kind)[:20]!r}")
+    return known
 
 
 def sequence(value: object) -> int | None:
@@ -67,7 +77,7 @@ def sequence(value: object) -> int | None:
 
 def client_state(body: object) -> str:
     """The ``ClientState`` to echo: text, or ``""`` when absent or not fit to send back."""
-    state = body.get("ClientState") if isinstance(body, dict) else None
+    state = field(body, "ClientState") if isinstance(body, dict) else None
     return state if isinstance(state, str) and len(state) <= MAX_INPUT else ""
 
 
@@ -75,34 +85,43 @@ class Hubtel:
     """The Hubtel dialect, both halves."""
 
     name = "hubtel"
+    # Its words for how a session ended (metrics): None, the service ended it itself.
+    end_meanings = MappingProxyType({"Release": "abandoned", "Timeout": "timed_out"})
     routes = (Route("", ("POST",)),)
     body = "json"
     token_in_path = False
     numbers_hops = True
 
-    def parse(self, request: WireRequest) -> Hop | End:
+    def parse(self, request: WireRequest, codes: ServiceCodes = SERVICE_CODES) -> Hop | End:
         """The hop an ``Initiation`` or ``Response`` describes, or the End of a ``Release`` or
-        ``Timeout``; raises BadRequestError or InvalidMsisdnError on a bad body or field."""
+        ``Timeout``; raises BadRequestError or InvalidMsisdnError on a bad body or field.
+
+        An ``Initiation``'s chained inputs are in its ``Message`` (the dialled code), in its
+        ``ServiceCode`` or in both: walked once (``contract.chained_once``).
+        """
         body = request.json
         kind = request_type(body)
         if kind in _ENDINGS:
-            return End(self.name, body.get("SessionId"), body.get("Mobile"), kind.value)
+            return End(self.name, field(body, "SessionId"), field(body, "Mobile"), kind.value,
+                       _ENDINGS[kind])
         message = text_field(body, "Message", required=False, limit=MAX_INPUT)
-        code = parse_service_code(text_field(body, "ServiceCode"))
+        code = codes.split(text_field(body, "ServiceCode"))
         initiation = kind is RequestType.INITIATION
         return Hop(
             gateway=self.name,
             session_id=text_field(body, "SessionId"),
             msisdn=normalize_msisdn(text_field(body, "Mobile")),
             inputs=() if initiation else split_inputs(message),
-            sequence=sequence(body.get("Sequence")),
-            dialled=(parse_service_code(message) if message else code) if initiation else (),
+            sequence=sequence(field(body, "Sequence")),
+            dialled=chained_once(code, codes.split(message) if message else ()) if initiation
+            else (),
+            opens=initiation,
         )
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
         body = request.json
-        return body.get("Mobile") if isinstance(body, dict) else None
+        return field(body, "Mobile") if isinstance(body, dict) else None
 
     def wire(self, reply: Reply, request: WireRequest) -> WireReply:
         """A reply in the dialect: ``Response`` to continue, ``Release`` to close."""
@@ -149,7 +168,7 @@ class Hubtel:
         """MalformedReplyError unless a ``Release``/``Timeout`` got an empty ``Release``."""
         reply = self.read_reply(answer)
         if not reply.end or reply.text:
-            raise MalformedReplyError(f"a {request.json['Type']} got {reply.text!r}, "
+            raise MalformedReplyError(f"a {field(request.json, 'Type')} got {reply.text!r}, "
                                       "not an empty Release")
 
 
@@ -158,7 +177,7 @@ def _request(kind: RequestType, session_id: str, msisdn: str, code: str, message
     """One request as the gateway sends it (``ClientState`` as our answers leave it: empty)."""
     return WireRequest("POST", json={
         "Type": kind.value, "Mobile": msisdn, "SessionId": session_id,
-        "ServiceCode": bare_code(code).split("*")[0], "Message": message, "Operator": OPERATOR,
+        "ServiceCode": SERVICE_CODES.base(code), "Message": message, "Operator": OPERATOR,
         "Sequence": number, "ClientState": ""})
 
 

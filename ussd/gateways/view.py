@@ -5,8 +5,8 @@
 dialect can forget to authenticate its gateway. For each request the view reads what the
 dialect declares (``body``: the form, the JSON body or the query) into a
 :class:`~ussd.contract.WireRequest`, within the bounds of ``reading.py`` (size, time; a
-request that cannot be read is read as an empty one), has the dialect parse it, and, when
-:class:`~ussd.overload.Admission` gives it its turn, has the service answer the hop
+request that cannot be read is read as an empty one), then :func:`answer`: the dialect parses
+it and, when :class:`~ussd.overload.Admission` gives it its turn, the service answers the hop
 (``handle``), the end (``end``) or the refusal (``refuse``); without a turn in time, a hop is
 answered "busy". It sends the dialect's :class:`~ussd.contract.WireReply` as a Flask
 response: whatever a request holds, never a ``5xx``. Everything looked up once per route is
@@ -16,6 +16,7 @@ looked up at mount time.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from ..errors import BadRequestError, InvalidMsisdnError, UssdError
 from ..observe import where_raised
 from ..overload import Admission
 from . import DIALECTS, enabled
+from .fields import SERVICE_CODES, ServiceCodes
 from .reading import Bounds, TooLargeError, TooSlowError, read_request
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ log = logging.getLogger("ussd.gateway")
 
 # What a dialect's parse raises for a request answered with the polite refusal, not a hop.
 REFUSED = (BadRequestError, InvalidMsisdnError)
+_NO_TURNS = Admission(None, 0.0)  # the simulator's requests, and an app served without turns
 
 
 def check_security(settings: Settings) -> list[str]:
@@ -58,64 +61,50 @@ def mount(app: Flask, service: UssdService, settings: Settings) -> None:
     """Add every enabled dialect's routes, each behind its gateway's guard.
 
     A dialect with a token also answers under ``/ussd/<dialect>/<token>``, for gateways that
-    can only be given a URL. Every route shares this worker's bounds and turns (the
+    can only be given a URL. A registered dialect the settings leave out answers ``404`` with
+    a sentence saying so (for ``ussd sim`` and whoever configures a gateway), not a bare page.
+    Every route shares this worker's bounds and turns (the
     :class:`~ussd.overload.Admission`, also in ``app.extensions["ussd_admission"]``).
     """
+    codes = ServiceCodes(settings.service_codes)
     limits = settings.limits
     bounds = Bounds(limits.max_body, limits.body_timeout)
     admission = Admission(limits.hops_at_once, limits.busy_after)
     app.extensions["ussd_admission"] = admission
-    for dialect in enabled(settings):
+    served = enabled(settings)
+    for dialect in served:
         guard = Guard(dialect.name, settings.gateway_secrets.get(dialect.name))
         for route in dialect.routes:
-            view = guard.protect(gateway_view(dialect, route, service, bounds, admission))
+            view = guard.protect(gateway_view(dialect, route, service, codes, bounds,
+                                              admission))
             endpoint = dialect.name + route.suffix.replace("/", "_")
             app.add_url_rule(f"/ussd/{dialect.name}{route.suffix}", endpoint, view,
                              methods=route.methods)
             if guard.token is not None:
                 app.add_url_rule(f"/ussd/{dialect.name}/<token>{route.suffix}",
                                  f"{endpoint}_keyed", view, methods=route.methods)
+    for name in DIALECTS:
+        if name not in {dialect.name for dialect in served}:
+            app.add_url_rule(f"/ussd/{name}", f"{name}_disabled", _disabled(name),
+                             methods=["GET", "POST"])
+            app.add_url_rule(f"/ussd/{name}/<path:rest>", f"{name}_disabled_rest",
+                             _disabled(name), methods=["GET", "POST"])
 
 
-def gateway_view(dialect: Dialect, route: Route, service: UssdService, bounds: Bounds,
-                 admission: Admission) -> Callable[[], Response]:
-    """The view of one route of ``dialect``: the request read, parsed and answered."""
+def _disabled(name: str) -> Callable[..., Response]:
+    def view(**_: str) -> Response:
+        return Response(f"the {name} gateway dialect is not served here (USSD_GATEWAYS)\n",
+                        404, content_type="text/plain; charset=utf-8")
+
+    return view
+
+
+def gateway_view(dialect: Dialect, route: Route, service: UssdService, codes: ServiceCodes,
+                 bounds: Bounds, admission: Admission) -> Callable[[], Response]:
+    """The view of one route of ``dialect``: the request read within ``bounds``, then
+    :func:`answer`, in turns."""
     body, suffix, name = dialect.body, route.suffix, dialect.name
-    parse, wire, acknowledge = dialect.parse, dialect.wire, dialect.acknowledge
     clock = admission.clock
-
-    def refuse(error: UssdError, wire_request: WireRequest, arrived: float) -> Response:
-        # The refusal's language is looked up in Redis only with a turn to do it.
-        raw_msisdn = dialect.msisdn_field(wire_request)
-        if not admission.enter(arrived):
-            return respond(wire(service.refuse(name, error, raw_msisdn, look_up=False),
-                                wire_request))
-        try:
-            return respond(wire(service.refuse(name, error, raw_msisdn), wire_request))
-        finally:
-            admission.leave()
-
-    def answer(wire_request: WireRequest, arrived: float) -> Response:
-        try:
-            event = parse(wire_request)
-        except REFUSED as error:
-            return refuse(error, wire_request, arrived)
-        except Exception as error:  # noqa: BLE001  (a parse that failed on what it was given)
-            log.warning("unparsed request gateway=%s: %s at %s", name, type(error).__name__,
-                        where_raised(error))
-            return refuse(BadRequestError("unparsed request"), wire_request, arrived)
-        if not admission.enter(arrived):
-            if isinstance(event, Hop):
-                return respond(wire(service.busy(event, clock() - arrived), wire_request))
-            service.end(event, close=False)
-            return respond(acknowledge(event, wire_request))
-        try:
-            if isinstance(event, Hop):
-                return respond(wire(service.handle(event), wire_request))
-            service.end(event)
-            return respond(acknowledge(event, wire_request))
-        finally:
-            admission.leave()
 
     def view() -> Response:
         arrived = clock()
@@ -132,14 +121,63 @@ def gateway_view(dialect: Dialect, route: Route, service: UssdService, bounds: B
             log.warning("unreadable request gateway=%s: %s", name, type(error).__name__)
             wire_request = WireRequest(current.method, suffix)
         try:
-            return answer(wire_request, arrived)
+            return respond(answer(dialect, wire_request, service, codes, admission, arrived))
         except Exception as error:  # noqa: BLE001  (a dialect that cannot write its answer)
             log.error("unanswered request gateway=%s: %s at %s", name, type(error).__name__,
                       where_raised(error))
-            return respond(wire(service.system_reply("unavailable", service.language_of("")),
-                                WireRequest(current.method, suffix)))
+            return respond(dialect.wire(service.system_reply("unavailable",
+                                                             service.language_of("")),
+                                        WireRequest(current.method, suffix)))
 
     return view
+
+
+def answer(dialect: Dialect, wire_request: WireRequest, service: UssdService,
+           codes: ServiceCodes = SERVICE_CODES, admission: Admission = _NO_TURNS,
+           arrived: float | None = None) -> WireReply:
+    """What the server half of ``dialect`` answers a request: parsed (for the service
+    ``codes``), handled by the service as a hop, an end or a refusal in its turn (``admission``,
+    for a request that ``arrived`` then: "busy" without one), and written back.
+
+    The view's whole work once the request is read, and the browser simulator's
+    (``ussd/simulator``, without turns), so that what a tester sees is what the gateway would
+    get. A parse that fails on what it was given is the dialect's polite refusal too.
+    """
+    arrived = time.monotonic() if arrived is None else arrived
+    try:
+        event = dialect.parse(wire_request, codes)
+    except REFUSED as error:
+        return _refusal(dialect, wire_request, service, error, admission, arrived)
+    except Exception as error:  # noqa: BLE001  (a parse that failed on what it was given)
+        log.warning("unparsed request gateway=%s: %s at %s", dialect.name,
+                    type(error).__name__, where_raised(error))
+        return _refusal(dialect, wire_request, service, BadRequestError("unparsed request"),
+                        admission, arrived)
+    if not admission.enter(arrived):
+        if isinstance(event, Hop):
+            return dialect.wire(service.busy(event, admission.clock() - arrived), wire_request)
+        service.end(event, close=False)
+        return dialect.acknowledge(event, wire_request)
+    try:
+        if isinstance(event, Hop):
+            return dialect.wire(service.handle(event), wire_request)
+        service.end(event)
+        return dialect.acknowledge(event, wire_request)
+    finally:
+        admission.leave()
+
+
+def _refusal(dialect: Dialect, wire_request: WireRequest, service: UssdService,
+             error: UssdError, admission: Admission, arrived: float) -> WireReply:
+    """The polite refusal; its language looked up in Redis only with a turn to do it."""
+    raw_msisdn = dialect.msisdn_field(wire_request)
+    if not admission.enter(arrived):
+        return dialect.wire(service.refuse(dialect.name, error, raw_msisdn, look_up=False),
+                            wire_request)
+    try:
+        return dialect.wire(service.refuse(dialect.name, error, raw_msisdn), wire_request)
+    finally:
+        admission.leave()
 
 
 def _plain(status: int, text: str) -> Response:

@@ -8,12 +8,15 @@ One module per job::
     sentinel.py the redis+sentinel:// URL and a client that follows the master
     health.py   readiness: can every master take a write now
     hops.py     the hop store: read, conditional save, migrate, close (domain values in)
+    accounts.py the other channels': a subscriber's page and history, a migration asked once
     admin.py    the operator's: load subscribers and consumption, show, prune
+    outbox.py   the outbox's queues (billing events, SMS receipts) as relays read them
+    consumption.py  consumption fed in through the API: totals set, increments added once
 
 Built once per process::
 
     store = Store(connect(settings), prefix=settings.key_prefix,
-                  session_ttl=settings.session_ttl)
+                  session_ttl=settings.session_ttl, resume_window=settings.resume_window)
     store.load_scripts()
     store.hops.read(msisdn, gateway, session_id, month, last_month)
     store.admin.describe(msisdn, month)
@@ -24,39 +27,55 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError, StoreError
+from .accounts import AccountRead, AccountStore, RequestRef
 from .admin import Admin, PruneReport
 from .client import Commands, connect, store_errors
+from .consumption import ConsumptionStore
 from .health import is_sentinel, unready
 from .hops import HopRead, HopStore, SessionChange, SessionRef, Subscriber
 from .keys import KeySpace
+from .outbox import DeadLetter, Entry, Outbox, Waiting
 from .scripts import MigrateOutcome, MigrateResult, SaveResult, Scripts
 
 __all__ = [
+    "AccountRead",
+    "AccountStore",
     "Admin",
+    "DeadLetter",
+    "Entry",
     "HopRead",
     "HopStore",
     "MigrateOutcome",
     "MigrateResult",
+    "Outbox",
     "PruneReport",
+    "RequestRef",
     "SaveResult",
     "SessionChange",
     "SessionRef",
     "Store",
     "Subscriber",
+    "Waiting",
     "connect",
 ]
 
 
+# How long an API request's record (its idempotency key's answer) is kept: a day, so that a
+# client retrying after any outage of its own gets the first answer, never a second migration.
+REQUEST_TTL = 24 * 3600
+
+
 class Store:
-    """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops and the other
-    channels, ``admin`` (:class:`Admin`) for the operator.
+    """The store of one deployment: ``hops`` (:class:`HopStore`) for the hops, ``accounts``
+    (:class:`AccountStore`) for the other channels, ``admin`` (:class:`Admin`) for the operator,
+    ``outbox`` (:class:`Outbox`) for the relays.
 
     ``keys`` (the key names) and ``redis`` (the client) are there for tests and tools that
     look inside Redis; the service goes through ``hops`` and never names a key.
     """
 
     def __init__(self, client: Any, prefix: str = "ussd", session_ttl: int = 180,
-                 min_replicas: int = 0, wait_ms: int = 0):
+                 resume_window: int = 0, min_replicas: int = 0, wait_ms: int = 0):
         self.redis = client
         self.keys = KeySpace(prefix)
         # On one Redis server (not a cluster, not the embedded store), the hop's commands run
@@ -64,8 +83,12 @@ class Store:
         self._commands = Commands(client)
         # A migration is confirmed once min_replicas hold it (WAIT, up to wait_ms).
         self._scripts = Scripts(client, self._commands.write, min_replicas, wait_ms)
-        self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl)
-        self.admin = Admin(client, self.keys)
+        self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl,
+                             resume_window)
+        self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
+        self.admin = Admin(client, self.keys, self._commands.send)
+        self.outbox = Outbox(client, self.keys, self._scripts)
+        self.consumption = ConsumptionStore(client, self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and

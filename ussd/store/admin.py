@@ -1,5 +1,6 @@
 """The operator's operations on the store: load subscribers and consumption, forget subscribers,
-show what is stored for one (``ussd show``), and prune old months (``ussd prune``).
+show what is stored for one (``ussd show``) and a live session (the browser simulator), and
+prune old months (``ussd prune``).
 
 None of them is on a hop's path: they use the client as redis-py offers it, the bulk ones
 through pipelines of 500 to 1000 commands per round trip. Every method raises
@@ -41,33 +42,36 @@ class PruneReport:
 class Admin:
     """The operator's operations on the subscribers of one deployment (its key space)."""
 
-    def __init__(self, client: Any, keys: KeySpace):
+    def __init__(self, client: Any, keys: KeySpace, send: Callable[..., list] | None = None):
         self.redis = client
         self.keys = keys
+        # Bulk writes and checks go the hops' way (client.Commands.send): on one server,
+        # a thousand commands packed by hiredis and sent at once, a third of what a redis-py
+        # pipeline costs per command (ussd seed: bench/seed.py).
+        self._send = send or _pipelined(client)
 
     def put_subscribers(self, rows: Iterable[tuple[str, Profile, Language]]) -> int:
         """Create or update subscribers (``msisdn, profile, language``); returns how many rows
         were written."""
-        return self._write(
-            rows,
-            lambda pipe, row: pipe.hset(
-                self.keys.subscriber(row[0]),
-                mapping={PROFILE_FIELD: row[1].value, LANGUAGE_FIELD: row[2].value},
-            ),
-        )
+        return self._write(rows, lambda row: ("HSET", self.keys.subscriber(row[0]), PROFILE_FIELD,
+                                              row[1].value, LANGUAGE_FIELD, row[2].value))
 
     def put_consumption(self, rows: Iterable[tuple[str, str, int]]) -> int:
         """Record the credit each subscriber consumed in a month (``msisdn, YYYY-MM, F CFA``);
         returns how many rows were written."""
-        return self._write(
-            rows,
-            lambda pipe, row: pipe.hset(
-                self.keys.subscriber(row[0]), consumption_field(row[1]), row[2]
-            ),
-        )
+        return self._write(rows, lambda row: ("HSET", self.keys.subscriber(row[0]),
+                                              consumption_field(row[1]), row[2]))
+
+    def known_subscribers(self, msisdns: list[str]) -> set[str]:
+        """Which of these numbers are subscribers (have a profile); one round trip."""
+        with store_errors:
+            found = self._send(*[("HEXISTS", self.keys.subscriber(msisdn), PROFILE_FIELD)
+                                 for msisdn in msisdns]) if msisdns else []
+        return {msisdn for msisdn, known in zip(msisdns, found, strict=True) if known}
 
     def reset_subscribers(self, msisdns: list[str]) -> None:
-        """Forget everything stored about these subscribers (the demo starts afresh)."""
+        """Forget these subscribers' hash and history (the demo starts afresh); their live
+        sessions, if any, expire with their TTL."""
         with store_errors:
             for msisdn in msisdns:
                 self.redis.delete(self.keys.subscriber(msisdn), self.keys.history(msisdn))
@@ -115,6 +119,39 @@ class Admin:
             "history": [json.loads(entry) for entry in history],
         }
 
+    def live_session(self, msisdn: str, gateway: str, session_id: str) -> tuple[str | None, int]:
+        """A session's live record and the seconds its TTL leaves it (None and 0 if there is
+        none): what the browser simulator shows a tester after each hop."""
+        key = self.keys.session(msisdn, gateway, session_id)
+        with store_errors:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.ttl(key)
+            record, ttl = pipe.execute()
+        return record, max(int(ttl), 0) if record is not None else 0
+
+    def move_to_buckets(self, dry_run: bool = False) -> tuple[int, int]:
+        """Move the subscribers' hashes and histories written under the layout before the
+        buckets (``{+225...}`` tags, before the outbox) to their keys now; ``(moved, already
+        there)``. Each key is copied whole (``DUMP``/``RESTORE``: a cluster cannot rename across
+        slots) then deleted; one whose new key exists is left for the operator to look at.
+        Sessions are left to expire."""
+        moved = clashes = 0
+        with store_errors:
+            for key in self.redis.scan_iter(match=f"{self.keys.prefix}:{{+*}}:*", count=1000):
+                msisdn, _, kind = key[key.index("{") + 1:].partition("}:")
+                if kind not in ("sub", "history"):
+                    continue
+                new = self.keys.subscriber(msisdn) if kind == "sub" else self.keys.history(msisdn)
+                if self.redis.exists(new):
+                    clashes += 1
+                    continue
+                if not dry_run:
+                    self.redis.restore(new, 0, self.redis.dump(key))
+                    self.redis.delete(key)
+                moved += 1
+        return moved, clashes
+
     def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
         """Delete every subscriber's consumption and migration counts of the months before
         ``keep_from`` (``YYYY-MM``; ValueError if not a month); with ``dry_run``, only count
@@ -155,17 +192,26 @@ class Admin:
                 report.fields += sum(removed)
         return report
 
-    def _write(self, rows: Iterable, command: Callable[[Any, tuple], Any]) -> int:
-        """Run ``command(pipe, row)`` for every row, 1000 rows per round trip; the row count."""
+    def _write(self, rows: Iterable, command: Callable[[tuple], tuple]) -> int:
+        """Send ``command(row)`` for every row, 1000 rows per round trip; the row count."""
         count = 0
         with store_errors:
             for chunk in _chunks(rows, 1000):
-                pipe = self.redis.pipeline(transaction=False)
-                for row in chunk:
-                    command(pipe, row)
-                pipe.execute()
+                self._send(*[command(row) for row in chunk])
                 count += len(chunk)
         return count
+
+
+def _pipelined(client: Any) -> Callable[..., list]:
+    """``send(*commands)`` through a redis-py pipeline (when no faster path is handed in)."""
+
+    def send(*commands: tuple) -> list:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+
+    return send
 
 
 def _chunks(rows: Iterable, size: int) -> Iterator[list]:

@@ -1,0 +1,186 @@
+"""The browser simulator played by a tester in a real headless Chromium (Debian's ``chromium``
+and ``chromium-driver``, driven by selenium; ``.ci/run`` installs them).
+
+One dialogue per dialect, as the issue's "Done when" asks: dial ``#121#``, choose Tigre or
+Aigle (the keypad for one input, the keyboard for the next), the session dropped at the
+confirmation (Time out: the gateway reports it), a redial offered to resume, resumed, and
+the migration confirmed. Then the English subscriber switches to French from the menu. The
+app (its embedded store with the demo subscribers) is served on a loopback port by the test.
+
+Screenshots are kept as test artefacts in ``tests/artifacts/`` (ignored by git): one per
+dialect at the migration's success screen (``simulator-<dialect>.png``) and one at the resume
+screen (``simulator-resume.png``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from handsets import serving
+
+from ussd.months import month_of
+from ussd.settings import Settings
+from ussd.web import create_app
+
+webdriver = pytest.importorskip("selenium.webdriver")
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+WAIT = 15  # seconds for a screen to show: a hop is milliseconds, a cold browser less quick
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The app as ``ussd serve --demo`` builds it (embedded store, demo subscribers, the
+    simulator on), on a free loopback port."""
+    app = create_app(Settings(key_prefix="browser", demo=True, simulator=True))
+    with serving(app) as url:
+        yield url, app.extensions["ussd"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", "--window-size=1280,960",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Person:
+    """A tester at the simulator page, using its ``data-testid`` hooks only."""
+
+    def __init__(self, driver, url: str):
+        self.driver = driver
+        driver.get(f"{url}/simulator/")
+        self.wait_for_options()
+
+    def find(self, hook: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, f'[data-testid="{hook}"]')
+
+    def wait_for_options(self) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, WAIT).until(
+            lambda _: len(self.find("gateway").find_elements("tag name", "option")) == 3)
+
+    def set(self, hook: str, value: str) -> None:
+        field = self.find(hook)
+        field.clear()
+        field.send_keys(value)
+
+    def choose(self, gateway: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find("gateway")).select_by_value(gateway)
+
+    def screen_shows(self, text: str) -> str:
+        """Wait until the screen shows ``text``; the whole screen."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, WAIT).until(lambda _: text in self.find("screen").text,
+                                               f"the screen never showed {text!r}")
+        return self.find("screen").text
+
+    def dial(self) -> None:
+        self.find("dial").click()
+
+    def type_on_keypad(self, keys: str) -> None:
+        for key in keys:
+            self.find(f"key-{ {'*': 'star', '#': 'hash'}.get(key, key)}").click()
+        self.find("send").click()
+
+    def type_on_keyboard(self, text: str) -> None:
+        self.find("input").send_keys(text + "\n")
+
+
+DIALOGUES = [  # dialect, demo number, choice, its confirmation, its success
+    ("africastalking", "0700000001", "2", "Migration vers Tigre: gratuite.",
+     "Votre profil est désormais Tigre."),
+    ("hubtel", "0700000002", "4", "Migration vers Aigle: gratuite.",
+     "Votre profil est désormais Aigle."),
+    ("flares", "0700000003", "3", "Migration vers Dauphin: gratuite.",
+     "Votre profil est désormais Dauphin."),
+]
+
+
+@pytest.mark.parametrize(("gateway", "number", "choice", "confirm", "success"), DIALOGUES,
+                         ids=[dialogue[0] for dialogue in DIALOGUES])
+def test_a_migration_dropped_at_the_confirmation_is_resumed_on_redial(
+        site, browser, gateway, number, choice, confirm, success):
+    url, service = site
+    tester = Person(browser, url)
+    tester.set("msisdn", number)
+    tester.choose(gateway)
+    tester.set("code", "#121#")
+    tester.dial()
+    assert tester.screen_shows("4. Language / Langue") == (
+        "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration\n"
+        "4. Language / Langue")
+    assert tester.find("kind").text == "CON"
+    assert tester.find("meta").text == "95/182 · GSM 03.38"
+    assert tester.find("ttl").text.startswith("TTL 1")
+    tester.type_on_keypad("1")
+    tester.screen_shows("Choisissez votre nouveau profil:")
+    tester.type_on_keyboard(choice)
+    assert tester.screen_shows(confirm).endswith("1. Confirmer\n2. Annuler\n0 Retour | 00 Accueil")
+    tester.find("timeout").click()  # dropped at the confirmation
+    tester.screen_shows("(timed out)")
+    tester.dial()  # the same number dials again
+    tester.screen_shows("Reprendre où vous en étiez ?")
+    if gateway == "hubtel":
+        browser.save_screenshot(str(ARTIFACTS / "simulator-resume.png"))
+    tester.type_on_keyboard("1")
+    assert tester.screen_shows(confirm).startswith(confirm)
+    tester.type_on_keypad("1")
+    assert tester.screen_shows(success).startswith(success)
+    assert tester.find("kind").text == "END"
+    assert tester.find("send").get_attribute("disabled") == "true"
+    browser.save_screenshot(str(ARTIFACTS / f"simulator-{gateway}.png"))
+    record = service.store.admin.describe("+225" + number, month_of(service.clock(),
+                                                                         service.zone))
+    assert record["profile"] == success.rsplit(" ", 1)[1].rstrip(".").lower()
+    assert record["history"][-1]["gateway"] == gateway
+    # The transcript, downloaded as `ussd sim` commands: the dropped session, then the other.
+    href = tester.find("transcript").get_attribute("href")
+    script = urllib.parse.unquote(href.split(",", 1)[1]).splitlines()
+    assert script[-2:] == [
+        f"ussd sim --url {url} --gateway {gateway} --msisdn {number} --dial '#121#' --input 1 "
+        f"--input {choice} --time-out",
+        f"ussd sim --url {url} --gateway {gateway} --msisdn {number} --dial '#121#' --input 1 "
+        "--input 1",
+    ]
+
+
+def test_a_subscriber_switches_to_french_from_the_menu(site, browser):
+    url, service = site
+    tester = Person(browser, url)
+    tester.set("msisdn", "0700000005")  # the English demo subscriber
+    tester.choose("hubtel")
+    tester.dial()
+    tester.screen_shows("1. Change profile")
+    tester.type_on_keyboard("4")
+    tester.screen_shows("Language / Langue:\n1. Francais\n2. English")
+    tester.type_on_keypad("1")
+    tester.screen_shows("Langue enregistrée: Francais.")
+    tester.type_on_keyboard("00")
+    tester.screen_shows("1. Changer de profil")
+    assert service.store.admin.describe("+2250700000005", "2000-01")["language"] == "fr"

@@ -1,0 +1,84 @@
+"""``POST /api/v1/consumption``: billing feeds consumption in (scope ``consumption:write``).
+
+The request and its answer as models (``openapi.py`` documents them with the rest); the entries
+are checked and applied by :mod:`ussd.consumption`: every bad entry named in one ``400``
+problem and nothing applied, or everything applied.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, g
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..consumption import MAX_ENTRIES, feed
+from ..errors import InvalidConsumptionError
+from .models import Amount, Count
+from .problems import fail
+
+audit = logging.getLogger("ussd.api.audit")
+
+# 1,000 entries of about 120 bytes each, with room to spare.
+MAX_BODY = 256 * 1024
+
+
+class MonthEntry(BaseModel):
+    """A subscriber's total for a month (it replaces what was there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    msisdn: str = Field(examples=["+2250700000001"], description="any form the API takes")
+    month: str = Field(examples=["2026-10"], description="YYYY-MM, not after this month")
+    amount: Amount
+
+
+class IncrementEntry(BaseModel):
+    """A recharge or consumption record, added once (by its ``id``) to the month of ``at``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128, examples=["rc-2026-11-15-000184"])
+    msisdn: str = Field(examples=["+2250700000001"])
+    amount: Amount
+    at: str = Field(examples=["2026-11-15T10:00:00+00:00"],
+                    description="ISO 8601 with its offset; its month in the operator's zone")
+
+
+class ConsumptionRequest(BaseModel):
+    """Totals and increments, up to 1,000 entries in all, applied all or nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    months: list[MonthEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    increments: list[IncrementEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+
+
+class ConsumptionFed(BaseModel):
+    """What was applied."""
+
+    months: Count = Field(description="months' totals set")
+    increments_counted: Count = Field(description="increments added")
+    increments_replayed: Count = Field(description="increments whose id was counted before: "
+                                                   "not added again")
+
+
+def post_consumption(json: ConsumptionRequest) -> ConsumptionFed:
+    """Feed consumption in.
+
+    `months` set a subscriber's total for a month (`YYYY-MM`, not after this month);
+    `increments` add an amount to the month of `at` (in the operator's time zone) once per
+    `id`: a record sent again is not counted again. Up to 1,000 entries, checked before
+    anything is written: a bad entry (not a subscriber, a month or a moment to come, an
+    amount out of range, an id or a month given twice) is named in a `400` problem and nothing
+    is applied. Scope `consumption:write`.
+    """
+    service = current_app.extensions["ussd"]
+    try:
+        fed = feed(service.store, json.model_dump(), service.clock(), service.zone)
+    except InvalidConsumptionError as error:
+        fail("invalid-request", f"The request has bad entries: {error}.", errors=error.errors)
+    audit.info("consumption client=%s months=%d counted=%d replayed=%d", g.api_client.name,
+               fed.months, fed.counted, fed.replayed)
+    return ConsumptionFed(months=fed.months, increments_counted=fed.counted,
+                          increments_replayed=fed.replayed)

@@ -1,0 +1,164 @@
+"""Consumption fed in by billing (``POST /api/v1/consumption``): months' totals and recharges.
+
+Two kinds of entry, up to 1,000 a request:
+
+* ``months``: ``{"msisdn", "month": "YYYY-MM", "amount"}`` sets that month's total (F CFA);
+* ``increments``: ``{"id", "msisdn", "amount", "at"}`` adds ``amount`` to the month ``at`` falls
+  in, in the operator's time zone, once per ``id``: a recharge record sent again is not
+  counted again (its id is remembered ``INCREMENT_IDS_DAYS`` days).
+
+Every entry is checked before anything is written: a number that is not a subscriber's, a month
+or a moment not come yet, an amount out of range, an id or a subscriber's month given twice;
+each bad entry is named (``months.3.msisdn``) and nothing is applied. Then the totals are set
+and the increments added, one atomic script per bucket of subscribers (``keys.py``): a request
+whose write is cut short by an outage can be sent again whole, since totals are set, not
+added, and increments are counted once by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import InvalidConsumptionError, InvalidMsisdnError
+from .months import MONTH_PATTERN, month_of
+from .phone import normalize_msisdn
+
+MAX_ENTRIES = 1000
+MAX_AMOUNT = 10**12  # as seed.MAX_AMOUNT
+MAX_ID = 128
+INCREMENT_IDS_DAYS = 70  # past the month after the increment's: no rule reads it by then
+CLOCK_SKEW = timedelta(minutes=5)  # billing's clock may run a little ahead of ours
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    """A subscriber's consumption in ``month``, as billing computed it."""
+
+    msisdn: str
+    month: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Increment:
+    """A recharge or a consumption record, added once to its ``month``."""
+
+    id: str
+    msisdn: str
+    amount: int
+    month: str
+
+
+@dataclass(frozen=True)
+class Fed:
+    """What a request did: totals set, increments counted, and increments seen before."""
+
+    months: int
+    counted: int
+    replayed: int
+
+
+def check(body: dict, now: datetime, zone: ZoneInfo,
+          known: Callable[[list[str]], set[str]]) -> tuple[list[MonthTotal], list[Increment]]:
+    """The entries of a request body, checked; InvalidConsumptionError naming every bad one
+    (``known(numbers)`` says which numbers are subscribers)."""
+    errors: list[dict] = []
+
+    def bad(name: str, message: str) -> None:
+        errors.append({"location": "body", "name": name, "message": message})
+
+    raw_months, raw_increments = body.get("months") or [], body.get("increments") or []
+    if not raw_months and not raw_increments:
+        bad("", "give months or increments (at least one entry)")
+    if len(raw_months) + len(raw_increments) > MAX_ENTRIES:
+        bad("", f"at most {MAX_ENTRIES} entries a request, got "
+                f"{len(raw_months) + len(raw_increments)}")
+        raise InvalidConsumptionError(errors)
+    this_month = month_of(now, zone)
+    totals, increments, numbers = [], [], {}
+    seen_months: dict[tuple[str, str], int] = {}
+    seen_ids: dict[str, int] = {}
+    for index, entry in enumerate(raw_months):
+        where = f"months.{index}"
+        msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
+        month, amount = entry.get("month"), entry.get("amount")
+        if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
+            bad(f"{where}.month", f"not a YYYY-MM month: {month!r}")
+            month = None
+        elif month > this_month:
+            bad(f"{where}.month", f"{month} has not begun (this month is {this_month})")
+        _amount(amount, f"{where}.amount", bad)
+        if msisdn and month:
+            if (msisdn, month) in seen_months:
+                bad(where, f"repeats months.{seen_months[msisdn, month]} ({msisdn}, {month})")
+            seen_months[msisdn, month] = index
+            numbers.setdefault(msisdn, f"{where}.msisdn")
+            totals.append(MonthTotal(msisdn, month, amount))
+    for index, entry in enumerate(raw_increments):
+        where = f"increments.{index}"
+        msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
+        identity, at, amount = entry.get("id"), entry.get("at"), entry.get("amount")
+        if not isinstance(identity, str) or not 0 < len(identity) <= MAX_ID:
+            bad(f"{where}.id", f"an id of 1 to {MAX_ID} characters, got {identity!r}")
+            identity = None
+        elif identity in seen_ids:
+            bad(f"{where}.id", f"repeats increments.{seen_ids[identity]}'s id")
+        else:
+            seen_ids[identity] = index
+        month = _month_of(at, now, zone, f"{where}.at", bad)
+        _amount(amount, f"{where}.amount", bad)
+        if msisdn and identity and month:
+            numbers.setdefault(msisdn, f"{where}.msisdn")
+            increments.append(Increment(identity, msisdn, amount, month))
+    if numbers and not errors:
+        subscribers = known(list(numbers))
+        for msisdn, where in numbers.items():
+            if msisdn not in subscribers:
+                bad(where, f"no subscriber {msisdn}")
+    if errors:
+        raise InvalidConsumptionError(errors)
+    return totals, increments
+
+
+def _number(value: object, where: str, bad: Callable[[str, str], None]) -> str | None:
+    try:
+        return normalize_msisdn(value) if isinstance(value, str) else _refuse(value)
+    except InvalidMsisdnError as error:
+        bad(where, str(error))
+        return None
+
+
+def _refuse(value: object) -> str:
+    raise InvalidMsisdnError(f"not a phone number: {value!r}")
+
+
+def _amount(value: object, where: str, bad: Callable[[str, str], None]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AMOUNT:
+        bad(where, f"a whole number of F CFA from 0 to {MAX_AMOUNT}, got {value!r}")
+
+
+def _month_of(at: object, now: datetime, zone: ZoneInfo, where: str,
+              bad: Callable[[str, str], None]) -> str | None:
+    """The month (operator's zone) of an ISO 8601 moment with its offset, not to come."""
+    try:
+        moment = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        bad(where, f"an ISO 8601 moment with its offset (2026-11-15T10:00:00+00:00), got {at!r}")
+        return None
+    if moment > now + CLOCK_SKEW:
+        bad(where, f"{at} has not come yet")
+        return None
+    return month_of(moment, zone)
+
+
+def feed(store, body: dict, now: datetime, zone: ZoneInfo) -> Fed:
+    """Check a request body's entries (InvalidConsumptionError: nothing applied), then apply
+    them on ``store``: two round trips, one to look the numbers up and one to write."""
+    totals, increments = check(body, now, zone, store.admin.known_subscribers)
+    counted = store.consumption.feed(totals, increments, INCREMENT_IDS_DAYS * 24 * 3600)
+    return Fed(months=len(totals), counted=counted, replayed=len(increments) - counted)

@@ -1,0 +1,83 @@
+"""Where ``ussd seed`` keeps a load's checked rows until every file has passed: a private
+SQLite database on disk (the standard library's ``sqlite3``), so that finding repeated rows
+and holding what to store costs a few MiB of memory whatever the files' size."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+
+from .rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE
+
+BATCH = 1000  # rows per SQLite statement and per Redis round trip
+
+
+class DataKind(StrEnum):
+    """What a CSV file holds."""
+
+    SUBSCRIBERS = "subscribers"
+    CONSUMPTION = "consumption"
+
+
+class Staging:
+    """The checked rows of a load, in a temporary SQLite database on disk (deleted on close)."""
+
+    def __init__(self):
+        # "": a private temporary database on disk, its cache a few MiB whatever its size.
+        self.db = sqlite3.connect("")
+        self.db.execute("CREATE TABLE rows (file INTEGER, line INTEGER, msisdn TEXT, "
+                        "b TEXT, c TEXT, PRIMARY KEY (file, line))")
+        self.db.execute("CREATE TABLE known (msisdn TEXT PRIMARY KEY)")
+
+    def add(self, file: int, batch: list[tuple]) -> None:
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
+                            [(file, *row) for row in batch])
+
+    def count(self, file: int) -> int:
+        return self.db.execute("SELECT count(*) FROM rows WHERE file = ?", (file,)).fetchone()[0]
+
+    def repeats(self, file: int, kind: DataKind) -> Iterator[tuple[int, int, str, str]]:
+        """``(line, first line, msisdn, month)`` of each row repeating an earlier one of its
+        file (the same number; for consumption, the same number and month), by line."""
+        # Indexed once the first file is staged: one sort, rather than a B-tree kept up to
+        # date through every insert.
+        self.db.execute("CREATE INDEX IF NOT EXISTS identity ON rows (file, msisdn, b, line)")
+        identity = "msisdn, b" if kind is DataKind.CONSUMPTION else "msisdn"
+        repeated = self.db.execute(
+            f"SELECT {identity}, group_concat(line) FROM rows WHERE file = ? "
+            f"GROUP BY {identity} HAVING count(*) > 1", (file,))
+        found = []
+        for *_, lines in repeated:
+            first, *later = sorted(int(line) for line in lines.split(","))
+            found += [(line, first, *_) for line in later]
+        for line, first, msisdn, *month in sorted(found):
+            yield line, first, msisdn, month[0] if month else ""
+
+    def rows(self, file: int, kind: DataKind) -> Iterator[tuple]:
+        """A staged file's rows, in its order, as :func:`read_data_file` gives them."""
+        rows = self.db.execute("SELECT msisdn, b, c FROM rows WHERE file = ? ORDER BY line",
+                               (file,))
+        for msisdn, b, c in rows:
+            yield ((msisdn, PROFILE_BY_VALUE[b], LANGUAGE_BY_CODE[c])
+                   if kind is DataKind.SUBSCRIBERS else (msisdn, b, int(c)))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class CountingReader(io.RawIOBase):
+    """A binary file that reports the bytes read to ``progress``."""
+
+    def __init__(self, raw, progress: Callable[[int], None] | None):
+        self.raw, self.progress = raw, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        read = self.raw.readinto(buffer)
+        if self.progress is not None and read:
+            self.progress(read)
+        return read

@@ -1,0 +1,105 @@
+"""The outbox's queue scripts and the consumption script, each with its ``KEYS``/``ARGV``
+header (registered by :class:`ussd.store.scripts.Scripts`; run by
+:class:`ussd.store.outbox.Outbox` and ``store/consumption.py``, one per bucket, pipelined)."""
+
+from __future__ import annotations
+
+# The outbox's queues (store/outbox.py): each entry of a bucket's stream is held by one relay
+# (the consumer group's pending list) until it is acknowledged, dead-lettered, or taken over.
+
+# KEYS[1] queue stream, KEYS[2] its tries hash, KEYS[3] the next queue's stream (optional)
+# ARGV[1] group, ARGV[2] entry id, ARGV[3] the next entry's field, ARGV[4] the next entry
+# Returns 1, or 0 when the entry was acknowledged already (two relays delivered it): then
+# nothing is passed on, so one event never queues two receipts.
+ACK_SCRIPT = """
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if acked == 1 and #KEYS == 3 then
+  redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4])
+end
+return acked
+"""
+
+# KEYS[1] queue stream, KEYS[2] its tries hash, KEYS[3] its dead-letter stream
+# ARGV[1] group, ARGV[2] entry id, ARGV[3] field, ARGV[4] the entry, ARGV[5] reason,
+# ARGV[6] attempts, ARGV[7] when (ISO 8601)
+# Returns 1, or 0 when the entry was acknowledged already (another relay delivered it).
+BURY_SCRIPT = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6],
+           'at', ARGV[7])
+return 1
+"""
+
+# KEYS[1] queue stream
+# ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id
+# Returns 1 when the consumer still holds the entry (its idle time starts again, so no other
+# relay takes it over), 0 when it does not (acknowledged, or taken over meanwhile).
+TOUCH_SCRIPT = """
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #held == 0 or held[1][2] ~= ARGV[2] then
+  return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+# KEYS[1] queue stream
+# ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries
+# Returns what XREADGROUP returns for one stream. A script because redis-py asks a cluster
+# node for the keys of a plain XREADGROUP (its keys are "movable") on every call.
+READ_SCRIPT = """
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                  'STREAMS', KEYS[1], '>')
+"""
+
+# KEYS[1] dead-letter stream, KEYS[2] queue stream
+# ARGV[1] dead entry id, ARGV[2] field
+# Returns 1 when the entry went back to the queue (as it was first written), 0 if it is gone.
+REDRIVE_SCRIPT = """
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then
+  return 0
+end
+local fields = found[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == ARGV[2] then
+    redis.call('XADD', KEYS[2], '*', ARGV[2], fields[i + 1])
+    redis.call('XDEL', KEYS[1], ARGV[1])
+    return 1
+  end
+end
+return 0
+"""
+
+
+# Consumption fed in (store/consumption.py), for the subscribers of one bucket (one slot).
+# KEYS[2i-1] entry i's subscriber hash, KEYS[2i] its increment ids of the entry's month
+# ARGV[1] how long increment ids are kept (s); then 4 per entry i, from ARGV[4i-2]: "set" (a
+#   month's total) or "add" (an increment), the consumption field, the amount, the id ("")
+# Returns how many increments were counted (an id seen before is not counted again).
+CONSUMPTION_SCRIPT = """
+local counted = 0
+for i = 1, #KEYS / 2 do
+  local field, amount = ARGV[4 * i - 1], ARGV[4 * i]
+  if ARGV[4 * i - 2] == 'set' then
+    redis.call('HSET', KEYS[2 * i - 1], field, amount)
+  elseif redis.call('SADD', KEYS[2 * i], ARGV[4 * i + 1]) == 1 then
+    redis.call('HINCRBY', KEYS[2 * i - 1], field, amount)
+    redis.call('EXPIRE', KEYS[2 * i], ARGV[1])
+    counted = counted + 1
+  end
+end
+return counted
+"""
+
+
+QUEUE_SCRIPTS = {
+    "ack": ACK_SCRIPT, "bury": BURY_SCRIPT, "touch": TOUCH_SCRIPT, "read": READ_SCRIPT,
+    "redrive": REDRIVE_SCRIPT, "consumption": CONSUMPTION_SCRIPT,
+}
