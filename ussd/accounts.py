@@ -8,7 +8,10 @@ decision rested on, in the same atomic step, so the monthly cap is one counter f
 channel. An API client's request carries an idempotency key: its answer is recorded in that
 same step (a refusal's alone), and the same request sent again gets that first answer back
 and applies nothing again; another request under the same key is refused
-(:class:`~ussd.errors.IdempotencyKeyReusedError`).
+(:class:`~ussd.errors.IdempotencyKeyReusedError`). The record makes the migration script
+conditional, as a USSD session's does: one sent without an answer is sent again
+(``ussd/settle.py``) to learn what happened; unknown still, OutcomeUnknownError (the API's
+``202``: the same request again, under the same key, learns the outcome).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from . import metrics
-from .errors import IdempotencyKeyReusedError, StoreConflictError
+from .errors import IdempotencyKeyReusedError, OutcomeUnknownError, StoreConflictError
 from .events import migration_event
 from .phone import mask_msisdn
 from .rules import (
@@ -33,6 +37,7 @@ from .rules import (
     decide,
     offers,
 )
+from .settle import settle
 from .store import MigrateOutcome, RequestRef, Store
 
 # Racing requests and sessions of one subscriber can each make the migration script find the
@@ -115,11 +120,12 @@ class Accounts:
     """
 
     def __init__(self, store: Store, policy: Policy, clock: Callable[[], datetime],
-                 months: Callable[[datetime], tuple[str, str]]):
+                 months: Callable[[datetime], tuple[str, str]], unknown_outcome_wait: float = 0):
         self.store = store
         self.policy = policy
         self.clock = clock
         self.months = months
+        self.wait = unknown_outcome_wait  # USSD_UNKNOWN_OUTCOME_WAIT
 
     def page(self, msisdn: str) -> Page | None:
         """The subscriber's page now, or None if unknown; one round trip."""
@@ -171,12 +177,16 @@ class Accounts:
                                  client=asker.client)
             event = migration_event(msisdn, standing, decision.target, asker.channel,
                                     asker.client, None, now, month, read.subscriber.language)
-            answer = accounts.migrate(
-                msisdn, expected=standing, target=decision.target, month=month,
-                last_month=last_month, entry=migration.entry(), event=event, request=request,
-                answer=_record(asked, decision, migration) if request is not None else "")
-            if answer.outcome is MigrateOutcome.APPLIED:
+            record = _record(asked, decision, migration) if request is not None else ""
+            write = partial(accounts.migrate, msisdn, expected=standing, target=decision.target,
+                            month=month, last_month=last_month, entry=migration.entry(),
+                            event=event, request=request, answer=record)
+            # Only a request's record makes the write safe to send again (ussd migrate has none).
+            answer, resent = settle(write, self.wait) if request is not None else (write(), False)
+            if answer.outcome is MigrateOutcome.APPLIED or (resent and answer.session == record):
                 metrics.record_migration(asker.channel.value, decision.target.value)
+                if not answer.replicated:
+                    raise OutcomeUnknownError("applied, not yet known to be on its replicas")
                 return Outcome(decision, migration)
             if answer.outcome is MigrateOutcome.STALE_SESSION:
                 return _replay(answer.session or "", asked)  # a copy got there first

@@ -72,8 +72,8 @@ REDIS_OPERATIONS = frozenset({"read", "save", "migrate", "close", "load", "api_r
 # the server's clients file's (a request names none it has not authenticated as), or "-".
 API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration",
                            "post_consumption", "get_openapi", "get_problem_type"})
-API_STATUSES = frozenset(str(status) for status in (200, 201, 400, 401, 403, 404, 405, 413, 415,
-                                                     422, 429, 500, 503))
+API_STATUSES = frozenset(str(status) for status in (200, 201, 202, 400, 401, 403, 404, 405, 408,
+                                                     413, 415, 422, 429, 500, 503))
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
                         "unauthorized", "forbidden"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service

@@ -70,7 +70,8 @@ class UssdService:
         self.languages = Languages()  # for the screens answered without Redis
         self._months_cache: tuple[float | None, str, str] = (None, "", "")
         # The other channels (the API, ussd migrate): the same store, rules, clock and months.
-        self.accounts = Accounts(store, self.policy, clock, self._months)
+        self.accounts = Accounts(store, self.policy, clock, self._months,
+                                 settings.limits.unknown_outcome_wait)
 
     def handle(self, hop: Hop) -> Reply:
         """Answer one hop; a store outage gets the polite "unavailable" screen, never a crash."""

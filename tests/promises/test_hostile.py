@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from api_calls import API_TOKENS, write_clients_file
 from conftest import ALICE, seed_subscribers
 from handsets import GATEWAYS, encode
 from served import Served, get
@@ -49,7 +50,9 @@ def server(tmp_path_factory, real_redis_url):
 
     client = redis.Redis.from_url(real_redis_url, decode_responses=True)
     seed_subscribers(Store(client, prefix=prefix))
-    log = tmp_path_factory.mktemp("hostile") / "server.log"
+    folder = tmp_path_factory.mktemp("hostile")
+    env["USSD_API_CLIENTS"] = str(write_clients_file(folder / "clients.toml"))
+    log = folder / "server.log"
     with Served(["--workers", "1"], env, log) as served:
         yield served
     keys = list(client.scan_iter(f"{prefix}:*"))
@@ -226,6 +229,38 @@ def test_huge_headers_are_refused_by_the_server(server, dialect):
     assert took < 1
 
 
+# --- the same table for the HTTP API --------------------------------------------------------------
+
+def api_head(length: int | None, extra: str = "") -> bytes:
+    lines = [f"POST /api/v1/subscribers/{ALICE}/migrations HTTP/1.1", "Host: 127.0.0.1",
+             f"Authorization: Bearer {API_TOKENS['portal']}", "Idempotency-Key: hostile-1",
+             "Content-Type: application/json"]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + extra + "\r\n\r\n").encode()
+
+
+def test_the_api_refuses_the_table_too(server):
+    nested = b"[" * 1024
+    status, headers, body, _ = exchange(server.port, api_head(len(nested)) + nested)
+    assert (status, headers["content-type"], json.loads(body)["status"]) == (
+        400, "application/problem+json", 400)
+    size = 50 * 1024 * 1024
+    piece = b"1" * 65536
+    status, headers, body, took = exchange(server.port, api_head(size),
+                                           *[piece] * (size // len(piece)))
+    assert (status, headers["content-type"], json.loads(body)["status"]) == (
+        413, "application/problem+json", 413)
+    assert took < 5
+    request = b'{"profile": "Tigre"}'
+    status, headers, body, took = exchange(server.port, api_head(len(request)) + request[:8],
+                                           request[8:], pause=1.5)
+    assert (status, json.loads(body)["detail"]) == (408, "The body took over 1 s to come.")
+    status, headers, _, _ = exchange(server.port, api_head(len(request), "\r\nX-Padding: "
+                                                           + "a" * 20_000) + request)
+    assert status == 431
+
+
 # --- what the operator sees of it ----------------------------------------------------------------
 
 def test_after_the_table_every_log_line_is_one_clean_line(server):
@@ -250,7 +285,8 @@ def test_after_the_table_every_label_is_from_its_closed_set(server):
     assert status == 200
     allowed = (metrics.GATEWAYS | metrics.OUTCOMES | metrics.REASONS | metrics.REJECTIONS
                | metrics.ENDINGS | set(metrics.FUNNEL) | metrics.REDIS_OPERATIONS
-               | metrics.CHANNELS | metrics.PROFILES | {metrics.OTHER, ""}
+               | metrics.CHANNELS | metrics.PROFILES | {metrics.OTHER, "", "-"}
+               | metrics.API_ENDPOINTS | metrics.API_STATUSES | set(API_TOKENS)
                | {status for statuses in metrics.END_STATUSES.values() for status in statuses})
     for line in text.splitlines():
         if line.startswith("ussd_") and "{" in line:

@@ -84,12 +84,13 @@ def stored(server, key_prefix):
 
 @pytest.fixture
 def app_through(key_prefix):
-    """``app_through(proxy, **timings)``: the application on the proxy, with the client
-    ``ussd serve`` would build; its connections closed afterwards."""
+    """``app_through(proxy, **changes)``: the application on the proxy (its settings with
+    ``changes``), with the client ``ussd serve`` would build; its connections closed
+    afterwards."""
     apps = []
 
-    def build(proxy: DelayingProxy, **timings):
-        settings = replace(Settings(key_prefix=key_prefix), **timings)
+    def build(proxy: DelayingProxy, **changes):
+        settings = replace(Settings(key_prefix=key_prefix), **changes)
         client = connect(replace(settings, redis_url=proxy.url))
         apps.append(create_app(settings, redis_client=client, clock=lambda: NOW))
         return apps[-1]
@@ -211,4 +212,61 @@ def test_the_issue_s_own_figures(proxy, stored, app_through):
     assert screen == MIGRATED[ALICE]
     assert 2.4 < elapsed < 3.2
     time.sleep(0.2)
+    assert migrations(stored, ALICE) == ("tigre", 1, ["tigre"])
+
+
+# --- the HTTP API's migration: the same rule, a 202 when the outcome is not known in time ------
+
+@pytest.fixture
+def api_through(app_through, tmp_path, api_document):
+    """``api_through(proxy, **timings)``: the API on the proxy, called as its clients call it
+    (every answer checked against its OpenAPI document)."""
+    from api_calls import ApiCaller, write_clients_file
+
+    clients = write_clients_file(tmp_path / "clients.toml")
+    return lambda proxy, **timings: ApiCaller(
+        app_through(proxy, api_clients=clients, **timings).test_client(), api_document)
+
+
+ALICE_TO_TIGRE = {
+    "msisdn": ALICE, "reason": "approved",
+    "migration": {"at": NOW.isoformat(timespec="seconds"), "from": "Novamix", "to": "Tigre",
+                  "channel": "web", "client": "portal"},
+    "required": 2500, "consumed": 3000, "migrations_this_month": 1, "migrations_left": 2,
+}
+
+
+@pytest.mark.parametrize("fault", ["stall", "cut_reply", "lose"])
+def test_an_api_migration_without_an_answer_is_told_as_it_turned_out(proxy, stored, api_through,
+                                                                      fault):
+    api = api_through(proxy, **FAST)
+    if fault == "stall":
+        proxy.stall_on(MIGRATE, STALL_SHORT)
+    else:
+        getattr(proxy, f"{fault}_on")(MIGRATE)
+    response = api.migrate(ALICE, "Tigre", key="unknown-1")
+    assert (response.status_code, response.get_json()) == (201, ALICE_TO_TIGRE)
+    assert "Idempotent-Replayed" not in response.headers  # the first answer, not a replay
+    wait_for(proxy.stall_over)
+    time.sleep(0.1)
+    assert migrations(stored, ALICE) == ("tigre", 1, ["tigre"])
+
+
+def test_an_api_migration_not_settled_in_time_is_202_and_learnt_by_asking_again(
+        proxy, stored, api_through):
+    """Never a 5xx for a migration that may be applied: 202, Retry-After; the same request
+    again, once the stall is over, gets the outcome (applied once, by the first copy)."""
+    api = api_through(proxy, **FAST)
+    proxy.stall_on(MIGRATE, STALL_LONG)
+    response = api.migrate(ALICE, "Tigre", key="unknown-2")
+    assert (response.status_code, response.headers["Retry-After"], response.get_json()) == (
+        202, "2", {"msisdn": ALICE, "reason": "pending", "retry_after": 2,
+                   "detail": "The migration was sent and no answer came in time: it may be "
+                             "applied, once at most. Send this request again with the same "
+                             "Idempotency-Key to learn its outcome."})
+    wait_for(proxy.stall_over)
+    wait_for(lambda: migrations(stored, ALICE)[1] == 1)
+    again = api.migrate(ALICE, "Tigre", key="unknown-2")
+    assert (again.status_code, again.headers["Idempotent-Replayed"], again.get_json()) == (
+        201, "true", ALICE_TO_TIGRE)
     assert migrations(stored, ALICE) == ("tigre", 1, ["tigre"])

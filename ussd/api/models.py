@@ -102,6 +102,18 @@ class MigrationApplied(BaseModel):
     migrations_left: Count
 
 
+class MigrationPending(BaseModel):
+    """A migration sent and not answered in time (the store slow or cut off): it may be applied,
+    at most once. The same request again, under the same `Idempotency-Key`, after
+    `retry_after` seconds, learns what happened: `201` if it was applied (and the subscriber
+    gets its SMS), else it is decided and applied then, still once at most."""
+
+    msisdn: Msisdn
+    reason: Literal["pending"] = Field(description="the outcome is not known yet")
+    detail: str
+    retry_after: int = Field(ge=1)
+
+
 class History(BaseModel):
     """A subscriber's migrations, newest first, every channel."""
 

@@ -107,6 +107,8 @@ spec = SpecTree(
 _NOTHING_TO_CHECK = {"openapi", "getProblemType"}
 # The headers answers carry, by status, in the document.
 _HEADERS = {
+    "202": {"Retry-After": "seconds to wait before sending the same request again, to learn "
+                           "the outcome"},
     "401": {"WWW-Authenticate": "Bearer realm=\"ussd-api\""},
     "429": {"Retry-After": "seconds to wait before the next request"},
     "503": {"Retry-After": "seconds to wait before trying again"},

@@ -21,7 +21,7 @@ from spectree import Response as Answers
 
 from .. import metrics
 from ..accounts import Accounts, Asker, Migrated, Outcome
-from ..errors import IdempotencyKeyReusedError
+from ..errors import IdempotencyKeyReusedError, OutcomeUnknownError
 from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
@@ -32,6 +32,7 @@ from .models import (
     InvalidRequest,
     MigrationApplied,
     MigrationHeaders,
+    MigrationPending,
     MigrationRequest,
     MissingScope,
     NotFound,
@@ -48,6 +49,7 @@ from .problems import PROBLEM_TYPES, fail, refusal
 from .ratelimit import RateLimiter
 
 MAX_BODY = 16 * 1024  # a migration request is a few dozen bytes
+PENDING_RETRY = 2  # seconds before learning a pending migration's outcome: a stall's length
 JSON_TYPES = ("application/json",)
 MSISDN_DOC = ("The subscriber's number: +225 and 10 digits, 225 and 10 digits, or the 10 "
               "digits alone (07...).")
@@ -129,7 +131,8 @@ def get_subscriber(msisdn: str) -> SubscriberPage:
 
 
 @spec.validate(json=MigrationRequest, headers=MigrationHeaders, tags=["migrations"],
-               resp=Answers(HTTP_201=MigrationApplied, HTTP_413=Problem, HTTP_415=Problem,
+               resp=Answers(HTTP_201=MigrationApplied, HTTP_202=MigrationPending,
+                            HTTP_408=Problem, HTTP_413=Problem, HTTP_415=Problem,
                             HTTP_422=Refusal, **_ANSWERS),
                operation_id="createMigration", **_CLIENT,
                before=check_request((MigrationRequest, "body"), (MigrationHeaders, "header")))
@@ -142,7 +145,8 @@ def post_migration(msisdn: str, json: MigrationRequest,
     with the reason code and its figures. The `Idempotency-Key` (required) names the request
     for 24 h: the same key and body again get the same status and body (`Idempotent-Replayed:
     true`) and apply nothing again, even while the first is in flight; the same key with
-    another body: `422`. Scope `migrations:write`.
+    another body: `422`. Sent to the store without an answer in time: `202`, the outcome to be
+    learnt by sending the same request again. Scope `migrations:write`.
     """
     key = idempotency.key_of(headers.idempotency_key)
     if key is None:  # the model's pattern lets none through: kept should the two part
@@ -159,6 +163,13 @@ def post_migration(msisdn: str, json: MigrationRequest,
     except IdempotencyKeyReusedError:
         g.decision = "idempotency_key_reused"  # for the audit line; problems.py answers it
         raise
+    except OutcomeUnknownError:  # perhaps applied: never a 5xx (ussd/settle.py)
+        g.decision = "pending"
+        return MigrationPending(
+            msisdn=g.msisdn, reason="pending", retry_after=PENDING_RETRY,
+            detail="The migration was sent and no answer came in time: it may be applied, "
+                   "once at most. Send this request again with the same Idempotency-Key to "
+                   "learn its outcome."), 202, {"Retry-After": str(PENDING_RETRY)}
     g.outcome = outcome
     replayed = idempotency.replay_headers(outcome.replayed)
     decision = outcome.decision
@@ -205,7 +216,8 @@ def get_problem_type(name: str) -> ProblemTypeInfo:
 # The billing issue's endpoint (ussd/api/consumption.py), documented with the others.
 feed_consumption = spec.validate(
     json=consumption.ConsumptionRequest, tags=["consumption"], operation_id="feedConsumption",
-    resp=Answers(HTTP_200=consumption.ConsumptionFed, HTTP_413=Problem, HTTP_415=Problem,
+    resp=Answers(HTTP_200=consumption.ConsumptionFed, HTTP_408=Problem, HTTP_413=Problem,
+                 HTTP_415=Problem,
                  **_ANSWERS), **_CLIENT,
     before=check_request((consumption.ConsumptionRequest, "body")))(consumption.post_consumption)
 
@@ -221,13 +233,19 @@ def _unknown(msisdn: str) -> None:
 
 
 def _body_checks(view: Callable[..., object], max_body: int = MAX_BODY) -> Callable[..., object]:
-    """A JSON body, and not a large one: ``415`` and ``413`` before it is read."""
+    """A JSON body, not a large one, not a slow one: ``415`` and ``413`` before it is read,
+    ``408`` once it has come, when that took over ``USSD_BODY_TIMEOUT`` (as a gateway's,
+    ``gateways/reading.py``)."""
 
     @functools.wraps(view)
     def checked(**path: str) -> object:
         if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
             fail(415, "Send the body as application/json.")
         request.max_content_length = max_body  # get_data() answers 413 beyond
+        request.get_data(cache=True)  # read now, once, to time it
+        limit = current_app.extensions["ussd"].settings.limits.body_timeout
+        if time.perf_counter() - g.api_started > limit:
+            fail(408, f"The body took over {limit:g} s to come.")
         return view(**path)
 
     return checked

@@ -32,9 +32,10 @@ from .sentinel import is_sentinel_url, sentinel_client
 # A dead Redis refuses connections at once, a hung one answers nothing: either way a hop must
 # end in about one timeout. redis-py's default for a client built from its arguments is up to
 # 10 retries with back-off (seconds per hop), so: one immediate retry of a broken connection
-# (a pooled socket that a restarted Redis closed), and no retry of a timeout. Every write
-# is conditional (scripts.SAVE_SCRIPT, scripts.MIGRATE_SCRIPT), so even a retried write cannot
-# apply twice.
+# (a pooled socket that a restarted Redis closed), and no retry of a timeout. A hop's write
+# that went out is not retried by Commands.write: it says its outcome is unknown, and
+# ussd/settle.py sends it again (every write is conditional: scripts.SAVE_SCRIPT,
+# scripts.MIGRATE_SCRIPT, so even a write sent again cannot apply twice).
 RETRY = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
 
 
@@ -185,22 +186,27 @@ class Commands:
         connection = connections.take()
         packed = (_hiredis_pack(commands) if pack_command is not None
                   else connection.pack_commands(commands))
-        sent = False
 
         def call():
-            nonlocal sent
             if not connection.is_connected:
                 # Its own connect, not the one send_packed_command falls back on: a Sentinel-
                 # managed connection asks the sentinels where the master is only there.
                 connection.connect()
             connection.send_packed_command(packed)
-            sent = True
             replies, error = [], None
             for _ in commands:
                 try:
                     replies.append(connection.read_response())
                 except redis.exceptions.ResponseError as refused:
                     error = error or refused
+                except _NO_ANSWER as lost:
+                    if not writing:
+                        raise  # a read: retried once when the connection broke, as redis-py
+                    # A write that went out: not retried here, where sending it again would
+                    # hide from the caller that it was sent twice (ussd/settle.py sends it
+                    # again, and knows it did).
+                    connection.disconnect()
+                    raise OutcomeUnknownError(f"no answer from Redis: {lost}") from lost
             if error is not None:
                 raise error
             return replies
@@ -209,12 +215,10 @@ class Commands:
             return connection.retry.call_with_retry(call, lambda _error: connection.disconnect())
         except redis.exceptions.ResponseError:
             raise  # every reply was read: the connection is in step for the next hop
-        except BaseException as error:
+        except BaseException:
             # Closed, so that no answer left unread is read by the next hop as its own (a
             # Sentinel-managed connection does not close itself on a time-out).
             connection.disconnect()
-            if writing and sent and isinstance(error, _NO_ANSWER):  # sent, by a retry perhaps
-                raise OutcomeUnknownError(f"no answer from Redis: {error}") from error
             raise
         finally:
             connections.put_back(connection)
