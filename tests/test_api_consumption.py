@@ -97,7 +97,7 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
     assert answer.mimetype == "application/problem+json"
     problem = answer.get_json()
     assert (problem["status"], problem["detail"]) == (
-        400, "The request has bad entries: 6 bad entries, nothing applied.")
+        400, "The request has bad entries: 7 bad entries, nothing applied.")
     assert problem["errors"] == [
         {"location": "body", "name": "months.2.month",
          "message": "2026-12 has not begun (this month is 2026-11)"},
@@ -111,6 +111,8 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
         {"location": "body", "name": "increments.2.at",
          "message": "an ISO 8601 moment with its offset (2026-11-15T10:00:00+00:00), got "
                     "'2026-11-15'"},
+        # Named with the rest, not on a second try once the others are mended.
+        {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"},
     ]
     assert consumption(store, ALICE) == {LAST_MONTH: 3000}
 
@@ -128,6 +130,11 @@ def test_a_number_that_is_no_subscriber_is_named(feed_api, store):
     ({}, ""),
     ({"months": [], "increments": []}, ""),
     ({"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": -1}]}, "months.0.amount"),
+    # Only a JSON integer is an amount: never a boolean, a string or a float, even whole.
+    ({"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": True}]}, "months.0.amount"),
+    ({"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": "3000"}]}, "months.0.amount"),
+    ({"increments": [{"id": "rc-1", "msisdn": ALICE, "amount": 3000.0,
+                      "at": "2026-11-15T09:00:00+00:00"}]}, "increments.0.amount"),
     ({"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1, "extra": 2}]},
      "months.0.extra"),
     ({"increments": [{"msisdn": ALICE, "amount": 1, "at": "2026-11-15T09:00:00+00:00"}]},

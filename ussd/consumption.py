@@ -113,7 +113,7 @@ def check(body: dict, now: datetime, zone: ZoneInfo,
         if msisdn and identity and month:
             numbers.setdefault(msisdn, f"{where}.msisdn")
             increments.append(Increment(identity, msisdn, amount, month))
-    if numbers and not errors:
+    if numbers:  # looked up even when other entries are bad: every bad entry named at once
         subscribers = known(list(numbers))
         for msisdn, where in numbers.items():
             if msisdn not in subscribers:

@@ -8,16 +8,21 @@ problem and nothing applied, or everything applied.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from flask import current_app, g
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..consumption import MAX_ENTRIES, feed
 from ..errors import InvalidConsumptionError
-from .models import Amount, Count
+from .models import Count
 from .problems import fail
 
 audit = logging.getLogger("ussd.api.audit")
+
+# An amount billing sends: a JSON integer only. In pydantic's lax mode ``true``, ``"3000"`` and
+# ``3000.0`` were read as 1, 3000 and 3000: a buggy feed changed eligibility silently.
+FedAmount = Annotated[StrictInt, Field(ge=0, description="F CFA, a JSON integer")]
 
 # 1,000 entries of about 120 bytes each, with room to spare.
 MAX_BODY = 256 * 1024
@@ -30,7 +35,7 @@ class MonthEntry(BaseModel):
 
     msisdn: str = Field(examples=["+2250700000001"], description="any form the API takes")
     month: str = Field(examples=["2026-10"], description="YYYY-MM, not after this month")
-    amount: Amount
+    amount: FedAmount
 
 
 class IncrementEntry(BaseModel):
@@ -40,7 +45,7 @@ class IncrementEntry(BaseModel):
 
     id: str = Field(min_length=1, max_length=128, examples=["rc-2026-11-15-000184"])
     msisdn: str = Field(examples=["+2250700000001"])
-    amount: Amount
+    amount: FedAmount
     at: str = Field(examples=["2026-11-15T10:00:00+00:00"],
                     description="ISO 8601 with its offset; its month in the operator's zone")
 

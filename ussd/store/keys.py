@@ -72,6 +72,7 @@ QUEUES = (EVENTS, SMS)
 RELAY_GROUP = "relay"  # the consumer group every relay reads the queues with
 
 
+@lru_cache(maxsize=65536)  # a hop names four keys of its subscriber: one CRC-32, not four
 def bucket_of(msisdn: str) -> str:
     """The bucket of a normalised MSISDN: ``00`` to ``ff``, the same for ever."""
     return f"{zlib.crc32(msisdn.encode()) % BUCKETS:02x}"
