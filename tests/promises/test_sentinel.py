@@ -9,8 +9,10 @@ the middle of them. What is stored is read afterwards straight from the new mast
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -171,4 +173,29 @@ def test_min_replicas_is_refused_where_it_cannot_hold(key_prefix):
         app = app_on(server.url, key_prefix, redis_min_replicas=1, redis_timeout=0.3)
         seed(app.extensions["ussd"].store)
         assert dialogue(app, SUBSCRIBERS[0])[0] == "processing"
+        app.extensions["ussd"].store.close()
+
+
+def test_sentinels_that_refuse_connections_are_told_within_one_timeout(key_prefix):
+    """Sentinels never there (closed loopback ports): the app starts, every hop gets the polite
+    "unavailable" and ``/readyz`` its 503, each within one ``USSD_REDIS_TIMEOUT``. Before, the
+    sentinels' connections kept redis-py's default retries with back-off: 25 s a hop."""
+    timeout = Settings().redis_timeout  # the default, as served
+    with contextlib.ExitStack() as closed_ports:
+        probes = [closed_ports.enter_context(socket.socket()) for _ in range(3)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        hosts = ",".join(f"127.0.0.1:{probe.getsockname()[1]}" for probe in probes)
+        started = time.monotonic()
+        app = app_on(f"redis+sentinel://{hosts}/mymaster/0", key_prefix)
+        assert time.monotonic() - started < timeout  # the scripts not loaded, said at once
+        for dialect in served_dialects():
+            phone = Handset(test_client_transport(app.test_client()), dialect, SUBSCRIBERS[0])
+            started = time.monotonic()
+            assert phone.dial() == UNAVAILABLE
+            assert time.monotonic() - started < timeout, dialect.name
+        started = time.monotonic()
+        answer = app.test_client().get("/readyz")
+        assert (answer.status_code, answer.get_json()["reason"]) == (503, "store unreachable")
+        assert time.monotonic() - started < timeout
         app.extensions["ussd"].store.close()

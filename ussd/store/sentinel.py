@@ -84,9 +84,17 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
 
 def sentinel_client(url: str, options: dict[str, Any]) -> Any:
     """A client of the master the URL's sentinels name, with ``options`` (time-outs, retry,
-    decoding) on its connections and on the sentinels'."""
+    decoding) on its connections, and their time-outs and retry on the sentinels'.
+
+    The sentinels' connections need the service's retry as much as its time-outs: built with
+    redis-py's default (retries with exponential back-off) they made asking three sentinels
+    that refuse connections take 25 s, and a hop or ``/readyz`` waited that long for its
+    polite "unavailable". With them, a refused sentinel costs a couple of milliseconds, a
+    hung one a time-out.
+    """
     parsed = parse_sentinel_url(url)
-    timeouts = {name: value for name, value in options.items() if name.startswith("socket_")}
+    timeouts = {name: value for name, value in options.items()
+                if name.startswith("socket_") or name == "retry"}
     sentinel_auth = {"username": parsed.sentinel_username,
                      "password": parsed.sentinel_password}
     sentinels = Sentinel(
