@@ -74,8 +74,11 @@ API_ENDPOINTS = frozenset({"get_subscriber", "get_migrations", "post_migration",
                            "post_consumption", "get_openapi", "get_problem_type"})
 API_STATUSES = frozenset(str(status) for status in (200, 201, 202, 400, 401, 403, 404, 405, 408,
                                                      413, 415, 422, 429, 500, 503))
+# Why a gateway's request was refused before the engine: what its dialect could not read
+# (a body that is not JSON, nested too deeply, not UTF-8, is read as empty and refused so),
+# the gateway's secret or address, or a body over the bounds of gateways/reading.py (413, 408).
 REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
-                        "unauthorized", "forbidden"})
+                        "unauthorized", "forbidden", "body_too_large", "body_too_slow"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service
 # ended it, counted already when its last screen was sent): each dialect's ``end_meanings``.
 END_STATUSES = {each.name: dict(each.end_meanings) for each in dialects()}

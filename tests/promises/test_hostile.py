@@ -22,6 +22,7 @@ import pytest
 from api_calls import API_TOKENS, write_clients_file
 from conftest import ALICE, seed_subscribers
 from handsets import GATEWAYS, encode
+from prometheus_client.parser import text_string_to_metric_families
 from served import Served, get
 
 from ussd import metrics
@@ -259,6 +260,79 @@ def test_the_api_refuses_the_table_too(server):
     status, headers, _, _ = exchange(server.port, api_head(len(request), "\r\nX-Padding: "
                                                            + "a" * 20_000) + request)
     assert status == 431
+
+
+def counted(server: Served) -> dict[tuple[str, ...], float]:
+    """The refusals ``/metrics`` counts now: the gateways' by (gateway, reason), the API's by
+    (endpoint, client, status)."""
+    status, _, text = get(server.url + "/metrics")
+    assert status == 200
+    counts = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ussd_rejected_requests_total":
+                counts[sample.labels["gateway"], sample.labels["reason"]] = sample.value
+            elif sample.name == "ussd_api_requests_total":
+                labels = sample.labels
+                counts[labels["endpoint"], labels["client"], labels["status"]] = sample.value
+    return counts
+
+
+def counted_after(server: Served, send) -> dict[tuple[str, ...], float]:
+    """What ``send()`` added to the counts of :func:`counted` (the series that grew)."""
+    before = counted(server)
+    send()
+    after = counted(server)
+    return {key: value - before.get(key, 0.0) for key, value in after.items()
+            if value != before.get(key, 0.0)}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_each_refused_body_is_counted(server, dialect):
+    """The operator sees every body refused: too large (413) and too slow (408) under their
+    own reasons, nesting as the malformed request its dialect refuses."""
+    name = dialect.name
+    method, target, headers, body = hop_call(dialect, "counted")
+    too_large = head(dialect, method, target, headers, 20_000)  # refused unread: none sent
+
+    def send_too_large():
+        assert exchange(server.port, too_large)[0] == 413
+
+    assert counted_after(server, send_too_large) == {(name, "body_too_large"): 1}
+    if dialect.wire_format.body != "query":  # a dialect that reads no body waits for none
+        request = head(dialect, method, target, headers, len(body))
+
+        def send_too_slow():
+            answer = exchange(server.port, request + body[:5], body[5:], pause=1.5)
+            assert answer[0] == 408
+
+        assert counted_after(server, send_too_slow) == {(name, "body_too_slow"): 1}
+    nested = b"[" * 1024
+    if dialect.wire_format.body == "query":
+        nesting = head(dialect, method, target.split("?")[0] + "?SessionID=" + "%5B" * 1024,
+                       {}, None)
+    else:
+        nesting = head(dialect, method, target, headers, len(nested)) + nested
+
+    def send_nesting():
+        assert exchange(server.port, nesting)[0] == 200  # the dialect's clean end
+
+    assert counted_after(server, send_nesting) == {(name, "BadRequestError"): 1}
+
+
+def test_each_body_the_api_refuses_is_counted(server):
+    """The API's refusals are counted with its requests, by status."""
+    nested = b"[" * 1024
+    request = b'{"profile": "Tigre"}'
+    for status, parts, pause in (
+            (400, [api_head(len(nested)) + nested], 0.0),
+            (413, [api_head(20_000)], 0.0),
+            (408, [api_head(len(request)) + request[:8], request[8:]], 1.5)):
+
+        def send(parts=parts, pause=pause, status=status):
+            assert exchange(server.port, *parts, pause=pause)[0] == status
+
+        assert counted_after(server, send) == {("post_migration", "portal", str(status)): 1}
 
 
 # --- what the operator sees of it ----------------------------------------------------------------

@@ -26,6 +26,7 @@ from werkzeug.utils import get_content_type
 from ..auth import Guard, check_gateway_security
 from ..contract import Hop, Route, WireReply, WireRequest
 from ..errors import BadRequestError, InvalidMsisdnError, UssdError
+from ..metrics import record_rejection
 from ..observe import where_raised
 from ..overload import Admission
 from . import DIALECTS, enabled
@@ -114,8 +115,10 @@ def gateway_view(dialect: Dialect, route: Route, service: UssdService, codes: Se
         try:
             wire_request = read_request(body, current, suffix, bounds, arrived)
         except TooLargeError:
+            record_rejection(name, "body_too_large")
             return _plain(413, "request body too large")
         except TooSlowError:
+            record_rejection(name, "body_too_slow")
             return _plain(408, "request body too slow")
         except Exception as error:  # noqa: BLE001  (unreadable: refused by its dialect below)
             log.warning("unreadable request gateway=%s: %s", name, type(error).__name__)
