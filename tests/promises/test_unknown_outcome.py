@@ -21,6 +21,7 @@ from conftest import ALICE, JOHN, NOW, THIS_MONTH, seed_subscribers
 from delaying_proxy import DelayingProxy
 from handsets import Handset, served_dialects, test_client_transport
 from redis_servers import RedisServer
+from relays import make_relay, running, stubs
 
 from ussd.limits import Limits
 from ussd.settings import Settings
@@ -49,6 +50,13 @@ PROCESSING = {
             "profil dès qu'il sera actif.", True),
     JOHN: ("Your request is being processed. An SMS will confirm your new profile once it is "
            "active.", True),
+}
+# The SMS receipt the honest screen promises ("an SMS will confirm"), as the relay sends it.
+RECEIPTS = {
+    ALICE: "Orange: votre profil Tigre est actif. Vos avantages en cours sont conservés. "
+           "Migrations restantes ce mois: 2 sur 3.",
+    JOHN: "Orange: your Tigre profile is now active. Your current benefits are kept. "
+          "Migrations left this month: 2 of 3.",
 }
 # Short timings for the tables below (a stall of STALL_SHORT is settled, one of STALL_LONG is
 # not), so that every dialect runs in seconds; the issue's own figures run once, further down.
@@ -174,6 +182,27 @@ def test_a_confirmation_not_settled_in_time_gets_the_honest_screen(proxy, stored
             f"for 0.6 s): told it is being processed" in lines)
     pending = [line for line in lines if line.startswith("hop ") and "outcome=pending" in line]
     assert len(pending) == 1 and "end=True" in pending[0]
+
+
+@pytest.mark.parametrize("msisdn", SUBSCRIBERS, ids=["fr", "en"])
+def test_the_sms_the_honest_screen_promises_arrives_once(proxy, stored, app_through, msisdn):
+    """"Being processed, an SMS will confirm": the migration applied when the stall ends, the
+    relay hands it to billing (loopback stubs), and the subscriber gets one SMS, in their
+    language, with what the success screen would have said."""
+    app = app_through(proxy, **FAST)
+    phone = at_confirmation(app, DIALECTS[0], msisdn)
+    proxy.stall_on(MIGRATE, STALL_LONG)
+    assert phone.send("1") == PROCESSING[msisdn]
+    wait_for(proxy.stall_over)
+    wait_for(lambda: migrations(stored, msisdn)[1] == 1)
+    with stubs() as (billing, sms), running(make_relay(stored, billing, sms)):
+        wait_for(lambda: sms.received, seconds=10)
+        time.sleep(0.5)  # a second event or SMS, were there one, would have come by now
+    [event] = billing.applied
+    assert (event["msisdn"], event["to"], event["session"]) == (msisdn, "tigre",
+                                                                phone.session_id)
+    [text] = sms.received
+    assert (text.form()["to"], text.form()["message"]) == (msisdn, RECEIPTS[msisdn])
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=[d.name for d in DIALECTS])
