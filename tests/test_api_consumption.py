@@ -37,6 +37,11 @@ def consumption(store, msisdn):
     return store.admin.describe(msisdn, THIS_MONTH)["consumption"]
 
 
+def stored(redis_client, key_prefix):
+    """Every key of the test and its value (as DUMP serialises it), to see that none changed."""
+    return {key: redis_client.dump(key) for key in redis_client.scan_iter(f"{key_prefix}*")}
+
+
 def test_a_months_total_changes_the_very_next_decision(feed_api, store):
     session = Dialler(feed_api, CELINE)
     session.dial()
@@ -80,7 +85,9 @@ def test_totals_are_set_before_increments_are_added(feed_api, store):
     assert consumption(store, BRUNO) == {LAST_MONTH: 9500, THIS_MONTH: 1050}
 
 
-def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
+def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store, redis_client,
+                                                        key_prefix):
+    before = stored(redis_client, key_prefix)
     answer = post(feed_api, {
         "months": [
             {"msisdn": ALICE, "month": LAST_MONTH, "amount": 10},
@@ -98,7 +105,9 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
     problem = answer.get_json()
     assert (problem["status"], problem["detail"]) == (
         400, "The request has bad entries: 7 bad entries, nothing applied.")
-    assert problem["errors"] == [
+    assert problem["errors"] == [  # in the order of the entries
+        # Named with the rest, not on a second try once the others are mended.
+        {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"},
         {"location": "body", "name": "months.2.month",
          "message": "2026-12 has not begun (this month is 2026-11)"},
         {"location": "body", "name": "months.3",
@@ -111,10 +120,8 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store):
         {"location": "body", "name": "increments.2.at",
          "message": "an ISO 8601 moment with its offset (2026-11-15T10:00:00+00:00), got "
                     "'2026-11-15'"},
-        # Named with the rest, not on a second try once the others are mended.
-        {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"},
     ]
-    assert consumption(store, ALICE) == {LAST_MONTH: 3000}
+    assert stored(redis_client, key_prefix) == before
 
 
 def test_a_number_that_is_no_subscriber_is_named(feed_api, store):
@@ -124,6 +131,41 @@ def test_a_number_that_is_no_subscriber_is_named(feed_api, store):
     assert answer.get_json()["errors"] == [
         {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"}]
     assert consumption(store, ALICE) == {LAST_MONTH: 3000}
+
+
+def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store, redis_client,
+                                                                key_prefix):
+    before = stored(redis_client, key_prefix)
+    answer = post(feed_api, {
+        "increments": [
+            {"id": "rc-1", "msisdn": NOBODY, "amount": 5, "at": "2026-11-15T09:00:00+00:00"},
+            {"id": "rc-2", "msisdn": ALICE, "amount": 5},  # no "at"
+        ],
+        "months": [
+            {"msisdn": ALICE, "month": LAST_MONTH, "amount": "3000"},  # a string, not a number
+            {"msisdn": NOBODY, "month": LAST_MONTH, "amount": 10},
+            {"msisdn": BRUNO, "month": LAST_MONTH, "amount": 10, "note": "x"},
+            {"msisdn": BRUNO, "month": "2026-12", "amount": 10},
+        ]})
+    assert answer.status_code == 400
+    assert answer.mimetype == "application/problem+json"
+    problem = answer.get_json()
+    assert (problem["type"], problem["status"], problem["detail"]) == (
+        "/api/v1/problems/invalid-request", 400,
+        "The request has bad entries: 6 bad entries, nothing applied.")
+    assert [(error["location"], error["name"]) for error in problem["errors"]] == [
+        ("body", "months.0.amount"), ("body", "months.1.msisdn"), ("body", "months.2.note"),
+        ("body", "months.3.month"), ("body", "increments.0.msisdn"), ("body", "increments.1.at")]
+    messages = {error["name"]: error["message"] for error in problem["errors"]}
+    assert messages["months.1.msisdn"] == messages["increments.0.msisdn"] == (
+        f"no subscriber {NOBODY}")
+    assert messages["months.3.month"] == "2026-12 has not begun (this month is 2026-11)"
+    assert stored(redis_client, key_prefix) == before
+    mended = post(feed_api, {"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 3000},
+                                        {"msisdn": NOBODY, "month": LAST_MONTH, "amount": 10}]})
+    assert mended.get_json()["errors"] == [  # the same entry named the same way, mended or not
+        {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"}]
+    assert stored(redis_client, key_prefix) == before
 
 
 @pytest.mark.parametrize(("body", "name"), [

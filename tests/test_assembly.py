@@ -3,6 +3,7 @@ embedded store filled with what the settings ask for (the demo set, seed files).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from conftest import Dialler
 from ussd.assembly import build_service, worker_app
 from ussd.months import month_of, previous_month
 from ussd.settings import Settings
+from ussd.store.keys import EVENTS
 from ussd.web import create_app
 
 # What "2. Mon profil" shows each demo subscriber (README: Demo subscribers).
@@ -39,6 +41,23 @@ def my_profile(app, number: str) -> str:
 def test_the_demo_settings_fill_the_embedded_store(number):
     reply = my_profile(create_app(Settings(demo=True)), number)
     assert reply.startswith("CON " + DEMO_PROFILES[number] + "\n")
+
+
+def test_the_demos_earlier_migrations_are_history_not_billing_events():
+    app = create_app(Settings(demo=True))
+    store = app.extensions["ussd"].store
+    history = store.accounts.history("+2250700000004")
+    assert [(entry["from"], entry["to"], entry["channel"], entry["client"])
+            for entry in history] == [("aigle", "novamix", "web", "demo"),
+                                      ("novamix", "tigre", "web", "demo"),
+                                      ("tigre", "dauphin", "web", "demo")]
+    assert list(store.outbox.waiting(EVENTS)) == []  # nothing for billing, nor an SMS, at start
+    session = Dialler(app.test_client(), "0700000001")
+    session.send("1")
+    session.send("2")
+    session.send("1")  # a migration made on the demo is billed as any other
+    [waiting] = store.outbox.waiting(EVENTS)
+    assert json.loads(waiting.entry.body)["msisdn"] == "+2250700000001"
 
 
 def test_without_the_demo_setting_the_embedded_store_is_empty():

@@ -9,15 +9,15 @@ Two kinds of entry, up to 1,000 a request:
 
 Every entry is checked before anything is written: a number that is not a subscriber's, a month
 or a moment not come yet, an amount out of range, an id or a subscriber's month given twice;
-each bad entry is named (``months.3.msisdn``) and nothing is applied. Then the totals are set
-and the increments added, one atomic script per bucket of subscribers (``keys.py``): a request
-whose write is cut short by an outage can be sent again whole, since totals are set, not
-added, and increments are counted once by id.
+each bad entry is named (``months.3.msisdn``), in the order of the entries, and nothing is
+applied. Then the totals are set and the increments added, one atomic script per bucket of
+subscribers (``keys.py``): a request whose write is cut short by an outage can be sent again
+whole, since totals are set, not added, and increments are counted once by id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from .months import MONTH_PATTERN, month_of
 from .phone import normalize_msisdn
 
 MAX_ENTRIES = 1000
+ENTRY_KINDS = ("months", "increments")  # a request's lists of entries, in the order checked
 MAX_AMOUNT = 10**12  # as seed.MAX_AMOUNT
 MAX_ID = 128
 INCREMENT_IDS_DAYS = 70  # past the month after the increment's: no rule reads it by then
@@ -61,10 +62,11 @@ class Fed:
     replayed: int
 
 
-def check(body: dict, now: datetime, zone: ZoneInfo,
-          known: Callable[[list[str]], set[str]]) -> tuple[list[MonthTotal], list[Increment]]:
-    """The entries of a request body, checked; InvalidConsumptionError naming every bad one
-    (``known(numbers)`` says which numbers are subscribers)."""
+def check(body: dict, now: datetime, zone: ZoneInfo, known: Callable[[list[str]], set[str]],
+          malformed: Collection[str] = ()) -> tuple[list[MonthTotal], list[Increment]]:
+    """The entries of a request body, checked; InvalidConsumptionError naming every bad one, in
+    the order of the entries (``known(numbers)`` says which numbers are subscribers). The
+    entries of ``malformed`` (``months.3``), named already for their form, are passed over."""
     errors: list[dict] = []
 
     def bad(name: str, message: str) -> None:
@@ -78,11 +80,14 @@ def check(body: dict, now: datetime, zone: ZoneInfo,
                 f"{len(raw_months) + len(raw_increments)}")
         raise InvalidConsumptionError(errors)
     this_month = month_of(now, zone)
-    totals, increments, numbers = [], [], {}
+    totals, increments = [], []
+    numbers: dict[str, list[str]] = {}  # each number, and every entry that names it
     seen_months: dict[tuple[str, str], int] = {}
     seen_ids: dict[str, int] = {}
     for index, entry in enumerate(raw_months):
         where = f"months.{index}"
+        if where in malformed:
+            continue
         msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
         month, amount = entry.get("month"), entry.get("amount")
         if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
@@ -95,10 +100,12 @@ def check(body: dict, now: datetime, zone: ZoneInfo,
             if (msisdn, month) in seen_months:
                 bad(where, f"repeats months.{seen_months[msisdn, month]} ({msisdn}, {month})")
             seen_months[msisdn, month] = index
-            numbers.setdefault(msisdn, f"{where}.msisdn")
+            numbers.setdefault(msisdn, []).append(f"{where}.msisdn")
             totals.append(MonthTotal(msisdn, month, amount))
     for index, entry in enumerate(raw_increments):
         where = f"increments.{index}"
+        if where in malformed:
+            continue
         msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
         identity, at, amount = entry.get("id"), entry.get("at"), entry.get("amount")
         if not isinstance(identity, str) or not 0 < len(identity) <= MAX_ID:
@@ -111,16 +118,35 @@ def check(body: dict, now: datetime, zone: ZoneInfo,
         month = _month_of(at, now, zone, f"{where}.at", bad)
         _amount(amount, f"{where}.amount", bad)
         if msisdn and identity and month:
-            numbers.setdefault(msisdn, f"{where}.msisdn")
+            numbers.setdefault(msisdn, []).append(f"{where}.msisdn")
             increments.append(Increment(identity, msisdn, amount, month))
     if numbers:  # looked up even when other entries are bad: every bad entry named at once
         subscribers = known(list(numbers))
-        for msisdn, where in numbers.items():
-            if msisdn not in subscribers:
+        for msisdn, names in numbers.items():
+            for where in names if msisdn not in subscribers else ():
                 bad(where, f"no subscriber {msisdn}")
     if errors:
-        raise InvalidConsumptionError(errors)
+        raise InvalidConsumptionError(by_entry(errors))
     return totals, increments
+
+
+def by_entry(errors: list[dict]) -> list[dict]:
+    """``errors`` in the order of the entries they name: the request's own first, then
+    ``months`` and ``increments`` by index; an entry's errors in the order they were found."""
+
+    def order(error: dict) -> tuple[int, int]:
+        entry = entry_of(error["name"])
+        return (0, 0) if entry is None else (1 + ENTRY_KINDS.index(entry[0]), entry[1])
+
+    return sorted(errors, key=order)
+
+
+def entry_of(name: str) -> tuple[str, int] | None:
+    """The entry an error's ``name`` is about (``("months", 3)`` for ``months.3.amount``), or
+    None when it is about the request as a whole."""
+    kind, _, rest = name.partition(".")
+    index = rest.partition(".")[0]
+    return (kind, int(index)) if kind in ENTRY_KINDS and index.isdigit() else None
 
 
 def _number(value: object, where: str, bad: Callable[[str, str], None]) -> str | None:

@@ -9,10 +9,13 @@ only those, first.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from .accounts import Migrated
 from .errors import DemoRefusedError
 from .months import month_of, previous_month
 from .phone import normalize_msisdn
-from .rules import Channel, Language, Profile
+from .rules import Channel, Language, Profile, Standing, decide
 from .service import UssdService
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
@@ -56,8 +59,11 @@ def make_room(service: UssdService, reset: bool) -> str:
 
 
 def load_demo(service: UssdService) -> int:
-    """Store the demo subscribers afresh, through the same rules as any migration."""
-    last_month = previous_month(month_of(service.clock(), service.zone))
+    """Store the demo subscribers afresh; their migrations of this month as history, each
+    approved by the same rules as any migration, and none sent to billing (see
+    ``Admin.put_history``): every start of the demo would otherwise bill, and text, them again."""
+    now = service.clock()
+    month = month_of(now, service.zone)
     numbers = list(DEMO_NUMBERS)
     service.store.admin.reset_subscribers(numbers)
     service.store.admin.put_subscribers(
@@ -65,13 +71,22 @@ def load_demo(service: UssdService) -> int:
         for msisdn, (_, profile, language, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
     )
     service.store.admin.put_consumption(
-        (msisdn, last_month, amount)
+        (msisdn, previous_month(month), amount)
         for msisdn, (_, _, _, amount, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
         if amount is not None
     )
-    for msisdn, (number, *_, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS, strict=True):
+    at = now.isoformat(timespec="seconds")
+    for msisdn, (number, profile, _, amount, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS,
+                                                                strict=True):
+        standing, entries = Standing(profile, 0, amount or 0), []
         for target in earlier:
-            decision = service.migrate(msisdn, target, Channel.WEB, client="demo")
+            decision = decide(standing, target, service.policy)
             if not decision.approved:
                 raise RuntimeError(f"demo migration of {number} to {target} refused: {decision}")
+            entries.append(Migrated(at, standing.profile, target, Channel.WEB.value,
+                                    "demo").entry())
+            standing = replace(standing, profile=target,
+                               migrations_this_month=standing.migrations_this_month + 1)
+        if entries:
+            service.store.admin.put_history(msisdn, month, entries, standing.profile)
     return len(numbers)

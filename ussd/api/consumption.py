@@ -2,20 +2,24 @@
 
 The request and its answer as models (``openapi.py`` documents them with the rest); the entries
 are checked and applied by :mod:`ussd.consumption`: every bad entry named in one ``400``
-problem and nothing applied, or everything applied.
+problem and nothing applied, or everything applied. An entry pydantic refuses (a string for an
+amount, a field missing) is named with those the checks refuse (no such subscriber, a month to
+come), in one problem: :func:`check_entries` runs the checks on the well-formed entries when
+spectree has found others malformed, so that billing mends its feed in one go.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
-from flask import current_app, g
+from flask import current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from ..consumption import MAX_ENTRIES, feed
+from ..consumption import ENTRY_KINDS, MAX_ENTRIES, by_entry, check, entry_of, feed
 from ..errors import InvalidConsumptionError
 from .models import Count
+from .openapi import check_request, model_errors
 from .problems import fail
 
 audit = logging.getLogger("ussd.api.audit")
@@ -74,16 +78,57 @@ def post_consumption(json: ConsumptionRequest) -> ConsumptionFed:
     `months` set a subscriber's total for a month (`YYYY-MM`, not after this month);
     `increments` add an amount to the month of `at` (in the operator's time zone) once per
     `id`: a record sent again is not counted again. Up to 1,000 entries, checked before
-    anything is written: a bad entry (not a subscriber, a month or a moment to come, an
-    amount out of range, an id or a month given twice) is named in a `400` problem and nothing
-    is applied. Scope `consumption:write`.
+    anything is written: every bad entry (malformed: a field missing or unknown, an amount
+    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, an
+    amount out of range, an id or a month given twice) is named in one `400` problem, in the
+    order of the entries, and nothing is applied. Scope `consumption:write`.
     """
     service = current_app.extensions["ussd"]
     try:
         fed = feed(service.store, json.model_dump(), service.clock(), service.zone)
     except InvalidConsumptionError as error:
-        fail("invalid-request", f"The request has bad entries: {error}.", errors=error.errors)
+        _refuse(error)
     audit.info("consumption client=%s months=%d counted=%d replayed=%d", g.api_client.name,
                fed.months, fed.counted, fed.replayed)
     return ConsumptionFed(months=fed.months, increments_counted=fed.counted,
                           increments_replayed=fed.replayed)
+
+
+_check_body = check_request((ConsumptionRequest, "body"))
+
+
+def check_entries(req: Any, resp: Any, error: Exception | None, instance: Any,
+                  model_adapter: Any) -> None:
+    """The hook spectree calls once it has checked the body, before the view.
+
+    A body spectree found malformed that is still an object of lists of up to 1,000 entries
+    gets one ``400`` naming its malformed entries (pydantic's words) and the well-formed ones
+    the checks refuse, by entry: not the first only, and the others on a second try. Any
+    other body is malformed as a whole (``openapi.check_request``)."""
+    body = request.get_json(silent=True) if error is not None else None
+    if not _entries_readable(body):
+        _check_body(req, resp, error, instance, model_adapter)
+        return
+    errors = model_errors(ConsumptionRequest, body, "body")
+    malformed = {"{}.{}".format(*entry) for entry in map(entry_of, (e["name"] for e in errors))
+                 if entry is not None}
+    service = current_app.extensions["ussd"]
+    try:
+        check(body, service.clock(), service.zone, service.store.admin.known_subscribers,
+              malformed)
+    except InvalidConsumptionError as refused:
+        errors += refused.errors
+    _refuse(InvalidConsumptionError(by_entry(errors)))
+
+
+def _entries_readable(body: object) -> bool:
+    """An object whose lists of entries are lists, of up to 1,000 entries in all."""
+    if not isinstance(body, dict):
+        return False
+    lists = [body.get(kind) or [] for kind in ENTRY_KINDS]
+    return (all(isinstance(entries, list) for entries in lists)
+            and sum(map(len, lists)) <= MAX_ENTRIES)
+
+
+def _refuse(error: InvalidConsumptionError) -> NoReturn:
+    fail("invalid-request", f"The request has bad entries: {error}.", errors=error.errors)

@@ -70,12 +70,7 @@ def check_request(*checked: tuple[type[BaseModel], str]) -> Callable[..., None]:
                     continue
             else:
                 source = dict(request.headers)
-            try:
-                model.model_validate(source)
-            except ValidationError as found:
-                errors.extend({"location": location,
-                               "name": ".".join(str(part) for part in item["loc"]),
-                               "message": item["msg"]} for item in found.errors())
+            errors.extend(model_errors(model, source, location))
         if error is not None and not errors:  # spectree's own reading found more
             errors.append({"location": "body", "name": "", "message": "malformed"})
         if errors:
@@ -84,6 +79,17 @@ def check_request(*checked: tuple[type[BaseModel], str]) -> Callable[..., None]:
             fail("invalid-request", f"The request is malformed: {shown}.", errors=errors)
 
     return hook
+
+
+def model_errors(model: type[BaseModel], source: object, location: str) -> list[dict]:
+    """What is wrong with ``source`` read as ``model`` (at ``location``, ``body`` or
+    ``header``): the ``errors`` of a ``400`` problem, every one pydantic finds."""
+    try:
+        model.model_validate(source)
+    except ValidationError as found:
+        return [{"location": location, "name": ".".join(str(part) for part in item["loc"]),
+                 "message": item["msg"]} for item in found.errors()]
+    return []
 
 
 def _quiet(*_: Any) -> None:

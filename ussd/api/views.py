@@ -219,7 +219,7 @@ feed_consumption = spec.validate(
     resp=Answers(HTTP_200=consumption.ConsumptionFed, HTTP_408=Problem, HTTP_413=Problem,
                  HTTP_415=Problem,
                  **_ANSWERS), **_CLIENT,
-    before=check_request((consumption.ConsumptionRequest, "body")))(consumption.post_consumption)
+    before=consumption.check_entries)(consumption.post_consumption)
 
 
 def _migration(migrated: Migrated) -> dict:

@@ -111,8 +111,14 @@ class StubServer:
             if self._schedule:
                 return self._schedule.popleft()
             if time.monotonic() < self._down_until:
+                if self.echo:
+                    self.echo(f"{self.name}: down, 503 to {self.about(request)}")
                 return Answer(503, "down for maintenance", {"Retry-After": "1"})
             return self.answer(request)
+
+    def about(self, request: Received) -> str:
+        """What a request is about, in the echo of a refusal."""
+        return request.path
 
 
 class BillingStub(StubServer):
@@ -140,6 +146,8 @@ class BillingStub(StubServer):
         except ValueError:
             return Answer(400, '{"error": "not JSON"}')
         if key in self._keys:
+            if self.echo:
+                self.echo(f"billing: duplicate {key}: applied before, not again")
             return Answer(200, json.dumps({"id": key, "status": "duplicate"}))
         self._keys.add(key)
         self.applied.append(event)
@@ -147,6 +155,11 @@ class BillingStub(StubServer):
             self.echo(f"billing: applied {key}: {event.get('msisdn')} {event.get('from')} -> "
                       f"{event.get('to')} ({event.get('channel')}, {event.get('client')})")
         return Answer(200, json.dumps({"id": key, "status": "applied"}))
+
+
+    def about(self, request: Received) -> str:
+        """The event a call is about: its ``Idempotency-Key`` (the event's id)."""
+        return request.headers.get("idempotency-key") or request.path
 
 
 class SmsStub(StubServer):

@@ -25,6 +25,7 @@ from .keys import (
     PROFILE_FIELD,
     KeySpace,
     consumption_field,
+    migrations_field,
     month_of_field,
 )
 
@@ -61,6 +62,19 @@ class Admin:
         returns how many rows were written."""
         return self._write(rows, lambda row: ("HSET", self.keys.subscriber(row[0]),
                                               consumption_field(row[1]), row[2]))
+
+    def put_history(self, msisdn: str, month: str, entries: list[dict],
+                    profile: Profile) -> None:
+        """Record migrations of ``month`` made before this store knew the subscriber (the
+        demo's): the history ``entries``, the month's count and the ``profile`` they led to,
+        and no billing event. The outbox is for the migrations applied here (the migration
+        script): these were billed, if ever, where they were made."""
+        with store_errors:
+            self._send(("HSET", self.keys.subscriber(msisdn), PROFILE_FIELD, profile.value,
+                        migrations_field(month), len(entries)),
+                       ("RPUSH", self.keys.history(msisdn),
+                        *(json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+                          for entry in entries)))
 
     def known_subscribers(self, msisdns: list[str]) -> set[str]:
         """Which of these numbers are subscribers (have a profile); one round trip."""
