@@ -63,12 +63,15 @@ def arguments() -> argparse.Namespace:
 def export(revision: str | None, into: Path) -> Path:
     """The package and the menus of ``revision`` (None: the working tree) under ``into``.
 
-    The menus are inside the package (``ussd/menus``) now; a revision from before that has
-    them in a top-level ``menus/``, exported beside it.
+    The menus are in a top-level ``menus/`` (shipped in the wheel as ``ussd/menus``; some
+    earlier revisions had them inside the package): whichever the revision has is exported.
     """
     into.mkdir()
     if revision is None:
-        shutil.copytree(ROOT / "ussd", into / "ussd", ignore=shutil.ignore_patterns("__pycache__"))
+        for part in ("ussd", "menus"):
+            if (ROOT / part).is_dir():
+                shutil.copytree(ROOT / part, into / part,
+                                ignore=shutil.ignore_patterns("__pycache__"))
     else:
         listed = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", revision],
                                 check=True, capture_output=True, text=True).stdout.split()
