@@ -11,8 +11,13 @@
 -- wrk ... -s overload.lua URL -- DATA_FILE THREADS
 -- DATA_FILE defines FIRST, LAST (the subscribers, played in turn and again), KINDS, HOPS,
 -- METHOD, PATH, HEADERS, RUN (a tag for session ids), SESSION and NUMBER (the placeholders),
--- TEMPLATES[kind][hop] (a body), EXPECTED[kind][hop] (a reply) and BUSY[kind] (a reply; kind 1
--- is French).
+-- TEMPLATES[kind][hop] (a body), EXPECTED[kind][hop] (a reply), BUSY[kind] and RESUME[kind]
+-- (replies; kind 1 is French).
+--
+-- Subscribers are played again and again, and a dialogue left before its result (each of
+-- these stops at the confirmation, or is cut by "busy") is offered again on the next dial
+-- within the resume window (ussd/resume.py): that offer, on the first hop, is the screen
+-- expected for the subscriber too (answered; the dialogue ends there).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -80,6 +85,12 @@ function response(status, headers, body)
     answered = answered + 1
     hist[took] = (hist[took] or 0) + 1
     if hop == HOPS then next_dialogue() else hop = hop + 1 end
+    return
+  end
+  if status == 200 and hop == 1 and body == RESUME[kind] then
+    answered = answered + 1
+    hist[took] = (hist[took] or 0) + 1
+    next_dialogue()
     return
   end
   -- In the subscriber's language when this worker has served them before, French otherwise.

@@ -141,7 +141,7 @@ def write_overload_data(path: Path, run: str, replies: list[list[str]]) -> Path:
         templates.append([load.http(request)[3].decode() for request in requests])
         expected.append(replies[number][:hops])
     method, target, headers, _ = load.http(load.GATEWAY.dial(SESSION, placeholder, load.CODE))
-    busy = busy_replies()
+    busy, resume = system_replies("busy"), system_replies("resume")
     lua = load.lua_string
     lines = [f"FIRST, LAST = 0, {PLAYED - 1}",
              f"KINDS, HOPS = {len(load.KINDS)}, {hops}",
@@ -153,13 +153,16 @@ def write_overload_data(path: Path, run: str, replies: list[list[str]]) -> Path:
                                          for kind in templates) + "}",
              "EXPECTED = {" + ", ".join("{" + ", ".join(lua(r) for r in kind) + "}"
                                         for kind in expected) + "}",
-             "BUSY = {" + ", ".join(lua(busy[kind.language]) for kind in load.KINDS) + "}"]
+             "BUSY = {" + ", ".join(lua(busy[kind.language]) for kind in load.KINDS) + "}",
+             "RESUME = {" + ", ".join(lua(resume[kind.language]) for kind in load.KINDS)
+             + "}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def busy_replies() -> dict:
-    """The "busy" end as the dialect writes it, in each language."""
+def system_replies(role: str) -> dict:
+    """A system screen (the "busy" end, the resume offer) as the dialect writes it, in each
+    language."""
     import fakeredis
 
     from ussd.contract import WireRequest
@@ -169,7 +172,7 @@ def busy_replies() -> dict:
     app = create_app(Settings(key_prefix="busy"),
                      redis_client=fakeredis.FakeRedis(decode_responses=True))
     service = app.extensions["ussd"]
-    return {language: load.GATEWAY.wire(service.system_reply("busy", language),
+    return {language: load.GATEWAY.wire(service.system_reply(role, language),
                                         WireRequest("POST")).body for language in Language}
 
 
