@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, THIS_MONTH
@@ -242,3 +243,39 @@ class _nothing:
 
     def __exit__(self, *exc):
         return None
+
+
+class Pauses(threading.Event):
+    """A relay's stop flag that records each pause the relay takes, and takes none (1 ms);
+    ``after(count)`` runs after each."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.taken: list[float | None] = []
+        self.after = after
+
+    def wait(self, timeout=None):
+        self.taken.append(timeout)
+        self.after(len(self.taken))
+        return super().wait(0.001)
+
+
+@pytest.mark.parametrize("redis_client", ["fakeredis"], indirect=True)
+def test_a_relay_that_cannot_block_pauses_longer_while_idle_and_shorter_once_entries_come(
+        service, store):
+    # The embedded store (and a cluster) cannot block on 512 streams: the relay reads them all
+    # each time, and while nothing comes it pauses 0.2 s, doubled up to 2 s.
+    assert not store.outbox.blocking
+
+    def after(count: int) -> None:
+        if count == 6:  # a migration while the relay is idle: the next read finds its event
+            assert service.migrate(BRUNO, "Aigle", Channel.WEB).approved
+
+    with stubs() as (billing, _):
+        relay = make_relay(store, billing)
+        relay.stopping = pauses = Pauses(after)
+        with running(relay):
+            wait_for(lambda: len(pauses.taken) >= 9 and billing.applied, what="9 pauses")
+    assert pauses.taken[:9] == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 0.2, 0.4, 0.8]
+    assert set(pauses.taken[9:]) <= {1.6, 2.0}
+    assert [event["msisdn"] for event in billing.applied] == [BRUNO]
