@@ -230,6 +230,28 @@ def test_behind_a_proxy_the_forwarded_address_is_checked(redis_client, settings,
             remote_addr="172.17.0.1")
 
 
+@pytest.mark.parametrize(("forwarded", "allow", "status", "logged"), [
+    ("+2250700000001", ("10.0.0.0/8",), 403, "-"),
+    ("1.2.3.4 0700000008 Bearer abc", ("10.0.0.0/8",), 403, "-"),
+    ("::1%+2250700000001", ("10.0.0.0/8", "::/0"), 403, "-"),  # was allowed by ::/0
+    ("+2250700000001", (), 401, "-"),
+    ("10.9.0.1", ("10.1.0.0/16",), 403, "10.9.0.1"),
+    ("2001:db8::1", (), 401, "2001:db8::1"),
+])
+def test_behind_a_proxy_a_forwarded_text_is_never_logged_nor_allowed(
+        redis_client, settings, clock, store, caplog, forwarded, allow, status, logged):
+    """Before, ``from=`` was the caller's X-Forwarded-For as it came: a number, a token."""
+    driver = GATEWAYS["flares"]
+    proxied = create_app(replace(settings, gateway_secrets=secrets(allow=allow), proxy_hops=1),
+                         redis_client=redis_client, clock=clock)
+    caplog.set_level(logging.WARNING, logger="ussd.auth")
+    token = TOKENS["flares"] if status == 403 else "wrong-token-0123456789"
+    refused(driver, proxied, status, remote_addr="10.1.0.1",
+            headers={**bearer(token), "X-Forwarded-For": forwarded})
+    assert [r.getMessage() for r in caplog.records if r.name == "ussd.auth"] == [
+        f"refused gateway=flares status={status} from={logged}"]
+
+
 # --- start-up -----------------------------------------------------------------------------
 
 

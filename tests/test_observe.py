@@ -19,6 +19,7 @@ from conftest import ALICE, CELINE, NOBODY
 
 from ussd.cli import main
 from ussd.logs import JsonLogFormatter, LineHandler
+from ussd.observe import without_numbers
 from ussd.outcomes import Outcomes
 from ussd.session import Session
 from ussd.settings import GatewaySecrets
@@ -176,3 +177,30 @@ def test_a_hop_line_has_no_hash_without_a_key(client, json_lines):
 
 
 
+
+
+@pytest.mark.parametrize(("text", "logged"), [
+    ("unknown Type '+2250700000001'", "unknown Type '<number>'"),
+    ("unknown Type '0700000002'", "unknown Type '<number>'"),
+    ("unknown Type '225 07 00 00 00 07'", "unknown Type '<number>'"),
+    ("unknown Type 'X2250700000004'", "unknown Type 'X<number>'"),
+    ("unknown Type 'X 07.00.00.00.06'", "unknown Type 'X <number>'"),
+    ("unknown Type '０７００００００05'", "unknown Type '<number>'"),
+    ("unknown Type '(07) 00/00-00-09'", "unknown Type '<number>'"),
+    ("unknown Type '+225 07\u201300\u201300\u201310'", "unknown Type '<number>'"),
+    ("HTTP 503 at line 12 after 3 tries in 1.5 s", "HTTP 503 at line 12 after 3 tries in 1.5 s"),
+    ("from 10.1.2.3, 404 of 250 000", "from 10.1.2.3, 404 of 250 000"),
+])
+def test_a_number_is_blanked_however_it_is_written(text, logged):
+    assert without_numbers(text) == logged
+
+
+@pytest.mark.parametrize(("kind", "logged"), [
+    ("X 07.00.00.00.06", "unknown Type 'X <number>'"),
+    ("０７００００００05", "unknown Type '<number>'"),
+])
+def test_a_refusal_logs_no_number_in_what_the_caller_sent(client, json_lines, kind, logged):
+    """Before, Hubtel's ``unknown Type 'X 07.00.00.00.06'`` was logged as it came."""
+    client.post("/ussd/hubtel", json={"Type": kind})
+    (line,) = [line for line in json_lines() if line["logger"] == "ussd.gateway"]
+    assert line["message"] == f"refused gateway=hubtel msisdn=-: {logged}"

@@ -7,6 +7,7 @@ The page itself is played in a real headless Chromium in tests/test_browser.py.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shlex
@@ -207,9 +208,9 @@ def test_africastalking_reports_the_end_after_an_end(simulated):
 
 
 @pytest.mark.parametrize(("body", "error"), [
-    ({"gateway": "nokia"}, "no dialect 'nokia' served here (served: africastalking, hubtel, "
+    ({"gateway": "nokia"}, "no such dialect served here (served: africastalking, hubtel, "
                            "flares)"),
-    ({"action": "explode"}, "no move 'explode' (moves: dial, send, hang_up, time_out)"),
+    ({"action": "explode"}, "no such move (moves: dial, send, hang_up, time_out)"),
     ({"msisdn": ""}, "session, msisdn and code must be text (64 characters at most)"),
     ({"inputs": "1"}, "inputs must be a list of texts (64 at most)"),
     ({"action": "send", "inputs": []}, "nothing to send"),
@@ -219,6 +220,49 @@ def test_a_move_that_is_not_one_is_refused(simulated, body, error):
             "code": "#121#", "inputs": [], **body}
     response = simulated.post("/simulator/api/move", json=move)
     assert (response.status_code, response.json) == (400, {"error": error})
+
+
+def test_a_value_sent_is_not_echoed_back(simulated):
+    """A 5 MB ``gateway`` was answered with a 5 MB 400 holding it; now the values allowed."""
+    move = {"gateway": "x" * 20_000, "action": "<script>", "session": "s",
+            "msisdn": "0700000001", "code": "#121#", "inputs": []}
+    response = simulated.post("/simulator/api/move", json=move)
+    assert (response.status_code, response.get_data(as_text=True)) == (
+        400, '{"error":"no such dialect served here (served: africastalking, hubtel, flares)"}\n')
+    response = simulated.post("/simulator/api/move", json={**move, "gateway": "hubtel"})
+    assert (response.status_code, response.get_data(as_text=True)) == (
+        400, '{"error":"no such move (moves: dial, send, hang_up, time_out)"}\n')
+
+
+class CountingStream(io.BytesIO):
+    """A body sent in chunks (no length): how many of its bytes the server read."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.taken += len(data)
+        return data
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_a_huge_move_is_refused_unread(simulated, chunked):
+    """Before, a 50 MB move was read whole (the worker 70 MB larger for good), then 400."""
+    body = b'{"gateway": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    stream = CountingStream(body)
+    if chunked:
+        response = simulated.post("/simulator/api/move", input_stream=stream,
+                                  content_type="application/json",
+                                  headers={"Transfer-Encoding": "chunked"},
+                                  environ_overrides={"wsgi.input_terminated": True})
+    else:
+        response = simulated.post("/simulator/api/move", input_stream=stream,
+                                  content_type="application/json", content_length=len(body))
+    assert (response.status_code, response.json) == (
+        413, {"error": "a move is 65536 bytes at most"})
+    assert stream.taken <= (65_537 if chunked else 0)
 
 
 def test_only_the_served_dialects_are_offered(redis_client, settings, clock, store):

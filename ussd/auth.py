@@ -41,6 +41,20 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+def client_ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``address`` as an IP address, or None when it is not one. Behind ``USSD_PROXY_HOPS`` it
+    is the caller's ``X-Forwarded-For`` text (werkzeug's ProxyFix takes it as it came), so it
+    is neither logged nor matched unless it is an address: and one with a zone (``::1%...``,
+    any text after the ``%``) is not, as no gateway's forwarded address has one."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return None
+    return ip
+
+
 def _same(given: str | None, digest: bytes) -> bool:
     """True when ``given`` is the secret whose digest is ``digest`` (constant time)."""
     return given is not None and hmac.compare_digest(_digest(given), digest)
@@ -79,16 +93,16 @@ class Guard:
         """The ``403``/``401`` for the current request, or None when it may go on."""
         current = request._get_current_object()  # read below without the proxy's lookups
         if self.networks and not self.allows(current.remote_addr):
-            return self._refuse(403, "forbidden")
+            return self._refuse(403, "forbidden", current.remote_addr)
         if self.open or self.authenticated(path_token, current):
             return None
-        return self._refuse(401, "unauthorized")
+        return self._refuse(401, "unauthorized", current.remote_addr)
 
     def allows(self, address: str | None) -> bool:
-        """True when ``address`` is on the allow-list (IPv4-mapped IPv6 counts as IPv4)."""
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
+        """True when ``address`` is on the allow-list (IPv4-mapped IPv6 counts as IPv4); never
+        when it is not an address (:func:`client_ip`)."""
+        ip = client_ip(address)
+        if ip is None:
             return False
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
@@ -127,10 +141,10 @@ class Guard:
             return user_ok and password_ok
         return False
 
-    def _refuse(self, status: int, reason: str) -> Response:
+    def _refuse(self, status: int, reason: str, address: str | None) -> Response:
         metrics.record_rejection(self.dialect, reason)
         log.warning("refused gateway=%s status=%d from=%s", self.dialect, status,
-                    request.remote_addr)
+                    client_ip(address) or "-")
         response = Response(f"{reason}\n", status=status, mimetype="text/plain")
         if status == 401:
             schemes = (["Bearer"] if self.token is not None else []) + (

@@ -37,11 +37,15 @@ def subscriber_hash(key: bytes, msisdn: str) -> str:
     return hmac.digest(key, msisdn.encode(), hashlib.sha256).hex()[:SUBSCRIBER_HASH_DIGITS]
 
 
-_NUMBER = re.compile(r"\+?[0-9][0-9 -]{6,}[0-9]")
+# Seven digits or more, any decimal digit (``\d``: full-width ``０７`` too), each after up to
+# three of the separators a number is written with (spaces, ``.``, ``/``, ``-``, dashes,
+# brackets): ``07.00.00.00.06``, ``(07) 00/00``. A status code or a count has fewer digits.
+_NUMBER = re.compile(r"[+(]{0,2}\d(?:[\s./()\-\u2010-\u2015\u2212]{0,3}\d){6,}")
 
 
 def without_numbers(text: str) -> str:
-    """``text`` with every run of digits long enough to be a phone number blanked."""
+    """``text`` with every run of digits long enough to be a phone number blanked, however
+    its digits are written or spaced."""
     return _NUMBER.sub("<number>", text)
 
 

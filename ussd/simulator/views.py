@@ -3,8 +3,10 @@
 ``GET /simulator/`` the page; ``GET /simulator/static/<file>`` its CSS and JavaScript;
 ``GET /simulator/api/config`` what the page offers (the dialects served, the codes answered,
 the session TTL, the demo subscribers when the demo is loaded); ``POST /simulator/api/move``
-one move (JSON in and out, see :mod:`ussd.simulator.play`). With ``USSD_SIMULATOR_AUTH`` set,
-every one of them asks for HTTP basic auth (compared in constant time).
+one move (JSON in and out, see :mod:`ussd.simulator.play`), its body read within the bounds of a
+gateway's (``gateways/reading.py``: ``413`` unread over :data:`MAX_BODY`, ``408`` when slow).
+With ``USSD_SIMULATOR_AUTH`` set, every one of them asks for HTTP basic auth (compared in
+constant time).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..demo import DEMO_NUMBERS, DEMO_SUBSCRIBERS
 from ..errors import SimulatorError
 from ..gateways import enabled as served_dialects
 from ..gateways.fields import ServiceCodes
+from ..gateways.reading import Bounds, TooLargeError, TooSlowError, read_json
 from ..months import month_of
 from ..rules import Profile
 from ..service import UssdService
@@ -27,6 +30,7 @@ from .play import ACTIONS, command, play
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_INPUTS = 64  # a session's inputs: more than any dialogue, fewer than a flood
+MAX_BODY = 64 * 1024  # a move: 64 inputs of 182 characters fit, with room for escapes
 
 
 def blueprint(service: UssdService, settings: Settings) -> Blueprint:
@@ -35,6 +39,7 @@ def blueprint(service: UssdService, settings: Settings) -> Blueprint:
     dialects = {dialect.name: dialect for dialect in served_dialects(settings)}
     codes = ServiceCodes(settings.service_codes)
     credentials = settings.simulator_auth
+    bounds = Bounds(MAX_BODY, settings.limits.body_timeout)
 
     @pages.before_request
     def authenticate() -> Response | None:
@@ -62,7 +67,13 @@ def blueprint(service: UssdService, settings: Settings) -> Blueprint:
 
     @pages.post("/api/move")
     def move() -> tuple[Response, int] | Response:
-        body = request.get_json(silent=True)
+        arrived = bounds.clock()
+        try:
+            body = read_json(bounds.body(request, arrived))
+        except TooLargeError:
+            return jsonify(error=f"a move is {MAX_BODY} bytes at most"), 413
+        except TooSlowError:
+            return jsonify(error="the move took too long to come"), 408
         try:
             gateway, action, session_id, msisdn, code, inputs = _read(body, dialects)
             played = play(service, dialects[gateway], codes, action, session_id, msisdn, code,
@@ -95,10 +106,10 @@ def _read(body: object, dialects: dict) -> tuple[str, str, str, str, str, tuple[
         raise SimulatorError("a move is a JSON object")
     gateway, action = body.get("gateway"), body.get("action")
     if gateway not in dialects:
-        raise SimulatorError(f"no dialect {gateway!r} served here (served: "
-                             f"{', '.join(dialects)})")
+        # The allowed values, never the value sent: a caller's text is not echoed back.
+        raise SimulatorError(f"no such dialect served here (served: {', '.join(dialects)})")
     if action not in ACTIONS:
-        raise SimulatorError(f"no move {action!r} (moves: {', '.join(ACTIONS)})")
+        raise SimulatorError(f"no such move (moves: {', '.join(ACTIONS)})")
     fields = [body.get(name) for name in ("session", "msisdn", "code")]
     inputs = body.get("inputs", [])
     if not all(isinstance(value, str) and 0 < len(value) <= 64 for value in fields):
