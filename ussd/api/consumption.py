@@ -79,9 +79,10 @@ def post_consumption(json: ConsumptionRequest) -> ConsumptionFed:
     `increments` add an amount to the month of `at` (in the operator's time zone) once per
     `id`: a record sent again is not counted again. Up to 1,000 entries, checked before
     anything is written: every bad entry (malformed: a field missing or unknown, an amount
-    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, an
-    amount out of range, an id or a month given twice) is named in one `400` problem, in the
-    order of the entries, and nothing is applied. Scope `consumption:write`.
+    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, a
+    moment before year 1 in the operator's zone, an amount out of range, an id or a month
+    given twice) is named in one `400` problem, in the order of the entries, and nothing is
+    applied. Scope `consumption:write`.
     """
     service = current_app.extensions["ussd"]
     try:
