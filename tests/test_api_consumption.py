@@ -212,6 +212,29 @@ def test_a_malformed_request_is_a_400_naming_the_part(feed_api, body, name):
     assert name in [error["name"] for error in answer.get_json()["errors"]]
 
 
+@pytest.mark.parametrize(("data", "message"), [
+    ('{"months": [', "not a JSON object"),
+    ("garbage", "not a JSON object"),
+    ("[" * 1500 + "]" * 1500, "not a JSON object"),  # nested deeper than the parser goes
+    ("null", "not a JSON object"),
+    ("", "no body"),
+    ("[]", "Input should be a valid dictionary or instance of ConsumptionRequest"),
+], ids=["truncated", "garbage", "nested", "null", "empty", "an empty list"])
+def test_a_body_that_is_not_a_json_object_is_named_so(feed_api, redis_client, key_prefix, data,
+                                                      message):
+    """Said as the migration endpoint says it; before, "give months or increments", the body
+    read as {}."""
+    before = stored(redis_client, key_prefix)
+    answer = feed_api.post("/api/v1/consumption", data=data, content_type="application/json",
+                           headers={"Authorization": f"Bearer {BILLING}"})
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json() == {
+        "type": "/api/v1/problems/invalid-request", "title": "The request is malformed",
+        "status": 400, "detail": f"The request is malformed: body: {message}.",
+        "errors": [{"location": "body", "name": "", "message": message}]}
+    assert stored(redis_client, key_prefix) == before
+
+
 def test_only_a_client_with_the_scope_may_feed_consumption(feed_api, store):
     body = {"months": [{"msisdn": ALICE, "month": LAST_MONTH, "amount": 1}]}
     refused = post(feed_api, body, token=PORTAL)

@@ -105,10 +105,13 @@ def check_entries(req: Any, resp: Any, error: Exception | None, instance: Any,
     A body spectree found malformed that is still an object of lists of up to 1,000 entries
     gets one ``400`` naming its malformed entries (pydantic's words) and the well-formed ones
     the checks refuse, by entry: not the first only, and the others on a second try. Any
-    other body is malformed as a whole (``openapi.check_request``)."""
-    body = request.get_json(silent=True) if error is not None else None
+    other body is malformed as a whole (``openapi.check_request``): one that is not a JSON
+    object too, which spectree reads as ``{}`` and finds well formed."""
+    body = request.get_json(silent=True)
+    if error is None and isinstance(body, dict):
+        return  # well formed: the view checks the entries
     if not _entries_readable(body):
-        _check_body(req, resp, error, instance, model_adapter)
+        _check_body(req, resp, error or ValueError("not a JSON object"), instance, model_adapter)
         return
     errors = model_errors(ConsumptionRequest, body, "body")
     malformed = {"{}.{}".format(*entry) for entry in map(entry_of, (e["name"] for e in errors))
