@@ -168,6 +168,29 @@ def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store,
     assert stored(redis_client, key_prefix) == before
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:00"])
+def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_client, key_prefix,
+                                                               at):
+    """Year 1 at +14:00, or at UTC (Abidjan's historical offset was -0:16), falls before year 1
+    in the operator's zone: it was an OverflowError, a 500."""
+    before = stored(redis_client, key_prefix)
+    answer = post(feed_api, {"increments": [
+        {"id": "x4", "msisdn": "0700000001", "amount": 1, "at": at},
+        {"id": "x5", "msisdn": "0700000099", "amount": "a", "at": "2026-11-15T10:00:00+00:00"}]})
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json()["errors"] == [
+        {"location": "body", "name": "increments.0.at",
+         "message": f"{at} is out of range: before year 1 in the operator's time zone"},
+        {"location": "body", "name": "increments.1.amount",
+         "message": "Input should be a valid integer"}]
+    alone = post(feed_api, {"increments": [  # well formed: checked in the view, the same way
+        {"id": "x4", "msisdn": "0700000001", "amount": 1, "at": at}]})
+    assert (alone.status_code, alone.get_json()["errors"]) == (400, [
+        {"location": "body", "name": "increments.0.at",
+         "message": f"{at} is out of range: before year 1 in the operator's time zone"}])
+    assert stored(redis_client, key_prefix) == before
+
+
 @pytest.mark.parametrize(("body", "name"), [
     ({}, ""),
     ({"months": [], "increments": []}, ""),
@@ -187,6 +210,29 @@ def test_a_malformed_request_is_a_400_naming_the_part(feed_api, body, name):
     answer = post(feed_api, body)
     assert answer.status_code == 400
     assert name in [error["name"] for error in answer.get_json()["errors"]]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ('{"months": [', "not a JSON object"),
+    ("garbage", "not a JSON object"),
+    ("[" * 1500 + "]" * 1500, "not a JSON object"),  # nested deeper than the parser goes
+    ("null", "not a JSON object"),
+    ("", "no body"),
+    ("[]", "Input should be a valid dictionary or instance of ConsumptionRequest"),
+], ids=["truncated", "garbage", "nested", "null", "empty", "an empty list"])
+def test_a_body_that_is_not_a_json_object_is_named_so(feed_api, redis_client, key_prefix, data,
+                                                      message):
+    """Said as the migration endpoint says it; before, "give months or increments", the body
+    read as {}."""
+    before = stored(redis_client, key_prefix)
+    answer = feed_api.post("/api/v1/consumption", data=data, content_type="application/json",
+                           headers={"Authorization": f"Bearer {BILLING}"})
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json() == {
+        "type": "/api/v1/problems/invalid-request", "title": "The request is malformed",
+        "status": 400, "detail": f"The request is malformed: body: {message}.",
+        "errors": [{"location": "body", "name": "", "message": message}]}
+    assert stored(redis_client, key_prefix) == before
 
 
 def test_only_a_client_with_the_scope_may_feed_consumption(feed_api, store):

@@ -296,6 +296,57 @@ def test_a_large_body_is_413(api):
     assert (response.status_code, response.get_json()["title"]) == (413, "Request Entity Too Large")
 
 
+class ChunkedBody:
+    """A request body sent in chunks (no Content-Length), ``size`` bytes of ``piece`` repeated,
+    made as it is read; ``read`` counts the bytes the app took."""
+
+    def __init__(self, size: int, piece: bytes = b" "):
+        self.left, self.piece, self.read_bytes = size, piece, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        self.left -= size
+        self.read_bytes += size
+        return (self.piece * (size // len(self.piece) + 1))[:size]
+
+
+def chunked(body: ChunkedBody) -> dict:
+    """The test client's options for a chunked request whose body is ``body``."""
+    return {"headers": {"Transfer-Encoding": "chunked", "Idempotency-Key": "key-1"},
+            "content_type": "application/json",
+            "environ_overrides": {"wsgi.input": body, "wsgi.input_terminated": True}}
+
+
+MIGRATIONS, CONSUMPTION = f"/api/v1/subscribers/{ALICE}/migrations", "/api/v1/consumption"
+
+
+@pytest.mark.parametrize(("path", "client", "limit", "size"), [
+    (MIGRATIONS, "portal", 16 * 1024, 20_000),
+    (MIGRATIONS, "portal", 16 * 1024, 50 * 1024 * 1024),
+    (CONSUMPTION, "care", 256 * 1024, 300_000),
+    (CONSUMPTION, "care", 256 * 1024, 50 * 1024 * 1024),
+])
+def test_a_large_chunked_body_is_413_read_no_further_than_the_limit(api, store, path, client,
+                                                                    limit, size):
+    """No Content-Length: before, the first bytes up to the limit were read as the body, a
+    400 "not a JSON object" or "give months or increments"."""
+    body = ChunkedBody(size)
+    response = api.call("POST", path, client, **chunked(body))
+    assert (response.status_code, response.mimetype) == (413, "application/problem+json")
+    assert response.get_json() == {
+        "type": "about:blank", "title": "Request Entity Too Large", "status": 413,
+        "detail": "The data value transmitted exceeds the capacity limit."}
+    assert body.read_bytes == limit + 1
+    assert stored(store, ALICE)[0]["p"] == "novamix"
+
+
+def test_a_chunked_body_within_the_limit_is_read(api, store):
+    json_body = b'{"profile": "Tigre"}'
+    response = api.call("POST", MIGRATIONS, "portal",
+                        **chunked(ChunkedBody(len(json_body), json_body)))
+    assert (response.status_code, response.get_json()) == (201, ALICE_TO_TIGRE)
+
+
 # --- GET /api/v1/subscribers/{msisdn}/migrations, and the USSD screens after -----------------
 
 def test_the_history_is_newest_first_with_who_asked_through_every_channel(api, api_app, clock):

@@ -344,3 +344,19 @@ def test_seed_refuses_consumption_of_an_unknown_subscriber_or_a_month_to_come(
                              "  line 2: no subscriber +2250700000001 (load the subscribers "
                              "first)\n")
     assert stored_keys(real_redis, key_prefix) == []
+
+
+def test_seed_dry_run_names_an_unknown_subscriber_with_the_other_bad_rows(env, tmp_path,
+                                                                          real_redis, key_prefix):
+    """Before, line 2 was named only on a second run, once line 3 was mended."""
+    seed_subscribers(Store(real_redis, prefix=key_prefix))
+    consumption = tmp_path / "consumption.csv"
+    consumption.write_text(f"msisdn,month,amount\n0700000099,{LAST_MONTH},5\n"
+                           f"0700000001,{LAST_MONTH},abc\n")
+    before = stored_keys(real_redis, key_prefix)
+    result = run(["seed", "--dry-run", str(consumption)], env)
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: {consumption}: 2 bad row(s), nothing loaded\n"
+        "  line 2: no subscriber +2250700000099 (load the subscribers first)\n"
+        "  line 3: amount must be a whole number of F CFA, got 'abc'\n"))
+    assert stored_keys(real_redis, key_prefix) == before

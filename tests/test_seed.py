@@ -216,6 +216,25 @@ def test_consumption_of_an_unknown_subscriber_is_refused_by_line(tmp_path, store
     assert store.admin.describe("+2250700000009", "2026-11")["consumption"] == {"2026-11": 2}
 
 
+def test_unknown_subscribers_are_named_with_the_other_bad_rows(tmp_path, store):
+    """One run names every bad row: before, the rows of unknown subscribers were looked up only
+    once every other row was good, so they were named on the next run."""
+    store.admin.put_subscribers([("+2250700000001", Profile.TIGRE, Language.FR)])
+    before = snapshot(store)
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000099,2026-10,5\n"
+                                               "0700000001,2026-10,abc\n0700000098,2026-10,x\n"
+                                               "0700000098,2026-09,7\n")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [consumption], "2026-11", dry_run=True)
+    assert failure.value.path == str(consumption)
+    assert failure.value.problems == [
+        "line 2: no subscriber +2250700000099 (load the subscribers first)",
+        "line 3: amount must be a whole number of F CFA, got 'abc'",
+        "line 4: amount must be a whole number of F CFA, got 'x'",
+        "line 5: no subscriber +2250700000098 (load the subscribers first)"]
+    assert snapshot(store) == before
+
+
 def test_a_dry_run_checks_everything_and_stores_nothing(tmp_path, store):
     subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n")
     consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,1\n")

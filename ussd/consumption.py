@@ -168,7 +168,8 @@ def _amount(value: object, where: str, bad: Callable[[str, str], None]) -> None:
 
 def _month_of(at: object, now: datetime, zone: ZoneInfo, where: str,
               bad: Callable[[str, str], None]) -> str | None:
-    """The month (operator's zone) of an ISO 8601 moment with its offset, not to come."""
+    """The month (operator's zone) of an ISO 8601 moment with its offset, not to come, and
+    not before year 1 there (``0001-01-01T00:00:00+00:00`` is, at Abidjan's old -0:16)."""
     try:
         moment = datetime.fromisoformat(at) if isinstance(at, str) else None
     except ValueError:
@@ -179,7 +180,11 @@ def _month_of(at: object, now: datetime, zone: ZoneInfo, where: str,
     if moment > now + CLOCK_SKEW:
         bad(where, f"{at} has not come yet")
         return None
-    return month_of(moment, zone)
+    try:
+        return month_of(moment, zone)
+    except OverflowError:
+        bad(where, f"{at} is out of range: before year 1 in the operator's time zone")
+        return None
 
 
 def feed(store, body: dict, now: datetime, zone: ZoneInfo) -> Fed:

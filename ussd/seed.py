@@ -11,8 +11,10 @@ Two kinds of file, told apart by their header:
 Each file is read once, row by row, and its checked rows are staged in a private SQLite
 database on disk (the standard library's ``sqlite3``: its index finds repeated rows and its
 table holds what to store, so a file of any size costs a few MiB of memory). A file with bad
-rows, or with none, raises :class:`SeedError` naming them by file and line, and nothing of any
-file is loaded; otherwise the staged rows go to Redis, 1000 per round trip.
+rows, or with none, raises :class:`SeedError` naming them by file and line (a consumption
+file's rows of unknown subscribers with its other bad rows, looked up 1000 numbers per round
+trip once the file is read), and nothing of any file is loaded; otherwise the staged rows go
+to Redis, 1000 per round trip.
 """
 
 from __future__ import annotations
@@ -79,16 +81,14 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     the load before any write. ``store`` (None: nobody is known but the files' own) tells
     which subscribers exist; ``this_month`` (``YYYY-MM``) refuses the months after it."""
     paths = [str(path) for path in paths]
+    known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
         files = []
         read = _Meter(progress, "checking", sum(_size(path) for path in paths))
         for number, path in enumerate(paths):
-            kind = _stage(staging, number, path, this_month, progress=read.advance)
+            kind = _stage(staging, number, path, this_month, progress=read.advance, known=known)
             files.append(DataFile(path, kind, staging.count(number)))
-        for number, data in enumerate(files):
-            if data.kind is DataKind.CONSUMPTION:
-                _check_subscribers(staging, number, data.path, store)
         if dry_run:
             return [(data, data.count) for data in files]
         loaded = []
@@ -106,8 +106,10 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
 
 def _stage(staging: Staging, number: int, path: str, this_month: str | None,
            keep: Callable[[tuple], None] | None = None,
-           progress: Callable[[int], None] | None = None) -> DataKind:
-    """Read and check one file into ``staging`` (and hand each row to ``keep``)."""
+           progress: Callable[[int], None] | None = None,
+           known: Callable[[list[str]], set[str]] | None = None) -> DataKind:
+    """Read and check one file into ``staging`` (and hand each row to ``keep``); with
+    ``known`` (which of these numbers are subscribers), a consumption row's subscriber too."""
     problems = _Problems()
     try:
         with open(path, "rb") as raw:
@@ -151,6 +153,9 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
     for line, first, msisdn, second in staging.repeats(number, kind):
         identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
         problems.add(f"line {line}: repeats line {first} ({identity})")
+    if kind is DataKind.CONSUMPTION and known is not None:
+        # The rows that were read, even when others were not: every bad row named at once.
+        _check_subscribers(staging, number, known, problems)
     if not problems.total and not total:
         problems.add("no rows: expected at least one after the header")
     if problems.total:
@@ -161,24 +166,29 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
     return kind
 
 
-def _check_subscribers(staging: Staging, number: int, path: str, store) -> None:
-    """SeedError naming every consumption row whose subscriber is neither in Redis nor in a
-    subscribers file given before (one round trip per 1000 numbers)."""
-    unknown: list[str] = []
+def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]], set[str]],
+                       problems: _Problems) -> None:
+    """Add to ``problems`` every staged consumption row whose subscriber is neither ``known``
+    (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers)."""
     cursor = staging.db.execute(
         "SELECT DISTINCT msisdn FROM rows WHERE file = ? AND msisdn NOT IN "
         "(SELECT msisdn FROM known)", (number,))
+    unknown = 0
     while batch := [msisdn for (msisdn,) in cursor.fetchmany(BATCH)]:
-        known = store.admin.known_subscribers(batch) if store is not None else set()
-        unknown += [msisdn for msisdn in batch if msisdn not in known]
+        subscribers = known(batch)
+        missing = [(number, msisdn) for msisdn in batch if msisdn not in subscribers]
+        staging.db.executemany("INSERT INTO unknown VALUES (?, ?)", missing)
+        unknown += len(missing)
     if not unknown:
-        return
-    problems = [f"line {line}: no subscriber {msisdn} (load the subscribers first)"
-                for chunk in _chunks(unknown, BATCH)
-                for line, msisdn in staging.db.execute(
-                    "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY line", (number, *chunk))]
-    raise SeedError(path, sorted(problems, key=_line_of)[:MAX_PROBLEMS], total=len(problems))
+        return  # spares a pass over the file's rows
+    for line, msisdn in staging.db.execute(
+            "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
+            "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
+        problems.add(f"line {line}: no subscriber {msisdn} (load the subscribers first)")
+
+
+def _nobody(numbers: list[str]) -> set[str]:
+    return set()
 
 
 class _Meter:
@@ -222,11 +232,6 @@ class _Problems:
 
 def _line_of(problem: str) -> int:
     return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _msisdn(text: str) -> str:

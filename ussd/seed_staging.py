@@ -30,6 +30,7 @@ class Staging:
         self.db.execute("CREATE TABLE rows (file INTEGER, line INTEGER, msisdn TEXT, "
                         "b TEXT, c TEXT, PRIMARY KEY (file, line))")
         self.db.execute("CREATE TABLE known (msisdn TEXT PRIMARY KEY)")
+        self.db.execute("CREATE TABLE unknown (file INTEGER, msisdn TEXT)")  # no subscriber's
 
     def add(self, file: int, batch: list[tuple]) -> None:
         self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)",

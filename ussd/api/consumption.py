@@ -79,9 +79,10 @@ def post_consumption(json: ConsumptionRequest) -> ConsumptionFed:
     `increments` add an amount to the month of `at` (in the operator's time zone) once per
     `id`: a record sent again is not counted again. Up to 1,000 entries, checked before
     anything is written: every bad entry (malformed: a field missing or unknown, an amount
-    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, an
-    amount out of range, an id or a month given twice) is named in one `400` problem, in the
-    order of the entries, and nothing is applied. Scope `consumption:write`.
+    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, a
+    moment before year 1 in the operator's zone, an amount out of range, an id or a month
+    given twice) is named in one `400` problem, in the order of the entries, and nothing is
+    applied. Scope `consumption:write`.
     """
     service = current_app.extensions["ussd"]
     try:
@@ -104,10 +105,13 @@ def check_entries(req: Any, resp: Any, error: Exception | None, instance: Any,
     A body spectree found malformed that is still an object of lists of up to 1,000 entries
     gets one ``400`` naming its malformed entries (pydantic's words) and the well-formed ones
     the checks refuse, by entry: not the first only, and the others on a second try. Any
-    other body is malformed as a whole (``openapi.check_request``)."""
-    body = request.get_json(silent=True) if error is not None else None
+    other body is malformed as a whole (``openapi.check_request``): one that is not a JSON
+    object too, which spectree reads as ``{}`` and finds well formed."""
+    body = request.get_json(silent=True)
+    if error is None and isinstance(body, dict):
+        return  # well formed: the view checks the entries
     if not _entries_readable(body):
-        _check_body(req, resp, error, instance, model_adapter)
+        _check_body(req, resp, error or ValueError("not a JSON object"), instance, model_adapter)
         return
     errors = model_errors(ConsumptionRequest, body, "body")
     malformed = {"{}.{}".format(*entry) for entry in map(entry_of, (e["name"] for e in errors))
