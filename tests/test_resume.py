@@ -13,10 +13,10 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import ALICE, BRUNO, JOHN, THIS_MONTH
+from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, THIS_MONTH
 from handsets import GATEWAYS, Screen
 
-from ussd.resume import opening, resumable
+from ussd.resume import UNCHANGED, opening, resumable
 from ussd.rules import Channel, Language, Policy, Profile, Standing
 from ussd.session import Session
 from ussd.web import create_app
@@ -262,6 +262,9 @@ def test_what_a_hop_leaves_to_resume(menu):
     for nothing in (Session("main"), Session("migrated", values={"target": "tigre", "left": 2}),
                     Session("too_many_invalid"), Session("unavailable")):
         assert resumable(menu, nothing, POLICY) is None, nothing.screen
+    for refusal in (Session("insufficient", values={"required": 2000, "consumed": 1200}),
+                    Session("same_profile", values={"target": "novamix"})):
+        assert resumable(menu, refusal, POLICY) == UNCHANGED, refusal.screen
     prompt = Session("resume", suspended=confirm.changed(hop=0))
     assert resumable(menu, prompt, POLICY) == confirm.changed(hop=0).dumps()
 
@@ -277,3 +280,19 @@ def test_what_a_new_session_opens_on(menu):
                   '"n":0,"v":{"target":"tigre","left":1}}'):
         assert opening(menu, STANDING, None, stale, (), POLICY).screen == "main", stale
 
+
+
+def test_a_refusal_resumed_asks_again_on_the_figures_of_the_moment(gateway, client, service):
+    # Celine (1.200 F CFA) is refused Tigre, and the network drops her there.
+    phone = gateway(client, CELINE)
+    phone.dial()
+    phone.send("1")
+    refusal = phone.send("2")
+    assert "1.200 F CFA" in refusal.text and not refusal.end
+    phone.time_out()
+    # Meanwhile billing posts her month: 3.000 F CFA, enough for Tigre.
+    service.store.admin.put_consumption([(CELINE, LAST_MONTH, 3000)])
+    again = gateway(client, CELINE)
+    assert again.dial() == RESUME
+    assert again.send("1") == PROFILES  # the list she chose from, not the old refusal
+    assert again.send("2") == CONFIRM_TIGRE  # decided on the figures of this moment

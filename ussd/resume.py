@@ -10,6 +10,11 @@ refusal no profile lifts, a cancellation) or the subscriber ends it themselves (
 ``Release``, Flares ``abort=clean``), and cut to the window when the gateway reports a drop
 (Africa's Talking ``Incomplete``/``Failed``, Hubtel ``Timeout``, Flares ``abort=error``).
 
+A refusal that leaves the dialogue open (the profile already held, not enough credit
+consumed: "0" goes back to the list) leaves the marker as the hop before left it, on the
+screen that asked: resumed, the subscriber chooses again and is decided on that moment's
+figures, never shown a refusal whose figures may have changed since (credit posted meanwhile).
+
 When the same number dials the plain code again (a new session, any gateway) and the marker
 is there, the dialogue opens on the menu's resume screen (``[system] resume``, "Reprendre où
 vous en étiez ?"): ``1`` (action ``resume``) shows the very screen it was on, with the same
@@ -21,21 +26,30 @@ there. Pure: no Flask, no Redis.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .engine import begin, ended
 from .menu import Menu
-from .rules import Language, Policy, Standing
+from .rules import Language, Policy, Reason, Standing
 from .session import Session
+
+# What :func:`resumable` answers for a hop that leaves what was kept as it is.
+UNCHANGED = "-"
 
 
 def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
-    """The record a hop that leaves ``session`` keeps to resume (None: nothing worth it).
+    """The record a hop that leaves ``session`` keeps to resume (None: nothing worth it;
+    :data:`UNCHANGED`: what the hops before kept, as it is).
 
     Not the start screen (starting afresh is the same), nor a system screen or one that
     ends the dialogue (a result is never resumed past). While the resume screen asks, what
-    it offers stays the thing to resume.
+    it offers stays the thing to resume. A refusal that leaves the dialogue open keeps what
+    was kept (the screen that asked, see above).
     """
     if session.suspended is not None:
         return session.suspended.dumps()
+    if session.screen in refusals(menu):
+        return UNCHANGED
     if (session.screen == menu.start or session.screen in menu.system.values()
             or ended(menu, session, policy)):
         return None
@@ -62,3 +76,12 @@ def opening(menu: Menu, standing: Standing | None, language: Language | None,
             or ended(menu, suspended, policy)):
         return start
     return Session(screen=menu.system["resume"], language=start.language, suspended=suspended)
+
+
+@lru_cache(maxsize=8)
+def refusals(menu: Menu) -> frozenset[str]:
+    """The screens a decision's refusal leads to (each screen's ``outcomes`` but approval);
+    worked out once per menu (menus hash by identity), not on every hop."""
+    return frozenset(target for screen in menu.screens.values()
+                     for reason, target in screen.outcomes.items()
+                     if reason is not Reason.APPROVED)
