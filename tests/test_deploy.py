@@ -3,7 +3,9 @@
 The compose file is checked by Compose's own parser (Debian's ``docker-compose``, which .ci/run
 installs: unknown or misplaced options are refused) and then read for what must hold: no
 ``--demo`` against the durable Redis, restart policies, the app's healthcheck, the gateway
-port published and the metrics port only on loopback, the seed folder mounted. No image can
+port published by nginx only (deploy/nginx.conf in front of the app, its upstream the app's
+port, the app told of one proxy), the metrics port only on loopback, the seed folder mounted.
+tests/promises/test_front_proxy.py runs that nginx configuration itself. No image can
 be built here (no registry): tests/test_install.py runs the image's install steps instead.
 """
 
@@ -76,13 +78,38 @@ def published(port: dict | str) -> tuple[str | None, str, int]:
     return address, parts[-2], int(parts[-1])
 
 
-def test_the_gateway_port_is_published_and_metrics_only_on_loopback(compose):
+def test_the_gateway_port_is_nginx_s_and_metrics_only_on_loopback(compose):
     app = compose["services"]["app"]
     ports = {target: (address, host) for address, host, target in map(published, app["ports"])}
-    assert ports[8000] in ((None, "8000-8009"), ("0.0.0.0", "8000-8009"))
     metrics_port = int(app["environment"]["USSD_METRICS_PORT"])
-    assert ports[metrics_port] == ("127.0.0.1", "9100-9109")
-    assert set(ports) == {8000, metrics_port}
+    assert ports == {metrics_port: ("127.0.0.1", "9100-9109")}  # the app's port unpublished
+    nginx = compose["services"]["nginx"]
+    ports = {target: (address, host) for address, host, target in map(published, nginx["ports"])}
+    assert ports == {8000: (None, "8000")} or ports == {8000: ("0.0.0.0", "8000")}
+
+
+def test_nginx_fronts_the_app_with_the_checked_configuration(compose):
+    nginx, app = compose["services"]["nginx"], compose["services"]["app"]
+    assert nginx["image"].startswith("nginx:")
+    assert nginx["restart"] == "unless-stopped"
+    assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
+    mounts = {}
+    for volume in nginx["volumes"]:
+        source, target, *mode = volume.split(":") if isinstance(volume, str) else (
+            volume["source"], volume["target"], "ro" if volume.get("read_only") else "rw")
+        mounts[target] = (source, mode)
+    assert mounts["/etc/nginx/nginx.conf"] == (str(ROOT / "deploy" / "nginx.conf"), ["ro"])
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    # Its upstream is the app's port, where the app listens; it listens on the published one.
+    port = app["command"][app["command"].index("--port") + 1]
+    assert re.search(rf"^\s*server app:{port};", conf, re.MULTILINE)
+    assert re.search(r"^\s*listen 8000;", conf, re.MULTILINE)
+    for directive in ("client_body_timeout 2s;", "client_header_timeout 2s;",
+                      "client_max_body_size 16k;", "proxy_request_buffering on;",
+                      "proxy_http_version 1.1;", "proxy_set_header X-Forwarded-For"):
+        assert directive in conf, directive
+    # One proxy in front: the app reads the gateway's address from what nginx sets.
+    assert app["environment"]["USSD_PROXY_HOPS"] == "1"
 
 
 def test_seed_files_have_a_volume_for_the_documented_command(compose):
