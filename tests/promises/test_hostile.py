@@ -191,7 +191,9 @@ def test_slow_bodies_hold_no_hop_and_are_refused(server, dialect):
         quick_method, quick_target, quick_headers, quick_body = hop_call(dialect, "quick")
         status, _, text, took = exchange(server.port, head(
             dialect, quick_method, quick_target, quick_headers, len(quick_body)) + quick_body)
-        assert status == 200 and took < 0.5, (status, took)
+        # Held behind the slow bodies, it would be answered once they are done: 1 s or more
+        # after it was sent. (0.5 s was once missed on the 2 shared cores of a full run.)
+        assert status == 200 and took < 0.9, (status, took)
         assert dialect.wire_format.read_reply(_answer(status, text, dialect)).text.startswith(
             "Orange #121#")
         answers = [future.result() for future in slow_ones]
