@@ -16,9 +16,9 @@ import pytest
 from conftest import ALICE, BRUNO, CELINE, JOHN, LAST_MONTH, THIS_MONTH
 from handsets import GATEWAYS, Screen
 
-from ussd.resume import UNCHANGED, opening, resumable
+from ussd.resume import opening, resumable
 from ussd.rules import Channel, Language, Policy, Profile, Standing
-from ussd.session import Session
+from ussd.session import Session, Shown
 from ussd.web import create_app
 
 NAV = "0 Retour | 00 Accueil"
@@ -262,9 +262,15 @@ def test_what_a_hop_leaves_to_resume(menu):
     for nothing in (Session("main"), Session("migrated", values={"target": "tigre", "left": 2}),
                     Session("too_many_invalid"), Session("unavailable")):
         assert resumable(menu, nothing, POLICY) is None, nothing.screen
-    for refusal in (Session("insufficient", values={"required": 2000, "consumed": 1200}),
-                    Session("same_profile", values={"target": "novamix"})):
-        assert resumable(menu, refusal, POLICY) == UNCHANGED, refusal.screen
+    # A refusal keeps the list that asked, as the hop before showed it; none if none did.
+    listed = Shown(hop=2, screen="profiles", values={"current": "novamix"})
+    for refusal in (Session("insufficient", values={"required": 2500, "consumed": 1200},
+                            back=("main", "profiles"), hop=3, recent=(listed,)),
+                    Session("same_profile", values={"target": "novamix"},
+                            back=("main", "profiles"), hop=3, recent=(listed,))):
+        assert Session.loads(resumable(menu, refusal, POLICY)) == Session(
+            "profiles", values={"current": "novamix"}, back=("main",)), refusal.screen
+        assert resumable(menu, refusal.changed(recent=()), POLICY) is None, refusal.screen
     prompt = Session("resume", suspended=confirm.changed(hop=0))
     assert resumable(menu, prompt, POLICY) == confirm.changed(hop=0).dumps()
 
@@ -296,3 +302,26 @@ def test_a_refusal_resumed_asks_again_on_the_figures_of_the_moment(gateway, clie
     assert again.dial() == RESUME
     assert again.send("1") == PROFILES  # the list she chose from, not the old refusal
     assert again.send("2") == CONFIRM_TIGRE  # decided on the figures of this moment
+
+
+def test_a_refusal_reached_in_one_hop_forgets_an_older_dialogue(gateway, client, service):
+    # Dropped on the Tigre confirmation; then a dial straight to Aigle, refused (not enough
+    # credit), and dropped too: the older confirmation is not what a redial offers.
+    dropped_at_confirmation(gateway, client)
+    chained = gateway(client, ALICE, dial="#121*1*4#")
+    assert "Aigle impossible" in chained.dial().text
+    chained.time_out()
+    assert gateway(client, ALICE).dial() == MAIN
+
+
+def test_a_list_resumed_marks_the_profile_held_now(gateway, client, service):
+    phone = gateway(client, BRUNO)  # Tigre
+    phone.dial()
+    phone.send("1")
+    assert "déjà le profil Tigre" in phone.send("2").text
+    phone.time_out()
+    assert service.migrate(BRUNO, Profile.AIGLE, Channel.WEB).approved  # meanwhile, on the web
+    again = gateway(client, BRUNO)
+    assert again.dial() == RESUME
+    listed = again.send("1").text
+    assert "4. Aigle (actuel)" in listed and "2. Tigre\n" in listed

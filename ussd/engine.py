@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
 from .contract import Reply
@@ -116,9 +117,13 @@ def _choose(menu: Menu, session: Session, screen: Screen, number: int,
     if option.goto is not None:
         return Step(_enter(menu, session, option.goto, standing, policy))
     if option.action == "resume":  # the dropped dialogue's very screen and choices
-        if session.suspended is None:
+        suspended = session.suspended
+        if suspended is None:
             return Step(_enter(menu, session, menu.start, standing, policy))
-        return Step(session.suspended.changed(invalid=0, suspended=None))
+        if suspended.screen in decided(menu):  # a decision's screen shows what was decided
+            return Step(suspended.changed(invalid=0, suspended=None))
+        # Any other shows the standing: drawn again from this moment's (ussd/resume.py).
+        return Step(_enter(menu, suspended, suspended.screen, standing, policy, remember=False))
     if option.action == "restart":
         return Step(begin(menu, standing, session.language, policy).changed(hop=session.hop))
     target = Profile(str(session.values["target"]))
@@ -185,3 +190,11 @@ def screen_values(screen: Screen, standing: Standing, policy: Policy,
     # The profile list marks the current profile; the confirm screen's action needs its target.
     wanted = screen.fields | ({"current"} if screen.listing == "profiles" else set()) | {"target"}
     return MappingProxyType({k: v for k, v in known.items() if k in wanted and v is not None})
+
+
+@lru_cache(maxsize=8)
+def decided(menu: Menu) -> frozenset[str]:
+    """The screens a decision leads to, whose values are the decision's (each screen's
+    ``outcomes``): a resumed one keeps them; any other is drawn again (ussd/resume.py)."""
+    return frozenset(target for screen in menu.screens.values()
+                     for target in screen.outcomes.values())

@@ -11,9 +11,13 @@ refusal no profile lifts, a cancellation) or the subscriber ends it themselves (
 (Africa's Talking ``Incomplete``/``Failed``, Hubtel ``Timeout``, Flares ``abort=error``).
 
 A refusal that leaves the dialogue open (the profile already held, not enough credit
-consumed: "0" goes back to the list) leaves the marker as the hop before left it, on the
-screen that asked: resumed, the subscriber chooses again and is decided on that moment's
-figures, never shown a refusal whose figures may have changed since (credit posted meanwhile).
+consumed: "0" goes back to the list) keeps the list that asked, as the hop before showed it:
+resumed, the subscriber chooses again and is decided on that moment's figures, never shown a
+refusal whose figures may have changed since (credit posted meanwhile). A refusal reached
+with the list in the same hop (``#121*1*2#``) keeps nothing. A screen resumed that shows the
+subscriber's standing (the list's current profile, "my profile") is drawn again from the
+standing of that moment; a confirmation keeps what it showed, and is decided again when
+confirmed.
 
 When the same number dials the plain code again (a new session, any gateway) and the marker
 is there, the dialogue opens on the menu's resume screen (``[system] resume``, "Reprendre où
@@ -33,23 +37,24 @@ from .menu import Menu
 from .rules import Language, Policy, Reason, Standing
 from .session import Session
 
-# What :func:`resumable` answers for a hop that leaves what was kept as it is.
-UNCHANGED = "-"
-
 
 def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
-    """The record a hop that leaves ``session`` keeps to resume (None: nothing worth it;
-    :data:`UNCHANGED`: what the hops before kept, as it is).
+    """The record a hop that leaves ``session`` keeps to resume (None: nothing worth it).
 
     Not the start screen (starting afresh is the same), nor a system screen or one that
     ends the dialogue (a result is never resumed past). While the resume screen asks, what
-    it offers stays the thing to resume. A refusal that leaves the dialogue open keeps what
-    was kept (the screen that asked, see above).
+    it offers stays the thing to resume. A refusal that leaves the dialogue open keeps the
+    screen that asked, as the hop before showed it (None if no hop showed it, see above).
     """
     if session.suspended is not None:
         return session.suspended.dumps()
     if session.screen in refusals(menu):
-        return UNCHANGED
+        asked = session.back[-1] if session.back else None
+        shown = next((each for each in session.recent if each.screen == asked), None)
+        if shown is None:
+            return None
+        return Session(screen=shown.screen, language=session.language, values=shown.values,
+                       back=session.back[:-1], page=shown.page).dumps()
     if (session.screen == menu.start or session.screen in menu.system.values()
             or ended(menu, session, policy)):
         return None

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple, NewType
 import redis.exceptions
 
 from .. import metrics
-from ..resume import UNCHANGED
 from ..rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE, Language, Profile, Standing
 from .client import store_errors
 from .keys import (
@@ -145,9 +144,8 @@ class HopStore:
         """Write the session record ``new`` over ``old`` (None: no record yet), with its TTL.
 
         In the same step: ``resumable``, the record the dialogue leaves to resume (None:
-        nothing, what was kept is forgotten; ``resume.UNCHANGED``: what was kept stays as it
-        is), kept for the session's TTL and the resume window (when the store keeps any);
-        ``language``, the subscriber's choice, stored.
+        nothing, what was kept is forgotten), kept for the session's TTL and the resume
+        window (when the store keeps any); ``language``, the subscriber's choice, stored.
         Returns ``SaveResult(True, None)``, or ``(False, found)`` when another hop of the
         session wrote first: ``found`` is the record it left (None if the session is gone).
         One round trip.
@@ -160,7 +158,7 @@ class HopStore:
                     return scripts.save_session(session, old, new, ttl)
                 marker, subscriber = self.keys.beside_session(session)
                 keep = "-"
-                if window and resumable != UNCHANGED:
+                if window:
                     keep = f"{digest_of(session)} {resumable}" if resumable is not None else ""
                 return scripts.save_session(
                     session, old, new, ttl, marker=marker, subscriber=subscriber, keep=keep,
