@@ -183,11 +183,17 @@ def test_a_hop_line_has_no_hash_without_a_key(client, json_lines):
     ("unknown Type '+2250700000001'", "unknown Type '<number>'"),
     ("unknown Type '0700000002'", "unknown Type '<number>'"),
     ("unknown Type '225 07 00 00 00 07'", "unknown Type '<number>'"),
-    ("unknown Type 'X2250700000004'", "unknown Type 'X<number>'"),
-    ("unknown Type 'X 07.00.00.00.06'", "unknown Type 'X <number>'"),
+    ("unknown Type 'X2250700000004'", "unknown Type '<number>'"),  # a quoted value: whole
+    ("unknown Type 'X 07.00.00.00.06'", "unknown Type '<number>'"),
+    ("X2250700000004 then X 07.00.00.00.06", "X<number> then X <number>"),  # unquoted
     ("unknown Type '０７００００００05'", "unknown Type '<number>'"),
     ("unknown Type '(07) 00/00-00-09'", "unknown Type '<number>'"),
     ("unknown Type '+225 07\u201300\u201300\u201310'", "unknown Type '<number>'"),
+    ("unknown service code '*144*07*12*34*56*78#'", "unknown service code '<number>'"),
+    ("unknown Type 'X 07,00,00,00,06'", "unknown Type '<number>'"),
+    ("unknown Type \"07_00:00|00·06 isn't\"", "unknown Type '<number>'"),
+    ("unknown Type '⁰⁷⁰⁰⁰⁰⁰⁰⁰⁶'", "unknown Type '<number>'"),
+    ("unknown service code '*121*1*2#'", "unknown service code '*121*1*2#'"),
     ("HTTP 503 at line 12 after 3 tries in 1.5 s", "HTTP 503 at line 12 after 3 tries in 1.5 s"),
     ("from 10.1.2.3, 404 of 250 000", "from 10.1.2.3, 404 of 250 000"),
 ])
@@ -196,11 +202,20 @@ def test_a_number_is_blanked_however_it_is_written(text, logged):
 
 
 @pytest.mark.parametrize(("kind", "logged"), [
-    ("X 07.00.00.00.06", "unknown Type 'X <number>'"),
+    ("X 07.00.00.00.06", "unknown Type '<number>'"),
     ("０７００００００05", "unknown Type '<number>'"),
+    ("X 07,00,00,00,06", "unknown Type '<number>'"),
 ])
 def test_a_refusal_logs_no_number_in_what_the_caller_sent(client, json_lines, kind, logged):
     """Before, Hubtel's ``unknown Type 'X 07.00.00.00.06'`` was logged as it came."""
     client.post("/ussd/hubtel", json={"Type": kind})
     (line,) = [line for line in json_lines() if line["logger"] == "ussd.gateway"]
     assert line["message"] == f"refused gateway=hubtel msisdn=-: {logged}"
+
+
+def test_a_service_code_holding_a_number_is_not_logged(client, json_lines):
+    client.post("/ussd/africastalking", data={
+        "sessionId": "AT-code", "serviceCode": "*144*07*12*34*56*78#", "phoneNumber": ALICE,
+        "text": ""})
+    (line,) = [line for line in json_lines() if line["logger"] == "ussd.gateway"]
+    assert "07*12" not in line["message"] and "'<number>'" in line["message"], line

@@ -43,10 +43,22 @@ def subscriber_hash(key: bytes, msisdn: str) -> str:
 _NUMBER = re.compile(r"[+(]{0,2}\d(?:[\s./()\-\u2010-\u2015\u2212]{0,3}\d){6,}")
 
 
+# A value a message quotes as the caller sent it (``repr``: '...' or "..."), whatever it is:
+# an unknown service code or request type.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+
+
+def _quoted(match: re.Match) -> str:
+    value = match.group()
+    return "'<number>'" if sum(c.isdigit() for c in value) >= 7 else value
+
+
 def without_numbers(text: str) -> str:
     """``text`` with every run of digits long enough to be a phone number blanked, however
-    its digits are written or spaced."""
-    return _NUMBER.sub("<number>", text)
+    its digits are written or spaced; and a quoted value (what a caller sent) with seven
+    digits or more blanked whole, whatever separates them (``'*144*07*12*34*56*78#'``,
+    superscript digits)."""
+    return _NUMBER.sub("<number>", _QUOTED.sub(_quoted, text))
 
 
 def where_raised(error: BaseException) -> str:
