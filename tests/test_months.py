@@ -59,11 +59,12 @@ def test_first_day_of_next_month(month, day):
 def test_parse_month():
     assert parse_month("2026-01") == (2026, 1)
     assert parse_month("1999-12") == (1999, 12)
+    assert parse_month("0001-01") == (1, 1)
 
 
 @pytest.mark.parametrize("text", [
     "", "2026", "2026-1", "2026-13", "2026-00", "26-01", "2026/01", "01-2026", "2026-01-15",
-    " 2026-01", "2026-01 ", "2026-01\n", "2026-Jan",
+    " 2026-01", "2026-01 ", "2026-01\n", "2026-Jan", "0000-12",
     "２０２６-01",  # full-width digits: would be stored under a field no hop ever reads
 ])
 def test_parse_month_refuses_anything_but_yyyy_mm(text):

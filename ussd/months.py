@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 # ASCII digits only, and fullmatch: "$" and "\d" would let "2026-01\n" and "２０２６-01" in,
 # to be stored under a consumption field that no hop ever reads.
-MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+# The year 0 does not exist (datetime's years start at 1).
+MONTH_PATTERN = re.compile(r"(?!0000)([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 def month_of(moment: datetime, zone: ZoneInfo) -> str:
