@@ -285,3 +285,15 @@ def test_memory_does_not_grow_with_the_file(tmp_path, store, monkeypatch):
         assert rows == count
     assert peaks[1] - peaks[0] < 2**20, peaks
     assert peaks[1] < 8 * 2**20
+
+
+def test_the_order_of_the_files_does_not_matter(tmp_path, store):
+    """A consumption file given before the subscribers' file its numbers are in: both are
+    read and stored, subscribers first (before, its rows were refused: 'no subscriber')."""
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000101,2026-10,1500\n")
+    subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000101,Tigre\n")
+    loaded = load_files(store, [consumption, subscribers], "2026-11")
+    assert [(data.path, data.kind, count) for data, count in loaded] == [
+        (str(subscribers), DataKind.SUBSCRIBERS, 1), (str(consumption), DataKind.CONSUMPTION, 1)]
+    record = store.admin.describe("+2250700000101", "2026-11")
+    assert (record["profile"], record["consumption"]) == ("tigre", {"2026-10": 1500})

@@ -80,7 +80,9 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     """Check every file, then store them all (``dry_run``: store nothing): a bad file stops
     the load before any write. ``store`` (None: nobody is known but the files' own) tells
     which subscribers exist; ``this_month`` (``YYYY-MM``) refuses the months after it."""
-    paths = [str(path) for path in paths]
+    # Subscribers' files first, whatever the order given: a consumption row's subscriber may
+    # be in any of them (and they are stored first too).
+    paths = sorted((str(path) for path in paths), key=_consumption_first_last)
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
@@ -185,6 +187,18 @@ def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]
             "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
             "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
         problems.add(f"line {line}: no subscriber {msisdn} (load the subscribers first)")
+
+
+def _consumption_first_last(path: str) -> bool:
+    """True for a file whose header is consumption's (read as :func:`_stage` reads it); any
+    other, unreadable ones included, goes first and is told of there."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    header_key = tuple(cell.strip().lower() for cell in header or ())
+    return HEADERS.get(header_key) is DataKind.CONSUMPTION
 
 
 def _nobody(numbers: list[str]) -> set[str]:
