@@ -3,6 +3,7 @@ metrics across workers, logs as served): started, waited for, stopped by its pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +15,37 @@ import urllib.request
 from pathlib import Path
 
 HOST = "127.0.0.1"
+
+
+def served_env(**settings: str) -> dict[str, str]:
+    """This process's environment without its ``USSD_*``, ``PROMETHEUS_*`` and ``REDIS_URL``
+    (a developer's own must not reach a test's server), plus ``settings``."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
+    return {**env, **settings}
+
+
+@contextlib.contextmanager
+def serving_subscribers(redis_url: str, prefix: str, settings: dict[str, str], log: Path,
+                        arguments: tuple[str, ...] = ("--workers", "1")):
+    """``ussd serve`` on ``redis_url`` under ``prefix``, the test subscribers stored first and
+    every key of the prefix deleted after: the :class:`Served` server."""
+    import redis
+    from conftest import seed_subscribers
+
+    from ussd.store import Store
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    seed_subscribers(Store(client, prefix=prefix))
+    env = served_env(REDIS_URL=redis_url, USSD_KEY_PREFIX=prefix, **settings)
+    try:
+        with Served(list(arguments), env, log) as served:
+            yield served
+    finally:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def free_port() -> int:

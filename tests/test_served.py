@@ -7,7 +7,6 @@ exactly as it was; ``--demo --reset`` touching the demo numbers only.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from served import Served, free_port, get
+from served import Served, free_port, get, served_env
 
 from ussd.rules import Language, Profile
 from ussd.store import Store
@@ -30,10 +29,8 @@ DIALOGUES = 15  # of 4 hops each, on a new connection each: the workers share th
 
 
 def server_env(real_redis_url: str, key_prefix: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
-    return {**env, "REDIS_URL": real_redis_url, "USSD_KEY_PREFIX": key_prefix,
-            "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_GATEWAYS": "africastalking", **extra}
+    return served_env(REDIS_URL=real_redis_url, USSD_KEY_PREFIX=key_prefix,
+                      USSD_AFRICASTALKING_TOKEN=TOKEN, USSD_GATEWAYS="africastalking", **extra)
 
 
 def hop(url: str, session: str, msisdn: str, text: str) -> str:

@@ -22,11 +22,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, seed_subscribers
+from conftest import ALICE
 from handsets import GATEWAYS, encode
-from served import HOST, Served, free_port, get
-
-from ussd.store import Store
+from served import HOST, Served, free_port, get, serving_subscribers
 
 pytestmark = pytest.mark.real_redis
 
@@ -61,23 +59,11 @@ def rewritten(text: str, folder: Path, port: int, upstream: int) -> str:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, real_redis_url):
-    import redis
-
-    prefix = f"frontproxy{os.getpid()}"
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
-    env.update({"REDIS_URL": real_redis_url, "USSD_KEY_PREFIX": prefix,
-                "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
-                "USSD_FLARES_TOKEN": TOKEN, "USSD_PROXY_HOPS": "1"})
-    client = redis.Redis.from_url(real_redis_url, decode_responses=True)
-    seed_subscribers(Store(client, prefix=prefix))
     log = tmp_path_factory.mktemp("frontproxy-app") / "server.log"
-    with Served(["--workers", "1"], env, log) as served:
+    with serving_subscribers(real_redis_url, f"frontproxy{os.getpid()}", {
+            "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
+            "USSD_FLARES_TOKEN": TOKEN, "USSD_PROXY_HOPS": "1"}, log) as served:
         yield served
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 class Nginx:

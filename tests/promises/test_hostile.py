@@ -20,15 +20,14 @@ from pathlib import Path
 
 import pytest
 from api_calls import API_TOKENS, write_clients_file
-from conftest import ALICE, seed_subscribers
+from conftest import ALICE
 from handsets import GATEWAYS, encode
 from prometheus_client.parser import text_string_to_metric_families
-from served import Served, get
+from served import Served, get, serving_subscribers
 
 from ussd import metrics
 from ussd.contract import Reply, WireReply, WireRequest
 from ussd.sim import http_request
-from ussd.store import Store
 
 pytestmark = pytest.mark.real_redis
 
@@ -40,26 +39,13 @@ DIALECTS = list(GATEWAYS.values())
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, real_redis_url):
-    prefix = f"hostile{os.getpid()}"
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
-    env.update({"REDIS_URL": real_redis_url, "USSD_KEY_PREFIX": prefix,
-                "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
-                "USSD_FLARES_TOKEN": TOKEN, "USSD_LOG_FORMAT": "json",
-                "USSD_BODY_TIMEOUT": "1"})
-    import redis
-
-    client = redis.Redis.from_url(real_redis_url, decode_responses=True)
-    seed_subscribers(Store(client, prefix=prefix))
     folder = tmp_path_factory.mktemp("hostile")
-    env["USSD_API_CLIENTS"] = str(write_clients_file(folder / "clients.toml"))
-    log = folder / "server.log"
-    with Served(["--workers", "1"], env, log) as served:
+    with serving_subscribers(real_redis_url, f"hostile{os.getpid()}", {
+            "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
+            "USSD_FLARES_TOKEN": TOKEN, "USSD_LOG_FORMAT": "json", "USSD_BODY_TIMEOUT": "1",
+            "USSD_API_CLIENTS": str(write_clients_file(folder / "clients.toml"))},
+            folder / "server.log") as served:
         yield served
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def head(dialect, method: str, target: str, headers: dict[str, str], length: int | None,

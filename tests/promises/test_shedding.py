@@ -9,7 +9,6 @@ at once, in every dialect.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +18,7 @@ from conftest import ALICE, JOHN, seed_subscribers
 from delaying_proxy import DelayingProxy
 from handsets import GATEWAYS, encode
 from redis_servers import RedisServer
-from served import Served, get
+from served import Served, get, served_env
 
 from ussd.store import Store
 from ussd.store.keys import session_digest
@@ -39,11 +38,9 @@ def server(tmp_path_factory):
     with RedisServer() as redis_server, DelayingProxy(redis_server.port) as proxy:
         client = redis.Redis(port=redis_server.port, decode_responses=True)
         seed_subscribers(Store(client, prefix="overload"))
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("USSD_", "PROMETHEUS_")) and key != "REDIS_URL"}
-        env.update({"REDIS_URL": proxy.url, "USSD_KEY_PREFIX": "overload",
-                    "USSD_AFRICASTALKING_TOKEN": TOKEN, "USSD_HUBTEL_TOKEN": TOKEN,
-                    "USSD_FLARES_TOKEN": TOKEN, "USSD_BUSY_AFTER": str(BUDGET)})
+        env = served_env(REDIS_URL=proxy.url, USSD_KEY_PREFIX="overload",
+                         USSD_AFRICASTALKING_TOKEN=TOKEN, USSD_HUBTEL_TOKEN=TOKEN,
+                         USSD_FLARES_TOKEN=TOKEN, USSD_BUSY_AFTER=str(BUDGET))
         log = tmp_path_factory.mktemp("overload") / "server.log"
         with Served(["--workers", "1", "--threads", "1"], env, log) as served:
             proxy.delay = 0.02
