@@ -123,8 +123,9 @@ def check(body: dict, now: datetime, zone: ZoneInfo, known: Callable[[list[str]]
     if numbers:  # looked up even when other entries are bad: every bad entry named at once
         subscribers = known(list(numbers))
         for msisdn, names in numbers.items():
-            for where in names if msisdn not in subscribers else ():
-                bad(where, f"no subscriber {msisdn}")
+            if msisdn not in subscribers:
+                for where in names:
+                    bad(where, f"no subscriber {msisdn}")
     if errors:
         raise InvalidConsumptionError(by_entry(errors))
     return totals, increments

@@ -195,6 +195,15 @@ def screen_values(screen: Screen, standing: Standing, policy: Policy,
 @lru_cache(maxsize=8)
 def decided(menu: Menu) -> frozenset[str]:
     """The screens a decision leads to, whose values are the decision's (each screen's
-    ``outcomes``): a resumed one keeps them; any other is drawn again (ussd/resume.py)."""
+    ``outcomes``): a resumed one keeps them; any other is drawn again (ussd/resume.py).
+    Worked out once per menu (menus hash by identity), not on every hop."""
     return frozenset(target for screen in menu.screens.values()
                      for target in screen.outcomes.values())
+
+
+@lru_cache(maxsize=8)
+def refusals(menu: Menu) -> frozenset[str]:
+    """Those of :func:`decided` a refusal leads to (every outcome but approval)."""
+    return frozenset(target for screen in menu.screens.values()
+                     for reason, target in screen.outcomes.items()
+                     if reason is not Reason.APPROVED)

@@ -30,11 +30,9 @@ there. Pure: no Flask, no Redis.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from .engine import begin, ended
+from .engine import begin, ended, refusals
 from .menu import Menu
-from .rules import Language, Policy, Reason, Standing
+from .rules import Language, Policy, Standing
 from .session import Session
 
 
@@ -81,12 +79,3 @@ def opening(menu: Menu, standing: Standing | None, language: Language | None,
             or ended(menu, suspended, policy)):
         return start
     return Session(screen=menu.system["resume"], language=start.language, suspended=suspended)
-
-
-@lru_cache(maxsize=8)
-def refusals(menu: Menu) -> frozenset[str]:
-    """The screens a decision's refusal leads to (each screen's ``outcomes`` but approval);
-    worked out once per menu (menus hash by identity), not on every hop."""
-    return frozenset(target for screen in menu.screens.values()
-                     for reason, target in screen.outcomes.items()
-                     if reason is not Reason.APPROVED)

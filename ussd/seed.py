@@ -121,7 +121,7 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             header = next(lines, None)
             if header is None:
                 raise SeedError(path, ["empty file: expected a header line"])
-            header_key = tuple(cell.strip().lower() for cell in header)
+            header_key = _header_key(header)
             kind = HEADERS.get(header_key)
             if kind is None:
                 known = "; ".join(",".join(h) for h in HEADERS)
@@ -197,8 +197,12 @@ def _consumption_first_last(path: str) -> bool:
             header = next(csv.reader(handle), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return False
-    header_key = tuple(cell.strip().lower() for cell in header or ())
-    return HEADERS.get(header_key) is DataKind.CONSUMPTION
+    return HEADERS.get(_header_key(header or ())) is DataKind.CONSUMPTION
+
+
+def _header_key(header: list[str]) -> tuple[str, ...]:
+    """A header line as :data:`HEADERS` knows it: its cells trimmed, in lower case."""
+    return tuple(cell.strip().lower() for cell in header)
 
 
 def _nobody(numbers: list[str]) -> set[str]:

@@ -156,7 +156,6 @@ class BillingStub(StubServer):
                       f"{event.get('to')} ({event.get('channel')}, {event.get('client')})")
         return Answer(200, json.dumps({"id": key, "status": "applied"}))
 
-
     def about(self, request: Received) -> str:
         """The event a call is about: its ``Idempotency-Key`` (the event's id)."""
         return request.headers.get("idempotency-key") or request.path
