@@ -29,11 +29,11 @@ these leave room for both, and nothing more (docs/reliability.md).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .variables import seconds
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,7 @@ class Limits:
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, least: float = 0.001) -> float:
-    value = env.get(name)
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not (math.isfinite(seconds) and least <= seconds <= 60):
-        raise ConfigError(f"{name} must be between {least:g} and 60 seconds, got {value!r}")
-    return seconds
+    return seconds(name, env.get(name), default, least=least)
 
 
 def _bytes(env: Mapping[str, str], name: str, default: int) -> int:

@@ -54,15 +54,18 @@ def number(name: str, value: str | None, default: int) -> int:
     return number
 
 
-def seconds(name: str, value: str | None, default: float, most: float = 60) -> float:
+def seconds(name: str, value: str | None, default: float, most: float = 60,
+            least: float | None = None) -> float:
+    """Seconds up to ``most``, above 0 (``least`` None) or from ``least`` on; not NaN."""
     if value is None:
         return default
     try:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < seconds <= most:
-        raise ConfigError(f"{name} must be between 0 and {most:g} seconds, got {value!r}")
+    if not ((seconds > 0 if least is None else seconds >= least) and seconds <= most):
+        raise ConfigError(f"{name} must be between {least or 0:g} and {most:g} seconds, "
+                          f"got {value!r}")
     return seconds
 
 
