@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ussd.gateways import dialects  # the registry: checked here, in the test's process
+
 CORE = ("ussd.rules", "ussd.menu", "ussd.render", "ussd.engine", "ussd.session", "ussd.resume",
         "ussd.text",
         "ussd.months", "ussd.contract", "ussd.outcomes")
@@ -51,8 +53,8 @@ def test_the_check_would_see_a_shell():
 
 # The gateways' wire formats, both halves, their registry and the simulator that speaks them
 # import no HTTP framework: Flask is the one generic view's (ussd/gateways/view.py).
-WIRE_FORMATS = ("ussd.gateways", "ussd.gateways.fields", "ussd.gateways.africastalking",
-                "ussd.gateways.hubtel", "ussd.gateways.flares", "ussd.gateways.paths", "ussd.sim")
+WIRE_FORMATS = ("ussd.gateways", "ussd.gateways.fields", "ussd.gateways.paths", "ussd.sim",
+                *(type(dialect).__module__ for dialect in dialects()))
 
 
 @pytest.mark.parametrize("module", WIRE_FORMATS)

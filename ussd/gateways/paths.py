@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import DIALECTS
+from . import DIALECTS, dialects
 
 _DIALECTS = frozenset(DIALECTS)
-_SUFFIXES = frozenset({"events"})
+# The last part of every suffixed route (Africa's Talking's ``/events``), from the dialects.
+_SUFFIXES = frozenset(route.suffix.rsplit("/", 1)[-1] for dialect in dialects()
+                      for route in dialect.routes if route.suffix)
 
 
 def canonical_path(path: str) -> str:

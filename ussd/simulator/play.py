@@ -7,8 +7,8 @@ it as the gateway endpoint does (:func:`ussd.gateways.view.answer`: parse, the s
 wire reply; only the gateway's authentication is not asked for), and the client half reads
 the answer back (``read_reply``), so that the page shows what the gateway would get. An
 ``END`` is followed by the end-of-session report of the gateways that send one (Africa's
-Talking's ``Success``), as ``ussd sim`` does. Flask-free: the view turns a :class:`Move` into
-JSON.
+Talking's ``Success``), as ``ussd sim`` does. No Flask API here: the view turns a
+:class:`Move` into JSON.
 """
 
 from __future__ import annotations
