@@ -70,6 +70,10 @@ EVENTS = "events"  # the queue of billing events: the outbox
 SMS = "sms"  # the queue of SMS receipts
 QUEUES = (EVENTS, SMS)
 RELAY_GROUP = "relay"  # the consumer group every relay reads the queues with
+# The field each queue's entries are written under (the migration script writes the events').
+ENTRY_FIELDS = {EVENTS: "event", SMS: "sms"}
+# A dead letter's fields beside its entry's: why it was given up, after how many attempts, when.
+DEAD_FIELDS = ("reason", "attempts", "at")
 
 
 @lru_cache(maxsize=65536)  # a hop names four keys of its subscriber: one CRC-32, not four

@@ -26,11 +26,8 @@ import redis
 import redis.exceptions
 
 from .client import store_errors
-from .keys import ALL_BUCKETS, EVENTS, RELAY_GROUP, SMS, KeySpace
+from .keys import ALL_BUCKETS, DEAD_FIELDS, ENTRY_FIELDS, RELAY_GROUP, SMS, KeySpace
 from .scripts import Scripts
-
-# The field each queue's entries are written under (the migration script writes "event").
-FIELDS = {EVENTS: "event", SMS: "sms"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class Outbox:
         event written before any relay ran is read all the same."""
         with store_errors:
             pipe = self.redis.pipeline(transaction=False)
-            for queue in FIELDS:
+            for queue in ENTRY_FIELDS:
                 for bucket in ALL_BUCKETS:
                     pipe.xgroup_create(self.keys.queue(queue, bucket), RELAY_GROUP, id="0",
                                        mkstream=True)
@@ -109,7 +106,7 @@ class Outbox:
                 found = {stream: [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
                                   for entry_id, flat in messages]
                          for reply in replies for stream, messages in _streams(reply)}
-        return [Entry(queue, bucket, entry_id, fields[FIELDS[queue]])
+        return [Entry(queue, bucket, entry_id, fields[ENTRY_FIELDS[queue]])
                 for queue, bucket, key in streams for entry_id, fields in found.get(key, ())]
 
     def claim(self, queue: str, consumer: str, idle_ms: int, count: int = 100) -> list[Entry]:
@@ -122,7 +119,7 @@ class Outbox:
                 pipe.xautoclaim(self.keys.queue(queue, bucket), RELAY_GROUP, consumer, idle_ms,
                                 "0-0", count=count)
             for bucket, answer in zip(ALL_BUCKETS, pipe.execute(), strict=True):
-                taken.extend(Entry(queue, bucket, entry_id, fields[FIELDS[queue]])
+                taken.extend(Entry(queue, bucket, entry_id, fields[ENTRY_FIELDS[queue]])
                              for entry_id, fields in answer[1] if fields)
         return taken
 
@@ -146,7 +143,7 @@ class Outbox:
         """Delivered: delete ``entry`` and, for an event, queue its ``receipt`` (JSON) in the
         same step; False when it had been acknowledged already (nothing queued then)."""
         keys = [self._stream(entry), self._tries(entry)]
-        args = [RELAY_GROUP, entry.entry_id, FIELDS[SMS], receipt or ""]
+        args = [RELAY_GROUP, entry.entry_id, ENTRY_FIELDS[SMS], receipt or ""]
         if receipt is not None:
             keys.append(self.keys.queue(SMS, entry.bucket))
         with store_errors:
@@ -174,7 +171,8 @@ class Outbox:
         """Give up on ``entry``: to the bucket's dead letters with ``reason``; False when it had
         been delivered meanwhile by another relay (then it stays delivered)."""
         keys = [self._stream(entry), self._tries(entry), self.keys.dead(entry.queue, entry.bucket)]
-        args = [RELAY_GROUP, entry.entry_id, FIELDS[entry.queue], entry.body, reason, attempts, at]
+        args = [RELAY_GROUP, entry.entry_id, ENTRY_FIELDS[entry.queue], entry.body, reason,
+                attempts, at, *DEAD_FIELDS]
         with store_errors:
             [buried] = self._each("bury", [keys], args)
         return bool(buried)
@@ -183,7 +181,7 @@ class Outbox:
         """Drop a stopping relay's name from the groups (it holds nothing any more)."""
         with store_errors:
             pipe = self.redis.pipeline(transaction=False)
-            for queue in FIELDS:
+            for queue in ENTRY_FIELDS:
                 for bucket in ALL_BUCKETS:
                     pipe.xgroup_delconsumer(self.keys.queue(queue, bucket), RELAY_GROUP, consumer)
             pipe.execute(raise_on_error=False)
@@ -205,7 +203,7 @@ class Outbox:
                        else {h["message_id"]: h["consumer"] for h in held})
             for entry_id, fields in entries:
                 failure = json.loads(failures[entry_id]) if entry_id in failures else {}
-                yield Waiting(Entry(queue, bucket, entry_id, fields[FIELDS[queue]]),
+                yield Waiting(Entry(queue, bucket, entry_id, fields[ENTRY_FIELDS[queue]]),
                               holders.get(entry_id), failure.get("attempts", 0),
                               failure.get("error"), failure.get("at"))
 
@@ -215,8 +213,9 @@ class Outbox:
             with store_errors:
                 letters = self.redis.xrange(self.keys.dead(queue, bucket))
             for entry_id, fields in letters:
-                yield DeadLetter(Entry(queue, bucket, entry_id, fields[FIELDS[queue]]),
-                                 fields["reason"], int(fields["attempts"]), fields["at"])
+                reason, attempts, at = (fields[name] for name in DEAD_FIELDS)
+                yield DeadLetter(Entry(queue, bucket, entry_id, fields[ENTRY_FIELDS[queue]]),
+                                 reason, int(attempts), at)
 
     def redrive(self, letters: Iterable[DeadLetter]) -> int:
         """Put dead letters back in their queue, as first written; how many went back."""
@@ -226,7 +225,7 @@ class Outbox:
             with store_errors:
                 [moved] = self._each(
                     "redrive", [(self.keys.dead(entry.queue, entry.bucket), self._stream(entry))],
-                    (entry.entry_id, FIELDS[entry.queue]))
+                    (entry.entry_id, ENTRY_FIELDS[entry.queue]))
             done += moved
         return done
 

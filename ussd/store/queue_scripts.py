@@ -23,7 +23,8 @@ return acked
 
 # KEYS[1] queue stream, KEYS[2] its tries hash, KEYS[3] its dead-letter stream
 # ARGV[1] group, ARGV[2] entry id, ARGV[3] field, ARGV[4] the entry, ARGV[5] reason,
-# ARGV[6] attempts, ARGV[7] when (ISO 8601)
+# ARGV[6] attempts, ARGV[7] when (ISO 8601), ARGV[8..10] the dead letter's fields for these
+#   three (the names, from keys.py)
 # Returns 1, or 0 when the entry was acknowledged already (another relay delivered it).
 BURY_SCRIPT = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
@@ -31,8 +32,8 @@ if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6],
-           'at', ARGV[7])
+redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[4], ARGV[8], ARGV[5], ARGV[9], ARGV[6],
+           ARGV[10], ARGV[7])
 return 1
 """
 

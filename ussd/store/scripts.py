@@ -21,7 +21,14 @@ from typing import Any, NamedTuple
 import redis.exceptions
 
 from ..rules import Profile, Standing
-from .keys import LANGUAGE_FIELD, PROFILE_FIELD, consumption_field, migrations_field
+from .keys import (
+    ENTRY_FIELDS,
+    EVENTS,
+    LANGUAGE_FIELD,
+    PROFILE_FIELD,
+    consumption_field,
+    migrations_field,
+)
 from .queue_scripts import QUEUE_SCRIPTS
 
 # KEYS[1] session record; KEYS[2] the subscriber's dropped-session marker and KEYS[3] the
@@ -67,7 +74,7 @@ return {1}
 # ARGV[9] session record as read before deciding ("" if none), ARGV[10] new session record,
 #   ARGV[11] its TTL (s)
 # ARGV[12] the billing event (JSON), appended to the outbox in this same step: no migration
-#   without its event, no event without its migration
+#   without its event, no event without its migration; ARGV[13] its field (from keys.py)
 # Returns {"applied"}, {"stale_session", record}: another hop of this session (another copy
 # of this API request) got there first, or {"stale_subscriber", profile, count, consumption}:
 # decide again on these.
@@ -88,7 +95,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[7])
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('RPUSH', KEYS[2], ARGV[8])
-redis.call('XADD', KEYS[3], '*', 'event', ARGV[12])
+redis.call('XADD', KEYS[3], '*', ARGV[13], ARGV[12])
 if #KEYS >= 4 then
   redis.call('SET', KEYS[4], ARGV[10], 'EX', ARGV[11])
 end
@@ -235,6 +242,7 @@ class Scripts:
             new_record,
             ttl,
             event,
+            ENTRY_FIELDS[EVENTS],
         )
         answer, *reached = self._run(self._migrate, keys, args, self._wait)
         outcome = MigrateOutcome(answer[0])
