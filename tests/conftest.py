@@ -22,7 +22,7 @@ from ussd.menu_files import load_menu
 from ussd.rules import Language, Profile
 from ussd.service import UssdService
 from ussd.settings import DEFAULT_MENUS_DIR, Settings
-from ussd.store import Store
+from ussd.store import Store, connect
 from ussd.web import create_app
 
 TEST_DB = 9
@@ -113,6 +113,17 @@ def store(redis_client, settings) -> Store:
 @pytest.fixture
 def service(menu, store, settings, clock) -> UssdService:
     return UssdService(menu, store, settings, clock=clock)
+
+
+@pytest.fixture
+def real_service(real_redis_url, key_prefix, real_redis, menu, clock) -> UssdService:
+    """The service on the real Redis alone (its own connection, as a server's), the test
+    subscribers stored under the test's prefix: for the relay and the billing commands."""
+    client = connect(Settings(redis_url=real_redis_url))
+    store = Store(client, prefix=key_prefix)
+    seed_subscribers(store)
+    yield UssdService(menu, store, Settings(key_prefix=key_prefix), clock=clock)
+    client.close()
 
 
 @pytest.fixture

@@ -8,17 +8,14 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import ALICE, BRUNO, seed_subscribers
+from conftest import ALICE, BRUNO
 
 from ussd import server
 from ussd.billing.config import BillingSettings
 from ussd.cli import main
 from ussd.cli_billing import billing_banner
-from ussd.menu_files import load_menu
 from ussd.rules import Channel
-from ussd.service import UssdService
-from ussd.settings import DEFAULT_MENUS_DIR, Settings
-from ussd.store import Store, connect
+from ussd.settings import Settings
 from ussd.store.keys import EVENTS
 
 pytestmark = pytest.mark.real_redis
@@ -30,41 +27,31 @@ def env(real_redis_url, real_redis, key_prefix):
     return {"REDIS_URL": real_redis_url, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix}
 
 
-@pytest.fixture
-def service(real_redis_url, key_prefix, real_redis, clock):
-    client = connect(Settings(redis_url=real_redis_url))
-    store = Store(client, prefix=key_prefix)
-    seed_subscribers(store)
-    yield UssdService(load_menu(DEFAULT_MENUS_DIR), store, Settings(key_prefix=key_prefix),
-                      clock=clock)
-    client.close()
-
-
 def run(args, env):
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
-def two_events(service):
+def two_events(real_service):
     """Alice to Tigre (web) and Bruno to Aigle (app): their entries."""
-    assert service.migrate(ALICE, "Tigre", Channel.WEB, client="portal").approved
-    assert service.migrate(BRUNO, "Aigle", Channel.APP, client="app").approved
+    assert real_service.migrate(ALICE, "Tigre", Channel.WEB, client="portal").approved
+    assert real_service.migrate(BRUNO, "Aigle", Channel.APP, client="app").approved
     entries = {json.loads(w.entry.body)["msisdn"]: w.entry
-               for w in service.store.outbox.waiting(EVENTS)}
+               for w in real_service.store.outbox.waiting(EVENTS)}
     return entries[ALICE], entries[BRUNO]
 
 
-def bury(service, entry, reason):
+def bury(real_service, entry, reason):
     """Dead-letter ``entry`` as a relay does (read by it first, if no relay has yet)."""
-    service.store.outbox.create_groups()
-    service.store.outbox.read((EVENTS,), "relay-1", 10, 0)
-    assert service.store.outbox.bury(entry, reason, 3, DEAD_AT)
+    real_service.store.outbox.create_groups()
+    real_service.store.outbox.read((EVENTS,), "relay-1", 10, 0)
+    assert real_service.store.outbox.bury(entry, reason, 3, DEAD_AT)
 
 
-def test_events_pending_lists_every_waiting_event_and_why(env, service):
-    alice, bruno = two_events(service)
-    service.store.outbox.create_groups()
-    service.store.outbox.read((EVENTS,), "relay-1", 10, 0)
-    service.store.outbox.record_failure(alice, 2, "HTTP 503: down", DEAD_AT)
+def test_events_pending_lists_every_waiting_event_and_why(env, real_service):
+    alice, bruno = two_events(real_service)
+    real_service.store.outbox.create_groups()
+    real_service.store.outbox.read((EVENTS,), "relay-1", 10, 0)
+    real_service.store.outbox.record_failure(alice, 2, "HTTP 503: down", DEAD_AT)
     result = run(["events", "pending"], env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -79,9 +66,9 @@ def test_events_pending_lists_every_waiting_event_and_why(env, service):
     assert run(["events", "pending", "--queue", "sms"], env).output == "0 SMS receipts waiting\n"
 
 
-def test_events_dead_and_redrive(env, service):
-    alice, bruno = two_events(service)
-    bury(service, bruno, "HTTP 422: unknown tariff")
+def test_events_dead_and_redrive(env, real_service):
+    alice, bruno = two_events(real_service)
+    bury(real_service, bruno, "HTTP 422: unknown tariff")
     result = run(["events", "dead"], env)
     assert result.output == (
         f"{bruno.event_id}  {BRUNO} tigre -> aigle (app)  dead since {DEAD_AT} after 3 "
@@ -89,20 +76,20 @@ def test_events_dead_and_redrive(env, service):
     refused = run(["events", "redrive", "no-such-id", bruno.event_id], env)
     assert refused.exit_code == 1
     assert refused.output == "Error: no dead event no-such-id: nothing sent again\n"
-    assert len(list(service.store.outbox.dead(EVENTS))) == 1
+    assert len(list(real_service.store.outbox.dead(EVENTS))) == 1
     result = run(["events", "redrive", bruno.event_id], env)
     assert result.output == f"1 event sent again: {bruno.event_id}\n"
     assert run(["events", "dead"], env).output == "0 events dead\n"
-    waiting = {w.entry.event_id: w for w in service.store.outbox.waiting(EVENTS)}
+    waiting = {w.entry.event_id: w for w in real_service.store.outbox.waiting(EVENTS)}
     assert set(waiting) == {alice.event_id, bruno.event_id}
     assert waiting[bruno.event_id].entry.body == bruno.body  # as first written
     assert waiting[bruno.event_id].holder is None  # any relay reads it afresh
 
 
-def test_events_redrive_all_and_its_usage(env, service):
-    alice, bruno = two_events(service)
-    bury(service, alice, "HTTP 400: bad")
-    bury(service, bruno, "HTTP 400: bad")
+def test_events_redrive_all_and_its_usage(env, real_service):
+    alice, bruno = two_events(real_service)
+    bury(real_service, alice, "HTTP 400: bad")
+    bury(real_service, bruno, "HTTP 400: bad")
     assert run(["events", "redrive"], env).exit_code == 2
     assert "give event ids, or --all" in run(["events", "redrive"], env).output
     result = run(["events", "redrive", "--all"], env)
@@ -165,12 +152,12 @@ def test_serve_starts_with_a_billing_token_and_says_no_sms_will_be_sent(monkeypa
     assert settings.gateway_secrets == {}
 
 
-def test_a_dead_sms_is_described_by_its_recipient(env, service):
-    service.store.outbox.create_groups()
+def test_a_dead_sms_is_described_by_its_recipient(env, real_service):
+    real_service.store.outbox.create_groups()
     receipt = json.dumps({"id": "e-1", "to": ALICE, "message": "m"})
-    service.store.redis.xadd(service.store.keys.queue("sms", "00"), {"sms": receipt})
-    [entry] = service.store.outbox.read(("sms",), "relay-1", 10, 0)
-    assert service.store.outbox.bury(entry, "provider status 406 UserInBlacklist", 1, DEAD_AT)
+    real_service.store.redis.xadd(real_service.store.keys.queue("sms", "00"), {"sms": receipt})
+    [entry] = real_service.store.outbox.read(("sms",), "relay-1", 10, 0)
+    assert real_service.store.outbox.bury(entry, "provider status 406 UserInBlacklist", 1, DEAD_AT)
     assert run(["events", "dead", "--queue", "sms"], env).output == (
         f"e-1  SMS to {ALICE}  dead since {DEAD_AT} after 1 attempt(s): provider status 406 "
         "UserInBlacklist\n1 SMS receipt dead\n")

@@ -51,20 +51,10 @@ def finish(process: subprocess.Popen) -> str:
     return output
 
 
-@pytest.fixture
-def service(real_redis_url, key_prefix, real_redis, clock):
-    client = connect(Settings(redis_url=real_redis_url))
-    store = Store(client, prefix=key_prefix)
-    seed_subscribers(store)
-    yield UssdService(load_menu(DEFAULT_MENUS_DIR), store, Settings(key_prefix=key_prefix),
-                      clock=clock)
-    client.close()
-
-
 def test_a_relay_killed_mid_delivery_is_taken_over_with_the_same_event(
-        service, real_redis_url, key_prefix):
-    assert service.migrate(ALICE, "Tigre", Channel.WEB, client="portal").approved
-    [waiting] = service.store.outbox.waiting(EVENTS)
+        real_service, real_redis_url, key_prefix):
+    assert real_service.migrate(ALICE, "Tigre", Channel.WEB, client="portal").approved
+    [waiting] = real_service.store.outbox.waiting(EVENTS)
     with stubs() as (billing, sms):
         billing.schedule(Answer(200, delay=30))  # the first call hangs: the relay dies in it
         first = relay_process(real_redis_url, key_prefix, billing, sms)
@@ -86,12 +76,12 @@ def test_a_relay_killed_mid_delivery_is_taken_over_with_the_same_event(
     assert len(sms.sent) == 1
     assert taken_after >= 2.5  # only once the dead relay's hold has lapsed
     assert "took over 1 entries of relays gone quiet" in output
-    assert list(service.store.outbox.waiting(EVENTS)) == []
+    assert list(real_service.store.outbox.waiting(EVENTS)) == []
 
 
 def test_sigterm_stops_a_relay_cleanly_and_hands_its_events_over(
-        service, real_redis_url, key_prefix):
-    assert service.migrate(BRUNO, "Aigle", Channel.WEB).approved
+        real_service, real_redis_url, key_prefix):
+    assert real_service.migrate(BRUNO, "Aigle", Channel.WEB).approved
     with stubs() as (billing, sms):
         billing.go_down(60)
         process = relay_process(real_redis_url, key_prefix, billing, sms,
@@ -106,7 +96,7 @@ def test_sigterm_stops_a_relay_cleanly_and_hands_its_events_over(
         f"Relaying the outbox of {real_redis_url} to {billing.url}events as ")
     assert lines[1] == f"SMS receipts through {sms.url}version1/messaging"
     assert "stopped; 1 undelivered entries handed to the other relays" in lines[-1]
-    [waiting] = service.store.outbox.waiting(EVENTS)
+    [waiting] = real_service.store.outbox.waiting(EVENTS)
     assert (waiting.holder, waiting.attempts) == ("returned", 1)
 
 
@@ -141,25 +131,25 @@ def test_nothing_is_lost_when_redis_restarts_from_its_append_only_file(key_prefi
     assert sorted(form["to"] for form in sms.sent) == sorted([ALICE, BRUNO, JOHN])
 
 
-def test_the_dead_letters_are_exactly_what_billing_refused(service):
+def test_the_dead_letters_are_exactly_what_billing_refused(real_service):
     refused = {JOHN}
     for target, msisdn in (("Tigre", ALICE), ("Aigle", BRUNO), ("Novamix", JOHN),
                            ("Dauphin", ALICE)):
-        assert service.migrate(msisdn, target, Channel.WEB).approved
+        assert real_service.migrate(msisdn, target, Channel.WEB).approved
     with stubs() as (billing, sms):
         answer = billing.answer
         billing.answer = lambda request: (Answer(409, "closed account")
                                           if request.json()["msisdn"] in refused
                                           else answer(request))
         billing.schedule(Answer(503), Answer(drop=True))
-        relays = [make_relay(service.store, billing, sms, name=f"r{n}") for n in range(2)]
+        relays = [make_relay(real_service.store, billing, sms, name=f"r{n}") for n in range(2)]
         with running(relays[0]), running(relays[1]):
-            wait_for(lambda: len(sms.sent) == 3 and list(service.store.outbox.dead(EVENTS)),
+            wait_for(lambda: len(sms.sent) == 3 and list(real_service.store.outbox.dead(EVENTS)),
                      what="three SMS and a dead letter")
-    [letter] = service.store.outbox.dead(EVENTS)
+    [letter] = real_service.store.outbox.dead(EVENTS)
     assert json.loads(letter.entry.body)["msisdn"] == JOHN
     assert letter.reason == "HTTP 409: closed account"
     assert {event["msisdn"] for event in billing.applied} == {ALICE, BRUNO}
     assert len(billing.applied) == 3
-    assert list(service.store.outbox.waiting(EVENTS)) == []
-    assert list(service.store.outbox.waiting(SMS)) == []
+    assert list(real_service.store.outbox.waiting(EVENTS)) == []
+    assert list(real_service.store.outbox.waiting(SMS)) == []
