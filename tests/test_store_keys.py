@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 import pytest
 
-from ussd.store.keys import consumption_field, migrations_field, month_of_field
+from ussd.store.keys import EVENTS, KeySpace, consumption_field, migrations_field, month_of_field
 
 
 @pytest.mark.parametrize(("field", "month"), [
@@ -36,3 +38,36 @@ def test_no_lua_script_writes_a_field_name_of_its_own():
     written = {(script, name) for script, text in lua.items() for name in names
                if f"'{name}'" in text or f'"{name}"' in text}
     assert not written
+
+
+def test_the_pattern_of_the_layout_before_the_buckets():
+    assert KeySpace("ussd").old_layout_pattern() == "ussd:{+*}:*"
+    assert KeySpace("t-1.x").old_layout_pattern() == "t-1.x:{+*}:*"
+
+
+@pytest.mark.parametrize(("key", "found"), [
+    ("ussd:{+2250700000001}:sub", ("+2250700000001", "sub")),
+    ("ussd:{+2250700000001}:history", ("+2250700000001", "history")),
+    ("ussd:{+2250700000001}:session:0123456789abcdef0123", None),  # left to expire
+    ("ussd:{+2250700000001}:sub:closed", None),
+    ("ussd:{+2250700000001}", None),
+    ("ussd:{+225}:sub", None),  # not an MSISDN
+    ("ussd:{+2250700000001\n}:sub", None),
+    ("other:{+2250700000001}:sub", None),  # another deployment's
+    ("ussdx:{+2250700000001}:sub", None),
+    ("ussd:x:{+2250700000001}:sub", None),
+    (KeySpace("ussd").subscriber("+2250700000001"), None),  # today's layout
+    (KeySpace("ussd").history("+2250700000001"), None),
+    (KeySpace("ussd").queue(EVENTS, "0a"), None),
+    (KeySpace("ussd").probe(), None),
+])
+def test_a_key_of_the_layout_before_the_buckets_is_read_back(key, found):
+    assert KeySpace("ussd").old_layout_key(key) == found
+
+
+def test_what_the_old_layout_names_is_what_its_pattern_matches():
+    keys = KeySpace("ussd")
+    old = "ussd:{+2250700000001}:sub"
+    assert fnmatchcase(old, keys.old_layout_pattern())
+    assert keys.old_layout_key(old) is not None
+    assert not fnmatchcase(keys.subscriber("+2250700000001"), keys.old_layout_pattern())

@@ -152,10 +152,10 @@ class Admin:
         Sessions are left to expire."""
         moved = clashes = 0
         with store_errors:
-            for key in self.redis.scan_iter(match=f"{self.keys.prefix}:{{+*}}:*", count=1000):
-                msisdn, _, kind = key[key.index("{") + 1:].partition("}:")
-                if kind not in ("sub", "history"):
+            for key in self.redis.scan_iter(match=self.keys.old_layout_pattern(), count=1000):
+                if (found := self.keys.old_layout_key(key)) is None:
                     continue
+                msisdn, kind = found
                 new = self.keys.subscriber(msisdn) if kind == "sub" else self.keys.history(msisdn)
                 if self.redis.exists(new):
                     clashes += 1

@@ -39,6 +39,11 @@ pipelined per master, on a cluster). The tag is two characters where the MSISDN 
 layout before the outbox), so no key grew: same allocator size classes, same memory per
 subscriber and per session (bench/README.md). Changing ``BUCKETS`` moves every key.
 
+The layout before the buckets tagged each subscriber's keys with its MSISDN;
+``ussd move-to-buckets`` moves the first two to their keys above::
+
+    <prefix>:{<msisdn>}:sub, <prefix>:{<msisdn>}:history, <prefix>:{<msisdn>}:session:<digest>
+
 The subscriber hash's fields: ``p`` the profile, ``l`` the language (``fr``, ``en``: chosen in the
 menu or loaded from CSV, read by every channel), ``c:<YYYY-MM>`` the credit
 consumed that month (F CFA), ``m:<YYYY-MM>`` the successful migrations of that month. A Lua
@@ -184,6 +189,21 @@ class KeySpace:
     def every_key_pattern(self) -> str:
         """A SCAN pattern matching every key of this deployment (its prefix)."""
         return f"{self.prefix}:*"
+
+    def old_layout_pattern(self) -> str:
+        """A SCAN pattern matching every key of the layout before the buckets (``{+...}``)."""
+        return f"{self.prefix}:{{+*}}:*"
+
+    def old_layout_key(self, key: str) -> tuple[str, str] | None:
+        """``(msisdn, "sub")`` for a subscriber hash of the layout before the buckets,
+        ``(msisdn, "history")`` for a history; None for any other key (a session of that
+        layout, a key of today's, another prefix's, a tag that is no normalised MSISDN)."""
+        head = f"{self.prefix}:{{"
+        msisdn, closed, kind = key[len(head):].partition("}:")
+        if (not key.startswith(head) or not closed or kind not in ("sub", "history")
+                or not _MSISDN.fullmatch(msisdn)):
+            return None
+        return msisdn, kind
 
     def subscriber_keys_pattern(self, msisdn: str) -> str:
         """A SCAN pattern matching every key of one subscriber: profile, history, sessions."""
