@@ -1,0 +1,75 @@
+"""The scripts loaded again when Redis has lost them (ussd/store/scripts.py): after a restart
+(here ``SCRIPT FLUSH``), a migration, a consumption write and an outbox operation still do
+what they should, each loading the scripts once.
+
+On a ``redis-server`` of its own: the machine's shared server must not lose its scripts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ALICE, BRUNO, LAST_MONTH, seed_subscribers
+from redis_servers import RedisServer
+
+from ussd.consumption import Increment, MonthTotal
+from ussd.rules import Channel
+from ussd.service import UssdService
+from ussd.settings import Settings
+from ussd.store import Store, connect
+from ussd.store.keys import EVENTS, SMS, bucket_of, consumption_field
+
+pytestmark = pytest.mark.real_redis
+
+
+@pytest.fixture(scope="module")
+def server():
+    with RedisServer({"save": ""}) as server:
+        yield server
+
+
+@pytest.fixture
+def store(server, key_prefix):
+    """The store on its own server, its scripts loaded at start-up as ``ussd serve`` does."""
+    store = Store(connect(Settings(redis_url=server.url)), prefix=key_prefix)
+    assert store.load_scripts()
+    seed_subscribers(store)
+    yield store
+    store.redis.flushdb()
+    store.close()
+
+
+@pytest.fixture
+def service(store, menu, clock):
+    return UssdService(menu, store, Settings(key_prefix=store.keys.prefix), clock=clock)
+
+
+def test_a_migration_after_redis_lost_the_scripts(store, service):
+    store.redis.script_flush()
+    assert service.migrate(ALICE, "Tigre", Channel.WEB).approved
+    assert store.redis.hget(store.keys.subscriber(ALICE), "p") == "tigre"
+    assert store.redis.xlen(store.keys.queue(EVENTS, bucket_of(ALICE))) == 1
+
+
+def test_a_consumption_write_after_redis_lost_the_scripts(store):
+    store.redis.script_flush()
+    counted = store.consumption.feed([MonthTotal(BRUNO, "2026-09", 700)],
+                                     [Increment("r-1", ALICE, 250, LAST_MONTH)], ids_ttl=60)
+    assert counted == 1
+    assert store.redis.hget(store.keys.subscriber(BRUNO), consumption_field("2026-09")) == "700"
+    assert store.redis.hget(store.keys.subscriber(ALICE), consumption_field(LAST_MONTH)) == "3250"
+    assert store.redis.smembers(store.keys.increments(ALICE, LAST_MONTH)) == {"r-1"}
+
+
+def test_an_outbox_acknowledgement_after_redis_lost_the_scripts(store, service):
+    assert service.migrate(ALICE, "Tigre", Channel.WEB).approved
+    store.outbox.create_groups()
+    [entry] = store.outbox.read((EVENTS,), "relay-1", 10, 0)
+    store.redis.script_flush()
+    assert store.outbox.ack(entry, json.dumps({"id": entry.event_id}))
+    stream = store.keys.queue(EVENTS, entry.bucket)
+    assert store.redis.xlen(stream) == 0
+    assert store.redis.xpending(stream, "relay")["pending"] == 0
+    [receipt] = store.outbox.read((SMS,), "relay-1", 10, 0)
+    assert json.loads(receipt.body) == {"id": entry.event_id}
