@@ -7,8 +7,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-import redis.exceptions
-
 from ..consumption import Increment, MonthTotal
 from .client import store_errors
 from .keys import KeySpace, bucket_of, consumption_field
@@ -41,16 +39,5 @@ class ConsumptionStore:
             args += ["add", consumption_field(increment.month), increment.amount, increment.id]
         if not by_bucket:
             return 0
-        script = self._scripts.queue_scripts["consumption"]
         with store_errors:
-            for last_try in (False, True):
-                pipe = self.redis.pipeline(transaction=False)
-                for keys, args in by_bucket.values():
-                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                try:
-                    return sum(pipe.execute())
-                except redis.exceptions.NoScriptError:
-                    if last_try:
-                        raise
-                    self._scripts.load()  # Redis restarted: load them again, once
-        return 0  # pragma: no cover
+            return sum(self._scripts.run_pipelined("consumption", by_bucket.values()))

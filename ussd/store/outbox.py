@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.exceptions
 
 from .client import store_errors
 from .keys import ALL_BUCKETS, DEAD_FIELDS, ENTRY_FIELDS, RELAY_GROUP, SMS, KeySpace
@@ -101,8 +100,8 @@ class Outbox:
                     RELAY_GROUP, consumer, {key: ">" for _, _, key in streams}, count=count,
                     block=block_ms or None) or [])  # BLOCK 0 would wait for ever
             else:  # the script's reply is the raw one: [[stream, [[id, [field, value...]]]]]
-                replies = self._each("read", ((key,) for _, _, key in streams),
-                                     (RELAY_GROUP, consumer, count))
+                replies = self._scripts.run_pipelined(
+                    "read", [((key,), (RELAY_GROUP, consumer, count)) for _, _, key in streams])
                 found = {stream: [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
                                   for entry_id, flat in messages]
                          for reply in replies for stream, messages in _streams(reply)}
@@ -126,8 +125,8 @@ class Outbox:
     def touch(self, entry: Entry, consumer: str) -> bool:
         """Renew ``consumer``'s hold on ``entry``; False when it no longer holds it."""
         with store_errors:
-            [held] = self._each("touch", [(self._stream(entry),)],
-                                (RELAY_GROUP, consumer, entry.entry_id))
+            [held] = self._scripts.run_pipelined(
+                "touch", [((self._stream(entry),), (RELAY_GROUP, consumer, entry.entry_id))])
         return bool(held)
 
     def hand_back(self, entries: Iterable[Entry], consumer: str, idle_ms: int) -> None:
@@ -147,7 +146,7 @@ class Outbox:
         if receipt is not None:
             keys.append(self.keys.queue(SMS, entry.bucket))
         with store_errors:
-            [acked] = self._each("ack", [keys], args)
+            [acked] = self._scripts.run_pipelined("ack", [(keys, args)])
         return bool(acked)
 
     def record_failure(self, entry: Entry, attempts: int, error: str, at: str) -> None:
@@ -174,7 +173,7 @@ class Outbox:
         args = [RELAY_GROUP, entry.entry_id, ENTRY_FIELDS[entry.queue], entry.body, reason,
                 attempts, at, *DEAD_FIELDS]
         with store_errors:
-            [buried] = self._each("bury", [keys], args)
+            [buried] = self._scripts.run_pipelined("bury", [(keys, args)])
         return bool(buried)
 
     def forget_consumer(self, consumer: str) -> None:
@@ -223,9 +222,9 @@ class Outbox:
         for letter in letters:
             entry = letter.entry
             with store_errors:
-                [moved] = self._each(
-                    "redrive", [(self.keys.dead(entry.queue, entry.bucket), self._stream(entry))],
-                    (entry.entry_id, ENTRY_FIELDS[entry.queue]))
+                [moved] = self._scripts.run_pipelined("redrive", [(
+                    (self.keys.dead(entry.queue, entry.bucket), self._stream(entry)),
+                    (entry.entry_id, ENTRY_FIELDS[entry.queue]))])
             done += moved
         return done
 
@@ -248,25 +247,6 @@ class Outbox:
 
     def _tries(self, entry: Entry) -> str:
         return self.keys.tries(entry.queue, entry.bucket)
-
-    def _each(self, name: str, keys_list: Iterable, args: Iterable) -> list:
-        """Run queue script ``name`` once per key list, with the same ``args``, pipelined;
-        loaded again once if Redis has lost it (a restart)."""
-        script = self._scripts.queue_scripts[name]
-        keys_list, args = [list(keys) for keys in keys_list], list(args)
-        for last_try in (False, True):
-            pipe = self.redis.pipeline(transaction=False)
-            for keys in keys_list:
-                # execute_command: a cluster's pipeline refuses its evalsha() method, not the
-                # command, and each script here touches one slot.
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            try:
-                return pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if last_try:
-                    raise
-                self._scripts.load()
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _streams(reply: list | None) -> list:

@@ -1,6 +1,6 @@
 """The outbox's queue scripts and the consumption script, each with its ``KEYS``/``ARGV``
-header (registered by :class:`ussd.store.scripts.Scripts`; run by
-:class:`ussd.store.outbox.Outbox` and ``store/consumption.py``, one per bucket, pipelined)."""
+header (registered by :class:`ussd.store.scripts.Scripts`, run pipelined by its
+``run_pipelined`` for :class:`ussd.store.outbox.Outbox` and ``store/consumption.py``)."""
 
 from __future__ import annotations
 

@@ -6,15 +6,14 @@ restart) and returns a named result. Key names come from the caller, field names
 ``keys.py``: no script spells one. The wrappers raise redis-py's exceptions (their callers map
 them with ``client.store_errors``), or OutcomeUnknownError when a script went out and no answer
 came: every hop's script is conditional, so sending it again is how its outcome is found
-(``ussd/settle.py``). The queue and consumption scripts (``queue_scripts.py``) are
-registered here too; their wrappers are :class:`ussd.store.outbox.Outbox`'s methods (and
-``store/consumption.py``), which run them one per bucket, pipelined.
+(``ussd/settle.py``). The queue and consumption scripts (``queue_scripts.py``) are registered
+here too; :meth:`Scripts.run_pipelined` runs them, for ``outbox.py`` and ``consumption.py``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -127,7 +126,6 @@ if marker and string.sub(marker, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
 end
 return live
 """
-
 
 
 class SaveResult(NamedTuple):
@@ -272,6 +270,24 @@ class Scripts:
             pass  # refused, so not run: load it, and send it again
         script.sha = self.client.script_load(script.script)
         return self._write(command, *then)
+
+    def run_pipelined(self, name: str, calls: Iterable[tuple[Sequence, Sequence]]) -> list:
+        """Run queue script ``name`` once per ``(keys, args)`` of ``calls``, in one pipeline;
+        their replies. Only if Redis has lost it (a restart) are all loaded again, once."""
+        script, calls = self.queue_scripts[name], list(calls)
+        for last_try in (False, True):
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args in calls:
+                # execute_command: a cluster's pipeline refuses its evalsha() method, not the
+                # command, and each script here touches one slot.
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            try:
+                return pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if last_try:
+                    raise
+                self.load()
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _standing_found(profile: str, count: str, consumption: str) -> Standing | None:
