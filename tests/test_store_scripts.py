@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis.exceptions
 from conftest import ALICE, BRUNO, LAST_MONTH, seed_subscribers
 from redis_servers import RedisServer
 
@@ -19,6 +20,7 @@ from ussd.service import UssdService
 from ussd.settings import Settings
 from ussd.store import Store, connect
 from ussd.store.keys import EVENTS, SMS, bucket_of, consumption_field
+from ussd.store.scripts import Scripts
 
 pytestmark = pytest.mark.real_redis
 
@@ -73,3 +75,20 @@ def test_an_outbox_acknowledgement_after_redis_lost_the_scripts(store, service):
     assert store.redis.xpending(stream, "relay")["pending"] == 0
     [receipt] = store.outbox.read((SMS,), "relay-1", 10, 0)
     assert json.loads(receipt.body) == {"id": entry.event_id}
+
+
+def test_the_queue_scripts_are_loaded_again_once_then_the_refusal_is_raised(server, monkeypatch,
+                                                                            key_prefix):
+    """A Redis that lost the scripts again right after they were loaded: one more try, not a
+    loop."""
+    client = connect(Settings(redis_url=server.url))
+    scripts = Scripts(client, write=client.execute_command)
+    loads = []
+    monkeypatch.setattr(scripts, "load", lambda: loads.append("load"))  # loads nothing
+    client.script_flush()
+    try:
+        with pytest.raises(redis.exceptions.NoScriptError):
+            scripts.run_pipelined("touch", [((f"{key_prefix}:s",), ("relay", "relay-1", "0-1"))])
+        assert loads == ["load"]
+    finally:
+        client.close()
