@@ -88,7 +88,7 @@ class Store:
         self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
         self.admin = Admin(client, self.keys, self._commands.send)
         self.outbox = Outbox(client, self.keys, self._scripts)
-        self.consumption = ConsumptionStore(client, self.keys, self._scripts)
+        self.consumption = ConsumptionStore(self.keys, self._scripts)
 
     def load_scripts(self) -> bool:
         """Load the Lua scripts into Redis (every master of a cluster) once, at start-up, and

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from ..consumption import Increment, MonthTotal
 from .client import store_errors
@@ -17,8 +16,7 @@ class ConsumptionStore:
     """Writes what billing feeds in. Raises StoreUnavailableError when Redis cannot be reached,
     StoreError when it refuses a command."""
 
-    def __init__(self, client: Any, keys: KeySpace, scripts: Scripts):
-        self.redis = client
+    def __init__(self, keys: KeySpace, scripts: Scripts):
         self.keys = keys
         self._scripts = scripts
 
