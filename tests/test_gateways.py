@@ -8,6 +8,7 @@ on a real Redis (the ``client`` fixture).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
@@ -288,6 +289,22 @@ def test_the_refusal_speaks_the_subscribers_language(dialect):
     assert session.hop(session.first_hop(code="*999#")) == NOT_RECOGNISED_EN
 
 
+@pytest.mark.parametrize("code", ["#122#", "*122*1#", "*384*99#"])
+def test_a_dial_of_another_services_code_is_refused(dialect, service, key_prefix, code,
+                                                    caplog):
+    """A gateway misrouting another service's code to us, each sending it as it sends a dial
+    (Flares: its bare digits, ``122``, as a typed input could be): refused, never walked as
+    inputs from our main menu (``*122*1#`` would open the profile list)."""
+    caplog.set_level(logging.INFO)
+    session = dialect(ALICE, dial=code)
+    assert session.dial() == NOT_RECOGNISED
+    assert not list(service.store.redis.scan_iter(f"{key_prefix}:*:session:*"))
+    [line] = [r.getMessage() for r in caplog.records if r.name in ("ussd.gateway", "ussd.hop")]
+    assert line.startswith(f"refused gateway={session.NAME} msisdn=")
+    assert "unknown service code" in line  # counted as such, and no hop line: never a hop
+    assert dialect(JOHN, dial=code).dial() == NOT_RECOGNISED_EN
+
+
 # --- what only one dialect has ----------------------------------------------------------
 
 
@@ -344,6 +361,35 @@ def test_flares_empty_input_is_an_invalid_choice(client):
     session = Flares(client, ALICE)
     session.dial()
     assert session.send("") == Screen(INVALID + MAIN, False)
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("122", INVALID + MAIN),
+    ("384*99", INVALID + MAIN),  # two wrong inputs, walked one by one
+    ("122*1", PROFILES),  # a wrong input, then 1
+    ("121*1", MAIN),  # our own code: the docstring's exception, the screen shown again
+])
+def test_flares_an_input_like_a_code_typed_in_a_session_is_an_input(client, typed, expected):
+    """Only a hop on a session id we hold no record of is taken for another service's dial:
+    typed in a session, digits like a code are inputs."""
+    session = Flares(client, ALICE)
+    assert session.dial() == Screen(MAIN, False)
+    assert session.send(typed) == Screen(expected, False)
+
+
+def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_resumes(
+        client, service):
+    """Our record expired (its TTL) while the gateway kept the session: the hop cannot be told
+    from another service's dial (flares.py's docstring), so it is refused; the redial it asks
+    for offers the dialogue dropped."""
+    session = Flares(client, ALICE)
+    session.dial()
+    session.send("1")
+    service.store.redis.delete(session_key(service, session))  # as its TTL running out does
+    assert session.send("2") == NOT_RECOGNISED
+    again = Flares(client, ALICE)
+    assert again.dial() == Screen("Reprendre où vous en étiez ?\n1. Oui\n2. Non", False)
+    assert again.send("1") == Screen(PROFILES, False)
 
 
 def test_flares_abort_of_any_kind_closes_the_session(client, service):

@@ -36,6 +36,8 @@ MIGRATED_TIGRE = Screen(
     "leur validité. Migrations restantes ce mois: 2.", True)
 MY_PROFILE = Screen("Votre profil: Novamix.\nMigrations restantes ce mois: 3 sur 3.\n"
                     f"Crédit consommé le mois passé: 3.000 F CFA.\n{NAV}", False)
+LIMIT_REACHED = Screen("Vous avez déjà effectué vos 3 migrations de ce mois. Réessayez le mois "
+                       "prochain.", True)
 ALREADY_TIGRE = Screen("Vous avez déjà le profil Tigre. Aucune migration n'a été décomptée.\n"
                        f"{NAV}", False)
 # The ends a gateway reports as a drop, as each dialect's client half sends them.
@@ -181,6 +183,32 @@ def test_africastalking_success_is_an_end_not_a_drop(client):
     assert GATEWAYS["africastalking"](client, ALICE).dial() == MAIN
 
 
+def test_a_confirmation_resumed_shows_the_migrations_left_now(gateway, client, service):
+    dropped_at_confirmation(gateway, client)  # "Il vous restera 2 migration(s)"
+    # Meanwhile the subscriber migrated to Dauphin through the web customer area.
+    assert service.migrate(ALICE, Profile.DAUPHIN, Channel.WEB).approved
+    again = gateway(client, ALICE)
+    assert again.dial() == RESUME
+    assert again.send("1") == Screen(CONFIRM_TIGRE.text.replace("restera 2", "restera 1"),
+                                     False)  # the figure of this moment, not the one left
+    assert again.send("1") == Screen(MIGRATED_TIGRE.text.replace("ce mois: 2.", "ce mois: 1."),
+                                     True)
+    assert stored(service) == ("tigre", 2, 2)
+
+
+def test_a_confirmation_resumed_after_the_cap_was_reached_ends_as_a_fresh_choice_would(
+        gateway, client, service):
+    dropped_at_confirmation(gateway, client)
+    # Meanwhile the subscriber made the month's 3 migrations through other channels.
+    for target in (Profile.DAUPHIN, Profile.NOVAMIX, Profile.DAUPHIN):
+        assert service.migrate(ALICE, target, Channel.WEB).approved
+    again = gateway(client, ALICE)
+    assert again.dial() == RESUME
+    assert again.send("1") == LIMIT_REACHED  # what choosing Tigre on the list shows now
+    assert stored(service) == ("dauphin", 3, 3)
+    assert gateway(client, ALICE).dial() == MAIN  # a refusal no profile lifts: nothing kept
+
+
 def test_a_confirmation_resumed_is_decided_again_and_applies_nothing_twice(gateway, client,
                                                                           service):
     dropped_at_confirmation(gateway, client)
@@ -188,8 +216,9 @@ def test_a_confirmation_resumed_is_decided_again_and_applies_nothing_twice(gatew
     assert service.migrate(ALICE, Profile.TIGRE, Channel.WEB).approved
     again = gateway(client, ALICE)
     assert again.dial() == RESUME
-    assert again.send("1") == CONFIRM_TIGRE  # the screen as it was left...
-    assert again.send("1") == ALREADY_TIGRE  # ...decided again on confirming: nothing applied
+    assert again.send("1") == ALREADY_TIGRE  # decided again: no confirmation of a profile held
+    assert again.send("0") == Screen(PROFILES.text.replace(" (actuel)", "").replace(
+        "Tigre", "Tigre (actuel)"), False)  # the way back: the list, as a fresh choice's
     assert stored(service) == ("tigre", 1, 1)
 
 

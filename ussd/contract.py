@@ -46,6 +46,9 @@ class Hop:
     (see :func:`chained_once`). ``opens`` is True when the gateway says this hop opens a
     session (a dial: Hubtel's ``Initiation``, Flares' dialled code, Africa's Talking's empty
     ``text``), so that a session id the gateway ended and opens again is a new session.
+    ``needs_session`` is True for a hop that names no service code and is no dial of ours
+    (Flares' inputs: only a first hop carries the code): on a session id we hold no record
+    of it is another service's code sent to us, and refused as such.
     ``msisdn`` is normalised (E.164).
     """
 
@@ -57,6 +60,7 @@ class Hop:
     sequence: int | None = None
     dialled: tuple[str, ...] = ()
     opens: bool = False
+    needs_session: bool = False
 
 
 @dataclass(frozen=True)

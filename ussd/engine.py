@@ -120,8 +120,8 @@ def _choose(menu: Menu, session: Session, screen: Screen, number: int,
         suspended = session.suspended
         if suspended is None:
             return Step(_enter(menu, session, menu.start, standing, policy))
-        if suspended.screen in decided(menu):  # a decision's screen shows what was decided
-            return Step(suspended.changed(invalid=0, suspended=None))
+        if suspended.screen in decided(menu):  # a decision's screen: decided again, now
+            return Step(_decided_again(menu, suspended, standing, policy))
         # Any other shows the standing: drawn again from this moment's (ussd/resume.py).
         return Step(_enter(menu, suspended, suspended.screen, standing, policy, remember=False))
     if option.action == "restart":
@@ -139,6 +139,26 @@ def _act(menu: Menu, session: Session, screen: Screen, action: str, target: Prof
     if action == "migrate" and decision.reason is Reason.APPROVED:
         return Step(following, Migration(target, standing))
     return Step(following)
+
+
+def _decided_again(menu: Menu, suspended: Session, standing: Standing,
+                   policy: Policy) -> Session:
+    """A decision's screen resumed (the confirmation): its decision taken again on this
+    moment's standing and routed by the screen that asked, as choosing there now would be.
+
+    The figures it showed (the migrations left) may be stale: the subscriber may have
+    migrated through another channel since. So the confirmation again with today's figures,
+    or the refusal a fresh choice gets (the monthly cap: the end). Kept as it was when the
+    screen that asked is not known (a record some other version wrote).
+    """
+    asked = menu.screens.get(suspended.back[-1]) if suspended.back else None
+    target = suspended.values.get("target")
+    if asked is None or target is None or suspended.screen not in asked.outcomes.values():
+        return suspended.changed(invalid=0, suspended=None)
+    decision = decide(standing, str(target), policy)
+    destination = asked.outcomes.get(decision.reason, menu.system["unknown_subscriber"])
+    return _enter(menu, suspended, destination, standing, policy, decision=decision,
+                  remember=False)
 
 
 def _enter(menu: Menu, session: Session, destination: str, standing: Standing,
@@ -195,7 +215,7 @@ def screen_values(screen: Screen, standing: Standing, policy: Policy,
 @lru_cache(maxsize=8)
 def decided(menu: Menu) -> frozenset[str]:
     """The screens a decision leads to, whose values are the decision's (each screen's
-    ``outcomes``): a resumed one keeps them; any other is drawn again (ussd/resume.py).
+    ``outcomes``): a resumed one is decided again; any other is drawn again (ussd/resume.py).
     Worked out once per menu (menus hash by identity), not on every hop."""
     return frozenset(target for screen in menu.screens.values()
                      for target in screen.outcomes.values())

@@ -16,15 +16,18 @@ resumed, the subscriber chooses again and is decided on that moment's figures, n
 refusal whose figures may have changed since (credit posted meanwhile). A refusal reached
 with the list in the same hop (``#121*1*2#``) keeps nothing. A screen resumed that shows the
 subscriber's standing (the list's current profile, "my profile") is drawn again from the
-standing of that moment; a confirmation keeps what it showed, and is decided again when
-confirmed.
+standing of that moment; a confirmation is decided again on that moment's standing (the
+subscriber may have migrated through another channel meanwhile): shown again with the
+migrations left now, or, when the choice no longer stands, the refusal choosing it on the
+list would give now (the monthly cap reached: the end; the profile now held: "0" back to
+the list), never the figures it showed when it was dropped.
 
 When the same number dials the plain code again (a new session, any gateway) and the marker
 is there, the dialogue opens on the menu's resume screen (``[system] resume``, "Reprendre où
 vous en étiez ?"): ``1`` (action ``resume``) shows the very screen it was on, with the same
 choices and the way back; ``2`` (``restart``) starts afresh. Resuming applies nothing: a
-confirmation screen resumed is confirmed on a hop of its own, and decided again then on the
-subscriber's figures of that moment. A dial that already says where to go (``#121*1#``) goes
+confirmation screen resumed is confirmed on a hop of its own, and decided again then, as
+every confirmation is (ussd/engine.py). A dial that already says where to go (``#121*1#``) goes
 there. Pure: no Flask, no Redis.
 """
 

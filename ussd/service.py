@@ -25,6 +25,7 @@ from .errors import (
     StoreConflictError,
     StoreError,
     StoreUnavailableError,
+    UnknownServiceCodeError,
     UssdError,
 )
 from .events import history_entry, migration_event
@@ -86,6 +87,8 @@ class UssdService:
                         "processed", mask_msisdn(hop.msisdn), error)
             reply = self.system_reply("processing", self.language_of(hop.msisdn))
             seen = Seen("pending", self.menu.system["processing"])
+        except UnknownServiceCodeError as error:  # only the session showed it: refused
+            return self.refuse(hop.gateway, error, hop.msisdn, look_up=False)
         except StoreError as error:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
                         without_numbers(str(error)))
@@ -164,6 +167,8 @@ class UssdService:
         if read.closed is not None and not hop.opens:
             # A late copy of a hop of a session the gateway has ended: never walked again.
             return self._replay(hop, Session.loads(read.closed), closed=True)
+        if record is None and hop.needs_session:  # no dial of ours began it (ussd/contract.py)
+            raise UnknownServiceCodeError(f"unknown service code {'*'.join(hop.inputs)[:40]!r}")
 
         # Each turn answers from ``record``, the session as last read. Every write checks that
         # the record is still that one; when another hop of the session (a copy of this one,
@@ -288,9 +293,4 @@ class UssdService:
         """Forget a session the gateway reports as ended (see ``ussd.reports``); a malformed
         report is only counted. It never changes a subscriber. Under overload (``close``
         false) its record is left to expire with its TTL."""
-        ended(end, self.close if close else _later)
-
-
-def _later(gateway: str, session_id: str, msisdn: str, dropped: bool | None) -> str:
-    """A session end not acted on now (overload): its record expires with its TTL."""
-    return "later"
+        ended(end, self.close if close else lambda *_: "later")  # "later": not acted on now

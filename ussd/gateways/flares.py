@@ -17,6 +17,18 @@ recognised by its input being our code; an input a subscriber types is never tha
 literal ``121``, which then shows the current screen again. Dialling again on a session id the
 gateway has ended (``abort``, or after our ``FB``) is a new session. A first hop whose
 ``input`` is empty (some platforms send the dial so) shows the plain start screen.
+
+Another service's code (a gateway misrouting ``#122#``) is refused as Africa's Talking's and
+Hubtel's are, though Flares names no service code beside the input. Decorated (``*122#``),
+no typed input looks like it: refused here. Bare (``122``, ``122*1``: how the first hop sends
+a code), it looks like an input, and the request alone cannot tell which: a later hop carries
+only what was typed, ``122`` or ``2*1`` as well as ``1``. The session can. Every session
+begins with a dial that names the code, so a typed input only ever comes on a session id we
+hold a record of; a hop that is not our code, on one we hold none of, is the dial of another
+service's code, and the service refuses it (``Hop.needs_session``) rather than walk its
+digits as inputs from our main menu (``122*1`` would open the profile list). The one such hop
+that is not a misrouted dial, a later hop of a session whose record has expired, gets the
+same refusal; the redial it asks for is offered the dropped dialogue (ussd/resume.py).
 """
 
 from __future__ import annotations
@@ -77,8 +89,12 @@ class Flares:
             if text.startswith(("*", "#")):
                 raise  # a dialled code, and not ours
         # An empty input is the subscriber sending nothing: on a live session an input,
-        # refused by the menu; on the first hop, none (see session.first_inputs).
-        return Hop(self.name, session_id, msisdn, inputs=split_inputs(text) or ("",))
+        # refused by the menu; on the first hop, none (see session.first_inputs). Any other
+        # is an input only in a session of ours: on a session id we hold no record of, it is
+        # the bare digits of another service's code (needs_session; see the docstring).
+        inputs = split_inputs(text)
+        return Hop(self.name, session_id, msisdn, inputs=inputs or ("",),
+                   needs_session=bool(inputs))
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
