@@ -8,7 +8,7 @@ import pytest
 from ussd.errors import SeedError
 from ussd.phone import normalize_msisdn
 from ussd.rules import Language, Profile
-from ussd.seed import DataKind, load_files, read_data_file
+from ussd.seed import DataKind, check_files, load_files, read_data_file
 from ussd.store import Store
 
 
@@ -226,6 +226,22 @@ def test_a_bad_subscribers_files_good_rows_are_known_to_the_consumption_after_it
         str(subscribers),
         ["line 3: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)"], ())
     assert snapshot(store) == {}
+
+
+def test_check_files_names_every_bad_file_in_the_order_given(tmp_path):
+    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told."""
+    bad_consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-1,5\n")
+    good = write(tmp_path, "good.csv", "msisdn,profile\n0700000002,Aigle\n")
+    bad_subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n")
+    with pytest.raises(SeedError) as failure:
+        check_files([bad_consumption, good, bad_subscribers], "2026-11")
+    assert str(failure.value) == (
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-1'\n"
+        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  no rows: expected at least one after the header")
+    assert [(data.path, data.kind, data.count) for data in check_files([good, good])] == [
+        (str(good), DataKind.SUBSCRIBERS, 1)] * 2
 
 
 def test_a_month_not_begun_is_refused(tmp_path):

@@ -60,14 +60,21 @@ def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
     return DataFile(str(path), kind, len(rows), tuple(rows))
 
 
-def check_file(path: Path | str, this_month: str | None = None) -> DataFile:
-    """Check one file's rows alone (not whether its consumption's subscribers exist), in
-    bounded memory; SeedError if anything in it is wrong."""
-    staging = Staging()
-    try:
-        return DataFile(str(path), _stage(staging, 0, str(path), this_month), staging.count(0))
-    finally:
-        staging.close()
+def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile]:
+    """Check each file's rows alone (not whether its consumption's subscribers exist), in
+    bounded memory; one SeedError naming every bad file's rows."""
+    checked, bad = [], []
+    for path in map(str, paths):
+        staging = Staging()
+        try:
+            checked.append(DataFile(path, _stage(staging, 0, path, this_month), staging.count(0)))
+        except SeedError as error:
+            bad.append(error)
+        finally:
+            staging.close()
+    if bad:
+        raise SeedError.of_files(bad)
+    return checked
 
 
 # Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
