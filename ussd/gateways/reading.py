@@ -109,7 +109,7 @@ def form_of(current: Request, data: bytes) -> Mapping[str, str]:
     form parser, the content type's parameters, the stream looked up). Any other body goes
     through werkzeug's own form parser, over the bytes read. Give it the request itself
     (``request._get_current_object()``), not Flask's proxy: each attribute read through the
-    proxy looks the request context up again.
+    proxy looks the request context up again (about 0.8 us a read, see ``view.py``).
     """
     if current.environ.get("CONTENT_TYPE") == URLENCODED:
         try:
