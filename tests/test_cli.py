@@ -80,6 +80,44 @@ def test_seed_refuses_a_bad_file_and_stores_nothing(env, csv_files, tmp_path, re
     assert stored_keys(real_redis, key_prefix) == []
 
 
+def test_seed_names_every_bad_file_in_one_run_and_stores_nothing(env, csv_files, tmp_path,
+                                                                 real_redis, key_prefix):
+    """Before, the run stopped at the first bad file: the second was named only once the first
+    was mended. The files are told of in the order they are read, subscribers' first."""
+    subscribers, consumption = csv_files
+    bad_consumption = tmp_path / "bad_consumption.csv"
+    bad_consumption.write_text(f"msisdn,month,amount\n0700000001,{LAST_MONTH},12\n"
+                               "0700000002,2026-13,5\n")
+    bad_subscribers = tmp_path / "bad_subscribers.csv"
+    bad_subscribers.write_text("msisdn,profile\n0700000004,Lion\n0700000005,Aigle\n"
+                               "12345,Tigre\n")
+    result = run(["seed", str(bad_consumption), str(subscribers), str(bad_subscribers),
+                  str(consumption)], env)
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: {bad_subscribers}: 2 bad row(s), nothing loaded\n"
+        "  line 2: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)\n"
+        "  line 4: not a valid CI number: '12345'\n"
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 3: not a YYYY-MM month: '2026-13'\n"))
+    assert stored_keys(real_redis, key_prefix) == []
+
+
+def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_prefix):
+    bad_consumption = tmp_path / "bad_consumption.csv"
+    bad_consumption.write_text("msisdn,month,amount\n0700000002,2026-13,5\n")
+    bad_subscribers = tmp_path / "bad_subscribers.csv"
+    bad_subscribers.write_text("msisdn,profile\n12345,Tigre\n")
+    result = run(["serve", "--insecure", "--seed", str(bad_consumption), "--seed",
+                  str(bad_subscribers)],
+                 {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0", "USSD_REDIS_URL": None,
+                  "USSD_API_CLIENTS": None, "USSD_KEY_PREFIX": key_prefix})
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: {bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-13'\n"
+        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a valid CI number: '12345'\n"))
+
+
 def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):
     result = run(["seed", str(csv_files[0])],
                  {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix})

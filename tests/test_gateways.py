@@ -511,31 +511,63 @@ def test_the_engine_knows_nothing_of_dialects(module):
         assert name not in source.lower()
 
 
-@pytest.mark.parametrize("body", [
-    b"sessionId=s1&serviceCode=%2A121%23&phoneNumber=%2B2250700000001&networkCode=62303&text=1%2A2",
-    b"text=&sessionId=a+b&sessionId=second&phoneNumber=0700000001",
-    b"text=%FF%FE&sessionId=%C3%A9t%C3%A9&bare&=empty&a=1;b=2",
-    b"sessionId=\xff\xfe&text=1",  # raw bytes that are not UTF-8: werkzeug gives an empty form
-    b"",
+_MULTIPART = "multipart/form-data; boundary=X"
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"sessionId=s1&serviceCode=%2A121%23&phoneNumber=%2B2250700000001&networkCode=62303&"
+     b"text=1%2A2", "application/x-www-form-urlencoded"),
+    (b"text=&sessionId=a+b&sessionId=second&phoneNumber=0700000001",
+     "application/x-www-form-urlencoded"),
+    (b"text=%FF%FE&sessionId=%C3%A9t%C3%A9&bare&=empty&a=1;b=2",
+     "application/x-www-form-urlencoded"),
+    # raw bytes that are not UTF-8: werkzeug gives an empty form
+    (b"sessionId=\xff\xfe&text=1", "application/x-www-form-urlencoded"),
+    (b"", "application/x-www-form-urlencoded"),
+    # Any other body goes through werkzeug's parser, over the bytes read.
+    (b'--X\r\nContent-Disposition: form-data; name="text"\r\n\r\n1*2\r\n--X\r\n'
+     b'Content-Disposition: form-data; name="f"; filename="f.txt"\r\n'
+     b"Content-Type: text/plain\r\n\r\nhello\r\n--X--\r\n", _MULTIPART),
+    (b"--X\r\nno end", _MULTIPART),
+    (b"sessionId=s1&text=1", "text/plain"),
 ])
 @pytest.mark.parametrize("terminated", [True, False])
-def test_the_short_form_read_is_werkzeugs(body, terminated):
+def test_the_short_form_read_is_werkzeugs(body, content_type, terminated):
+    """The same form as werkzeug's ``request.form``, and the request left as it leaves it for
+    whatever reads it next: its files, its stream and its body (before, with a Content-Length,
+    ``get_data()`` and the stream raised ClientDisconnected, a 400, after the short read)."""
     from flask import Flask, request
 
-    from ussd.gateways.reading import URLENCODED, Bounds, form_of
+    from ussd.gateways.reading import Bounds, form_of
 
     app = Flask("forms")
     overrides = {"wsgi.input_terminated": True} if terminated else {}
-    with app.test_request_context("/", method="POST", data=body, content_type=URLENCODED,
+    with app.test_request_context("/", method="POST", data=body, content_type=content_type,
                                   environ_overrides=overrides):
         expected = request.form
         expected_items = list(expected.items(multi=True))
-    with app.test_request_context("/", method="POST", data=body, content_type=URLENCODED,
+        expected_after = _after_the_form(request)
+    with app.test_request_context("/", method="POST", data=body, content_type=content_type,
                                   environ_overrides=overrides):
         form = form_of(request, Bounds(16384, 60).body(request, time.monotonic()))
         assert list(form.items(multi=True)) == expected_items
         assert type(form) is type(expected)
         assert request.form is form
+        assert _after_the_form(request) == expected_after
+
+
+def _after_the_form(request) -> list:
+    """What code after the form can read of the request: its files, its body, its stream (an
+    exception as its type)."""
+    seen: list = [type(request.files), [
+        (name, upload.filename, upload.content_type, upload.read())
+        for name, upload in request.files.items(multi=True)]]
+    for read in (request.get_data, request.get_data, request.stream.read):
+        try:
+            seen.append(read())
+        except Exception as error:  # noqa: BLE001  (compared, not raised)
+            seen.append(type(error))
+    return seen
 
 
 _FORM_TEXT = st.text(st.sampled_from("ab=&+%;*#é 0123456789ABCDEFfx\u00ff\U0001f600"), max_size=60)

@@ -8,7 +8,7 @@ import pytest
 from ussd.errors import SeedError
 from ussd.phone import normalize_msisdn
 from ussd.rules import Language, Profile
-from ussd.seed import DataKind, load_files, read_data_file
+from ussd.seed import DataKind, check_files, load_files, read_data_file
 from ussd.store import Store
 
 
@@ -181,6 +181,67 @@ def test_load_files_loads_nothing_when_one_file_is_bad(tmp_path, store):
     assert str(bad) in str(failure.value)
     assert "line 2" in str(failure.value)
     assert snapshot(store) == before
+
+
+def test_every_bad_file_is_named_in_one_error_and_nothing_is_stored(tmp_path, store):
+    """Before, the load stopped at the first bad file; now every file is read and each bad
+    one told of as a lone bad file is, in the order they are read (subscribers' first)."""
+    store.admin.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    before = snapshot(store)
+    bad_consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000009,2026-10,5\n"
+                                                   "0700000009,2026-10,6\n0700000077,2026-10,1\n")
+    good = write(tmp_path, "good.csv", "msisdn,profile\n0700000002,Aigle\n")
+    unreadable = write(tmp_path, "utf16.csv", "msisdn,profile\n", encoding="utf-16")
+    bad_subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Lion\n")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [bad_consumption, good, unreadable, bad_subscribers], "2026-11")
+    error = failure.value
+    assert (error.path, [other.path for other in error.others]) == (
+        str(unreadable), [str(bad_subscribers), str(bad_consumption)])
+    assert str(error).startswith(f"{unreadable}: 1 bad row(s), nothing loaded\n"
+                                 "  cannot read: ")
+    assert str(error).split("\n", 2)[2] == (
+        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  line 2: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)\n"
+        f"{bad_consumption}: 2 bad row(s), nothing loaded\n"
+        "  line 3: repeats line 2 (+2250700000009, 2026-10)\n"
+        "  line 4: no subscriber +2250700000077 (load the subscribers first)")
+    assert snapshot(store) == before
+    with pytest.raises(SeedError) as dry:
+        load_files(store, [bad_consumption, good, unreadable, bad_subscribers], "2026-11",
+                   dry_run=True)
+    assert str(dry.value) == str(error)
+
+
+def test_a_bad_subscribers_files_good_rows_are_known_to_the_consumption_after_it(tmp_path,
+                                                                                  store):
+    """Only the bad row is named: a consumption row of a number in a good row of a bad
+    subscribers file is not refused as 'no subscriber' as well."""
+    subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n0700000001,Tigre\n"
+                                              "0700000002,Lion\n")
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,5\n")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [consumption, subscribers], "2026-11")
+    assert (failure.value.path, failure.value.problems, failure.value.others) == (
+        str(subscribers),
+        ["line 3: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)"], ())
+    assert snapshot(store) == {}
+
+
+def test_check_files_names_every_bad_file_in_the_order_given(tmp_path):
+    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told."""
+    bad_consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-1,5\n")
+    good = write(tmp_path, "good.csv", "msisdn,profile\n0700000002,Aigle\n")
+    bad_subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n")
+    with pytest.raises(SeedError) as failure:
+        check_files([bad_consumption, good, bad_subscribers], "2026-11")
+    assert str(failure.value) == (
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-1'\n"
+        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  no rows: expected at least one after the header")
+    assert [(data.path, data.kind, data.count) for data in check_files([good, good])] == [
+        (str(good), DataKind.SUBSCRIBERS, 1)] * 2
 
 
 def test_a_month_not_begun_is_refused(tmp_path):

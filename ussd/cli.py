@@ -44,7 +44,8 @@ def main() -> None:
 @click.option("--reset", is_flag=True, help="With --demo and a Redis: delete the demo numbers' "
               "keys (and only those) first.")
 @click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="CSV file of subscribers or consumption to load first (repeatable).")
+              help="CSV file of subscribers or consumption to load first (repeatable; all "
+                   "checked first, none loaded if one is bad).")
 @click.option("--threads", type=click.IntRange(1, 32), default=None,
               help="Hops a worker runs at once, the others waiting their turn (default: 3, "
                    "see bench/README.md).")
@@ -74,7 +75,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .cli_billing import billing_banner
     from .menu_files import load_menu
     from .months import month_of
-    from .seed import check_file
+    from .seed import check_files
     from .server import (
         MAX_IN_FLIGHT,
         default_workers,
@@ -98,8 +99,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
         _fail_on_error(lambda: load_clients(settings.api_clients))
     this_month = month_of(datetime.now(UTC), settings.zone)
-    for path in seed_files:
-        _fail_on_error(lambda path=path: check_file(path, this_month))
+    _fail_on_error(lambda: check_files(seed_files, this_month))  # every bad file named
     if settings.redis_url is None:
         click.echo("No REDIS_URL set: serving from the embedded in-process store "
                    "(data lives only as long as the server; one worker).")

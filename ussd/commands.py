@@ -18,9 +18,10 @@ from .errors import UssdError
 def seed(files: tuple[str, ...], dry_run: bool) -> None:
     """Load subscriber and consumption CSV files into the Redis at REDIS_URL.
 
-    Every file is checked whole first (a bad row, a consumption row of an unknown subscriber or
-    of a month not begun, an empty file: nothing is stored), reading each once, in memory that
-    does not grow with the files.
+    Every file is checked whole first, reading each once, in memory that does not grow with
+    the files. If any file is bad (a bad row, a consumption row of an unknown subscriber or of
+    a month not begun, an empty file), nothing of any file is stored, and one run names every
+    bad file with its bad rows (exit status 1).
     """
     from .months import month_of
     from .seed import load_files

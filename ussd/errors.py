@@ -7,7 +7,7 @@
      ├── InvalidMsisdnError     a phone number that is not a valid subscriber number
      ├── BadRequestError        a gateway request we cannot serve (answered with a polite END)
      │    └── UnknownServiceCodeError   a USSD code this service does not answer
-     ├── SeedError              a CSV data file has bad rows (file and line in the message)
+     ├── SeedError              CSV data files have bad rows (each file and line in the message)
      ├── DemoRefusedError       --demo against a Redis that already holds data
      ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
      │    └── MalformedReplyError       a reply that is not well formed in its dialect
@@ -21,6 +21,8 @@
 
 A refused migration is not an exception: it is a ``rules.Decision`` with a reason code.
 """
+
+from __future__ import annotations
 
 
 class UssdError(Exception):
@@ -59,15 +61,29 @@ class UnknownServiceCodeError(BadRequestError):
 
 
 class SeedError(UssdError):
-    """A data file has bad rows; nothing of it was loaded."""
+    """Data files have bad rows; nothing of any of them was loaded.
 
-    def __init__(self, path: str, problems: list[str], total: int | None = None):
+    ``path`` and ``problems`` (the first of them when there are very many: ``total``) are the
+    first bad file's; ``others`` the errors of the bad files after it, each told in the
+    message as the first one is.
+    """
+
+    def __init__(self, path: str, problems: list[str], total: int | None = None,
+                 others: tuple[SeedError, ...] = ()):
         self.path = path
-        self.problems = problems  # the first of them, when there are very many (``total``)
-        total = max(total or 0, len(problems))
+        self.problems = problems
+        self.total = max(total or 0, len(problems))
+        self.others = tuple(others)
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
-        more = f"\n  ... and {total - 20} more" if total > 20 else ""
-        super().__init__(f"{path}: {total} bad row(s), nothing loaded\n{shown}{more}")
+        more = f"\n  ... and {self.total - 20} more" if self.total > 20 else ""
+        told = [f"{path}: {self.total} bad row(s), nothing loaded\n{shown}{more}"]
+        super().__init__("\n".join(told + [str(other) for other in self.others]))
+
+    @classmethod
+    def of_files(cls, errors: list[SeedError]) -> SeedError:
+        """One error telling of every file of ``errors``, in their order."""
+        first, *others = errors
+        return cls(first.path, first.problems, first.total, tuple(others))
 
 
 class DemoRefusedError(UssdError):

@@ -10,11 +10,11 @@ Two kinds of file, told apart by their header:
 
 Each file is read once, row by row, and its checked rows are staged in a private SQLite
 database on disk (the standard library's ``sqlite3``: its index finds repeated rows and its
-table holds what to store, so a file of any size costs a few MiB of memory). A file with bad
-rows, or with none, raises :class:`SeedError` naming them by file and line (a consumption
-file's rows of unknown subscribers with its other bad rows, looked up 1000 numbers per round
-trip once the file is read), and nothing of any file is loaded; otherwise the staged rows go
-to Redis, 1000 per round trip.
+table holds what to store, so a file of any size costs a few MiB of memory). Every file is
+read, even after a bad one: when files have bad rows, or none, one :class:`SeedError` names
+each bad file's rows by line (a consumption file's rows of unknown subscribers with its other
+bad rows, looked up 1000 numbers per round trip once the file is read), and nothing of any
+file is loaded; otherwise the staged rows go to Redis, 1000 per round trip.
 """
 
 from __future__ import annotations
@@ -60,14 +60,21 @@ def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
     return DataFile(str(path), kind, len(rows), tuple(rows))
 
 
-def check_file(path: Path | str, this_month: str | None = None) -> DataFile:
-    """Check one file's rows alone (not whether its consumption's subscribers exist), in
-    bounded memory; SeedError if anything in it is wrong."""
-    staging = Staging()
-    try:
-        return DataFile(str(path), _stage(staging, 0, str(path), this_month), staging.count(0))
-    finally:
-        staging.close()
+def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile]:
+    """Check each file's rows alone (not whether its consumption's subscribers exist), in
+    bounded memory; one SeedError naming every bad file's rows."""
+    checked, bad = [], []
+    for path in map(str, paths):
+        staging = Staging()
+        try:
+            checked.append(DataFile(path, _stage(staging, 0, path, this_month), staging.count(0)))
+        except SeedError as error:
+            bad.append(error)
+        finally:
+            staging.close()
+    if bad:
+        raise SeedError.of_files(bad)
+    return checked
 
 
 # Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
@@ -77,20 +84,28 @@ Progress = Callable[[str, int, int], None]
 
 def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
                progress: Progress | None = None) -> list[tuple[DataFile, int]]:
-    """Check every file, then store them all (``dry_run``: store nothing): a bad file stops
-    the load before any write. ``store`` (None: nobody is known but the files' own) tells
-    which subscribers exist; ``this_month`` (``YYYY-MM``) refuses the months after it."""
+    """Check every file, then store them all (``dry_run``: store nothing): bad files stop the
+    load before any write, with one SeedError naming every bad file's rows. ``store`` (None:
+    nobody is known but the files' own) tells which subscribers exist; ``this_month``
+    (``YYYY-MM``) refuses the months after it."""
     # Subscribers' files first, whatever the order given: a consumption row's subscriber may
     # be in any of them (and they are stored first too).
     paths = sorted((str(path) for path in paths), key=_consumption_first_last)
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
-        files = []
+        files, bad = [], []
         read = _Meter(progress, "checking", sum(_size(path) for path in paths))
         for number, path in enumerate(paths):
-            kind = _stage(staging, number, path, this_month, progress=read.advance, known=known)
+            try:
+                kind = _stage(staging, number, path, this_month, progress=read.advance,
+                              known=known)
+            except SeedError as error:
+                bad.append(error)  # and on to the next file, to name its problems too
+                continue
             files.append(DataFile(path, kind, staging.count(number)))
+        if bad:
+            raise SeedError.of_files(bad)
         if dry_run:
             return [(data, data.count) for data in files]
         loaded = []
@@ -160,11 +175,12 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
         _check_subscribers(staging, number, known, problems)
     if not problems.total and not total:
         problems.add("no rows: expected at least one after the header")
-    if problems.total:
-        raise SeedError(path, sorted(problems.named, key=_line_of), total=problems.total)
     if kind is DataKind.SUBSCRIBERS:
+        # A bad file's good rows too: the consumption files after it are not refused for them.
         staging.db.execute("INSERT OR IGNORE INTO known SELECT msisdn FROM rows WHERE file = ?",
                            (number,))
+    if problems.total:
+        raise SeedError(path, sorted(problems.named, key=_line_of), total=problems.total)
     return kind
 
 

@@ -109,7 +109,7 @@ def form_of(current: Request, data: bytes) -> Mapping[str, str]:
     form parser, the content type's parameters, the stream looked up). Any other body goes
     through werkzeug's own form parser, over the bytes read. Give it the request itself
     (``request._get_current_object()``), not Flask's proxy: each attribute read through the
-    proxy looks the request context up again.
+    proxy looks the request context up again (about 0.8 us a read, see ``view.py``).
     """
     if current.environ.get("CONTENT_TYPE") == URLENCODED:
         try:
@@ -118,14 +118,19 @@ def form_of(current: Request, data: bytes) -> Mapping[str, str]:
             items = []
         form = current.parameter_storage_class(items)
         files = current.parameter_storage_class()
+        stream = BytesIO()  # werkzeug's parser reads a URL-encoded body to its end
     else:
+        stream = BytesIO(data)
         try:
-            _, form, files = current.make_form_data_parser().parse(
-                BytesIO(data), current.mimetype, len(data), current.mimetype_params)
+            stream, form, files = current.make_form_data_parser().parse(
+                stream, current.mimetype, len(data), current.mimetype_params)
         except Exception:  # noqa: BLE001  (a form werkzeug cannot read: an empty form)
             form = files = current.parameter_storage_class()
-    # As werkzeug leaves the request once it has read the form (Request._load_form_data).
-    current.__dict__.update(form=form, files=files)
+    # As werkzeug leaves the request once it has read the form (Request._load_form_data),
+    # the stream too: without it, request.stream and get_data() would read again from the
+    # server's input, already read, and raise ClientDisconnected (a 400) for a body with a
+    # Content-Length; with it they give what they give after werkzeug's request.form.
+    current.__dict__.update(stream=stream, form=form, files=files)
     return form
 
 

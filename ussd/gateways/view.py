@@ -109,8 +109,12 @@ def gateway_view(dialect: Dialect, route: Route, service: UssdService, codes: Se
 
     def view() -> Response:
         arrived = clock()
-        # The request itself, not Flask's proxy: each attribute read through the proxy looks
-        # the request context up again.
+        # The request itself, not Flask's proxy: each read through the proxy looks the request
+        # context up again, about 0.8 us. A hop's reads here and in read_request (8 for a
+        # form, 4 for JSON, 3 for a query) cost 7.3-8.0, 3.8-4.1 and 2.6-3.0 us more through
+        # it, read_request of a form whole 8.3-9.2 us (timeit, best of 41 repeats of 10,000,
+        # warm, in a request context of create_app's app for a gateway's POST; three runs;
+        # CPython 3.11, Flask 3.1, werkzeug 3.1).
         current = request._get_current_object()
         try:
             wire_request = read_request(body, current, suffix, bounds, arrived)
