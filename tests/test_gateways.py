@@ -301,7 +301,10 @@ def test_a_dial_of_another_services_code_is_refused(dialect, service, key_prefix
     assert not list(service.store.redis.scan_iter(f"{key_prefix}:*:session:*"))
     [line] = [r.getMessage() for r in caplog.records if r.name in ("ussd.gateway", "ussd.hop")]
     assert line.startswith(f"refused gateway={session.NAME} msisdn=")
-    assert "unknown service code" in line  # counted as such, and no hop line: never a hop
+    # Counted as such, and no hop line: never a hop. Flares' bare digits are told apart from
+    # an input only by the missing session: said so, not passed off as a code it saw.
+    assert (f"no session for input '{code.strip('*#')}': another service's code, or the record "
+            "lost" if session.NAME == "flares" else "unknown service code") in line
     assert dialect(JOHN, dial=code).dial() == NOT_RECOGNISED_EN
 
 
@@ -357,6 +360,13 @@ def test_flares_first_hop_is_the_code_with_or_without_its_signs(client, code):
     assert session.hop(session.first_hop(code=code)) == Screen(expected, False)
 
 
+@pytest.mark.parametrize("blank", ["", " ", "  "])
+def test_flares_a_blank_first_hop_is_the_dial(client, blank):
+    """Some platforms send the dial as an empty input (the docstring): blank too."""
+    session = Flares(client, ALICE)
+    assert session.hop(session.first_hop(code=blank)) == Screen(MAIN, False)
+
+
 def test_flares_empty_input_is_an_invalid_choice(client):
     session = Flares(client, ALICE)
     session.dial()
@@ -378,7 +388,7 @@ def test_flares_an_input_like_a_code_typed_in_a_session_is_an_input(client, type
 
 
 def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_resumes(
-        client, service):
+        client, service, caplog):
     """Our record expired (its TTL) while the gateway kept the session: the hop cannot be told
     from another service's dial (flares.py's docstring), so it is refused; the redial it asks
     for offers the dialogue dropped."""
@@ -386,10 +396,26 @@ def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_r
     session.dial()
     session.send("1")
     service.store.redis.delete(session_key(service, session))  # as its TTL running out does
+    caplog.set_level(logging.INFO)
+    before = {reason: rejected("flares", reason)
+              for reason in ("UnknownSessionError", "UnknownServiceCodeError")}
     assert session.send("2") == NOT_RECOGNISED
+    [line] = [r.getMessage() for r in caplog.records if r.name in ("ussd.gateway", "ussd.hop")]
+    assert line.endswith("no session for input '2': another service's code, or the record lost")
+    # Counted apart from a code a gateway named: lost records do not pass for misrouting.
+    assert rejected("flares", "UnknownSessionError") == before["UnknownSessionError"] + 1
+    assert rejected("flares", "UnknownServiceCodeError") == before["UnknownServiceCodeError"]
     again = Flares(client, ALICE)
     assert again.dial() == Screen("Reprendre où vous en étiez ?\n1. Oui\n2. Non", False)
     assert again.send("1") == Screen(PROFILES, False)
+
+
+def rejected(gateway: str, reason: str) -> float:
+    """``ussd_rejected_requests_total`` of ``gateway`` and ``reason`` in this process."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("ussd_rejected_requests_total",
+                                     {"gateway": gateway, "reason": reason}) or 0.0
 
 
 def test_flares_abort_of_any_kind_closes_the_session(client, service):

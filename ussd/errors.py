@@ -6,7 +6,9 @@
      ├── ScreenTooLongError     a rendered screen cannot fit one USSD message
      ├── InvalidMsisdnError     a phone number that is not a valid subscriber number
      ├── BadRequestError        a gateway request we cannot serve (answered with a polite END)
-     │    └── UnknownServiceCodeError   a USSD code this service does not answer
+     │    ├── UnknownServiceCodeError   a USSD code this service does not answer
+     │    └── UnknownSessionError       an input on a session we hold no record of (Flares:
+     │                                  another service's code, or our record lost)
      ├── SeedError              CSV data files have bad rows (each file and line in the message)
      ├── DemoRefusedError       --demo against a Redis that already holds data
      ├── SimulatorError         the server answered what a gateway could not relay (ussd sim)
@@ -58,6 +60,13 @@ class BadRequestError(UssdError):
 
 class UnknownServiceCodeError(BadRequestError):
     """A request for a USSD code this service does not answer."""
+
+
+class UnknownSessionError(BadRequestError):
+    """An input that only makes sense within a session (``Hop.needs_session``), on a session id
+    we hold no record of: another service's code dialled (Flares sends it bare, like an input),
+    or our record of the session lost (expired, evicted, failed over). Counted apart from
+    :class:`UnknownServiceCodeError`, so that lost records do not pass for misrouting."""
 
 
 class SeedError(UssdError):

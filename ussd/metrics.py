@@ -77,8 +77,9 @@ API_STATUSES = frozenset(str(status) for status in (200, 201, 202, 400, 401, 403
 # Why a gateway's request was refused before the engine: what its dialect could not read
 # (a body that is not JSON, nested too deeply, not UTF-8, is read as empty and refused so),
 # the gateway's secret or address, or a body over the bounds of gateways/reading.py (413, 408).
-REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "InvalidMsisdnError",
-                        "unauthorized", "forbidden", "body_too_large", "body_too_slow"})
+REJECTIONS = frozenset({"BadRequestError", "UnknownServiceCodeError", "UnknownSessionError",
+                        "InvalidMsisdnError", "unauthorized", "forbidden", "body_too_large",
+                        "body_too_slow"})
 # Each gateway's words for how a session ended, and what they mean here (None: the service
 # ended it, counted already when its last screen was sent): each dialect's ``end_meanings``.
 END_STATUSES = {each.name: dict(each.end_meanings) for each in dialects()}

@@ -25,7 +25,7 @@ from .errors import (
     StoreConflictError,
     StoreError,
     StoreUnavailableError,
-    UnknownServiceCodeError,
+    UnknownSessionError,
     UssdError,
 )
 from .events import history_entry, migration_event
@@ -87,7 +87,7 @@ class UssdService:
                         "processed", mask_msisdn(hop.msisdn), error)
             reply = self.system_reply("processing", self.language_of(hop.msisdn))
             seen = Seen("pending", self.menu.system["processing"])
-        except UnknownServiceCodeError as error:  # only the session showed it: refused
+        except UnknownSessionError as error:  # only the session showed it: refused
             return self.refuse(hop.gateway, error, hop.msisdn, look_up=False)
         except StoreError as error:
             log.warning("store failure on hop of %s: %s", mask_msisdn(hop.msisdn),
@@ -168,7 +168,8 @@ class UssdService:
             # A late copy of a hop of a session the gateway has ended: never walked again.
             return self._replay(hop, Session.loads(read.closed), closed=True)
         if record is None and hop.needs_session:  # no dial of ours began it (ussd/contract.py)
-            raise UnknownServiceCodeError(f"unknown service code {'*'.join(hop.inputs)[:40]!r}")
+            raise UnknownSessionError(f"no session for input {'*'.join(hop.inputs)[:40]!r}: "
+                                      "another service's code, or the record lost")
 
         # Each turn answers from ``record``, the session as last read. Every write checks that
         # the record is still that one; when another hop of the session (a copy of this one,

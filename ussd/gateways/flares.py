@@ -88,13 +88,13 @@ class Flares:
         except UnknownServiceCodeError:
             if text.startswith(("*", "#")):
                 raise  # a dialled code, and not ours
-        # An empty input is the subscriber sending nothing: on a live session an input,
-        # refused by the menu; on the first hop, none (see session.first_inputs). Any other
+        # An empty (or blank) input is the subscriber sending nothing: on a live session an
+        # input, refused by the menu; on the first hop, none (see session.first_inputs). Any other
         # is an input only in a session of ours: on a session id we hold no record of, it is
         # the bare digits of another service's code (needs_session; see the docstring).
         inputs = split_inputs(text)
         return Hop(self.name, session_id, msisdn, inputs=inputs or ("",),
-                   needs_session=bool(inputs))
+                   needs_session=any(typed.strip() for typed in inputs))
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
