@@ -1,6 +1,6 @@
 """The scripts loaded again when Redis has lost them (ussd/store/scripts.py): after a restart
 (here ``SCRIPT FLUSH``), a migration, a consumption write and an outbox operation still do
-what they should, each loading the scripts once.
+what they should; and a script Redis keeps refusing is loaded again once, not for ever.
 
 On a ``redis-server`` of its own: the machine's shared server must not lose its scripts.
 """
