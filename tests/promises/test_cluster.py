@@ -30,11 +30,13 @@ import test_service
 import test_store_accounts
 import test_store_admin
 import test_store_hops
-from conftest import ALICE, SUBSCRIBERS, Dialler
+from conftest import ALICE, LAST_MONTH, SUBSCRIBERS, Dialler
 from redis_servers import RedisCluster
 
+from ussd.consumption import Increment
 from ussd.settings import Settings
 from ussd.store import connect
+from ussd.store.keys import consumption_field
 
 pytestmark = pytest.mark.cluster
 REUSED = (test_service, test_store_hops, test_store_admin, test_race, test_relay,
@@ -110,6 +112,26 @@ def test_the_keys_of_the_tests_spread_over_every_master(cluster_client, store):
     masters = {cluster_client.get_node_from_key(store.keys.subscriber(msisdn)).name
                for msisdn, *_ in SUBSCRIBERS}
     assert len(masters) > 1
+
+
+def test_a_feed_after_one_master_lost_its_scripts_counts_each_increment_once(cluster_client,
+                                                                           store):
+    """One master restarted (its scripts gone), the others not: the calls that master refused
+    are sent again once the scripts are loaded, and only they. Every increment is counted
+    once, and the feed says how many (sending them all again counted the others' as seen)."""
+    assert store.load_scripts()
+    lost = cluster_client.get_node_from_key(store.keys.subscriber(ALICE))
+    redis.Redis(host=lost.host, port=lost.port).script_flush()
+    increments = [Increment(f"r-{n}", msisdn, 100, LAST_MONTH)
+                  for n, (msisdn, *_) in enumerate(SUBSCRIBERS)]
+    masters = {cluster_client.get_node_from_key(store.keys.subscriber(each.msisdn)).name
+               for each in increments}
+    assert masters - {lost.name}  # calls on masters that kept their scripts too
+    assert store.consumption.feed([], increments, ids_ttl=60) == len(SUBSCRIBERS)
+    field = consumption_field(LAST_MONTH)
+    assert {msisdn: cluster_client.hget(store.keys.subscriber(msisdn), field)
+            for msisdn, *_ in SUBSCRIBERS} == {
+        msisdn: str(consumed + 100) for msisdn, _, _, consumed in SUBSCRIBERS}
 
 
 class CountingConnection(redis.Connection):

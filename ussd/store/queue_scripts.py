@@ -1,8 +1,13 @@
 """The outbox's queue scripts and the consumption script, each with its ``KEYS``/``ARGV``
-header (registered by :class:`ussd.store.scripts.Scripts`, run pipelined by its
-``run_pipelined`` for :class:`ussd.store.outbox.Outbox` and ``store/consumption.py``)."""
+header (registered by :class:`ussd.store.scripts.Scripts`), and :func:`run_pipelined`, which runs
+them for :class:`ussd.store.outbox.Outbox` and ``store/consumption.py``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis.exceptions
 
 # The outbox's queues (store/outbox.py): each entry of a bucket's stream is held by one relay
 # (the consumer group's pending list) until it is acknowledged, dead-lettered, or taken over.
@@ -104,3 +109,35 @@ QUEUE_SCRIPTS = {
     "ack": ACK_SCRIPT, "bury": BURY_SCRIPT, "touch": TOUCH_SCRIPT, "read": READ_SCRIPT,
     "redrive": REDRIVE_SCRIPT, "consumption": CONSUMPTION_SCRIPT,
 }
+
+
+def run_pipelined(client: Any, script: Any, calls: list[tuple[Sequence, Sequence]],
+                  load: Callable[[], None]) -> list:
+    """Run ``script`` (registered on ``client``) once per ``(keys, args)`` of ``calls``, in one
+    pipeline; their replies, in order. The calls Redis refused because it had lost the script
+    (a restart; on a cluster, perhaps one master's) are sent again after ``load()``, once, and
+    only they: none runs twice (a consumption increment counted on one master is not sent
+    again because another master had lost its scripts). Raises the first other error, as a
+    pipeline does, and a second NOSCRIPT."""
+    replies: list = [None] * len(calls)
+    pending: Sequence[int] = range(len(calls))
+    for last_try in (False, True):
+        pipe = client.pipeline(transaction=False)
+        for index in pending:
+            keys, args = calls[index]
+            # execute_command: a cluster's pipeline refuses its evalsha() method, not the
+            # command, and each script here touches one slot.
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        lost = []
+        for index, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError) and not last_try:
+                lost.append(index)
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                replies[index] = reply
+        if not lost:
+            return replies
+        load()
+        pending = lost
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -28,7 +28,7 @@ from .keys import (
     consumption_field,
     migrations_field,
 )
-from .queue_scripts import QUEUE_SCRIPTS
+from .queue_scripts import QUEUE_SCRIPTS, run_pipelined
 
 # KEYS[1] session record; KEYS[2] the subscriber's dropped-session marker and KEYS[3] the
 #   subscriber hash, both absent when the hop keeps nothing to resume and sets no language
@@ -273,21 +273,9 @@ class Scripts:
 
     def run_pipelined(self, name: str, calls: Iterable[tuple[Sequence, Sequence]]) -> list:
         """Run queue script ``name`` once per ``(keys, args)`` of ``calls``, in one pipeline;
-        their replies. Only if Redis has lost it (a restart) are all loaded again, once."""
-        script, calls = self.queue_scripts[name], list(calls)
-        for last_try in (False, True):
-            pipe = self.client.pipeline(transaction=False)
-            for keys, args in calls:
-                # execute_command: a cluster's pipeline refuses its evalsha() method, not the
-                # command, and each script here touches one slot.
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            try:
-                return pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if last_try:
-                    raise
-                self.load()
-        raise AssertionError("unreachable")  # pragma: no cover
+        their replies (:func:`ussd.store.queue_scripts.run_pipelined`: the scripts loaded
+        again once if Redis has lost them, no call run twice)."""
+        return run_pipelined(self.client, self.queue_scripts[name], list(calls), self.load)
 
 
 def _standing_found(profile: str, count: str, consumption: str) -> Standing | None:
