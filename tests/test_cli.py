@@ -111,11 +111,11 @@ def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_pre
                   str(bad_subscribers)],
                  {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0", "USSD_REDIS_URL": None,
                   "USSD_API_CLIENTS": None, "USSD_KEY_PREFIX": key_prefix})
-    assert (result.exit_code, result.output) == (1, (
-        f"Error: {bad_consumption}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a YYYY-MM month: '2026-13'\n"
-        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a valid CI number: '12345'\n"))
+    assert (result.exit_code, result.output) == (1, (  # subscribers' first, as ussd seed
+        f"Error: {bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a valid CI number: '12345'\n"
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-13'\n"))
 
 
 def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):

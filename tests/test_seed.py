@@ -228,20 +228,32 @@ def test_a_bad_subscribers_files_good_rows_are_known_to_the_consumption_after_it
     assert snapshot(store) == {}
 
 
-def test_check_files_names_every_bad_file_in_the_order_given(tmp_path):
-    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told."""
+def test_check_files_names_every_bad_file_in_the_order_load_files_reads_them(tmp_path,
+                                                                             store):
+    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told,
+    subscribers' files first as ``load_files`` (and ``ussd seed``) tell of them; before, in
+    the order given."""
     bad_consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-1,5\n")
     good = write(tmp_path, "good.csv", "msisdn,profile\n0700000002,Aigle\n")
     bad_subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n")
+    given = [bad_consumption, good, bad_subscribers]
     with pytest.raises(SeedError) as failure:
-        check_files([bad_consumption, good, bad_subscribers], "2026-11")
+        check_files(given, "2026-11")
     assert str(failure.value) == (
-        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a YYYY-MM month: '2026-1'\n"
         f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
-        "  no rows: expected at least one after the header")
-    assert [(data.path, data.kind, data.count) for data in check_files([good, good])] == [
-        (str(good), DataKind.SUBSCRIBERS, 1)] * 2
+        "  no rows: expected at least one after the header\n"
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-1'")
+    with pytest.raises(SeedError) as loading:
+        load_files(store, given, "2026-11")
+    assert str(loading.value) == str(failure.value)
+    consumption = write(tmp_path, "good_conso.csv", "msisdn,month,amount\n0700000002,2026-10,5\n")
+    assert [(data.path, data.kind, data.count)
+            for data in check_files([consumption, good, good])] == [
+        (str(good), DataKind.SUBSCRIBERS, 1), (str(good), DataKind.SUBSCRIBERS, 1),
+        (str(consumption), DataKind.CONSUMPTION, 1)]
+    assert [data.path for data, _ in load_files(store, [consumption, good], "2026-11")] == [
+        str(good), str(consumption)]
 
 
 def test_a_month_not_begun_is_refused(tmp_path):

@@ -62,19 +62,12 @@ def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
 
 def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile]:
     """Check each file's rows alone (not whether its consumption's subscribers exist), in
-    bounded memory; one SeedError naming every bad file's rows."""
-    checked, bad = [], []
-    for path in map(str, paths):
-        staging = Staging()
-        try:
-            checked.append(DataFile(path, _stage(staging, 0, path, this_month), staging.count(0)))
-        except SeedError as error:
-            bad.append(error)
-        finally:
-            staging.close()
-    if bad:
-        raise SeedError.of_files(bad)
-    return checked
+    bounded memory; one SeedError naming every bad file's rows, as :func:`load_files` does."""
+    staging = Staging()
+    try:
+        return _check_all(staging, paths, this_month)
+    finally:
+        staging.close()
 
 
 # Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
@@ -88,24 +81,12 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     load before any write, with one SeedError naming every bad file's rows. ``store`` (None:
     nobody is known but the files' own) tells which subscribers exist; ``this_month``
     (``YYYY-MM``) refuses the months after it."""
-    # Subscribers' files first, whatever the order given: a consumption row's subscriber may
-    # be in any of them (and they are stored first too).
-    paths = sorted((str(path) for path in paths), key=_consumption_first_last)
+    paths = [str(path) for path in paths]
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
-        files, bad = [], []
         read = _Meter(progress, "checking", sum(_size(path) for path in paths))
-        for number, path in enumerate(paths):
-            try:
-                kind = _stage(staging, number, path, this_month, progress=read.advance,
-                              known=known)
-            except SeedError as error:
-                bad.append(error)  # and on to the next file, to name its problems too
-                continue
-            files.append(DataFile(path, kind, staging.count(number)))
-        if bad:
-            raise SeedError.of_files(bad)
+        files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
             return [(data, data.count) for data in files]
         loaded = []
@@ -119,6 +100,26 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
         return loaded
     finally:
         staging.close()
+
+
+def _check_all(staging: Staging, paths: Iterable, this_month: str | None,
+               progress: Callable[[int], None] | None = None,
+               known: Callable[[list[str]], set[str]] | None = None) -> list[DataFile]:
+    """Read and check every file into ``staging``, on past a bad one to name its problems too;
+    one SeedError telling of every bad file. Subscribers' files first, whatever the order
+    given: a consumption row's subscriber may be in any of them (and they are stored first
+    too); each kind in the order given, told of and stored in that order."""
+    files, bad = [], []
+    for number, path in enumerate(sorted(map(str, paths), key=_consumption_first_last)):
+        try:
+            kind = _stage(staging, number, path, this_month, progress=progress, known=known)
+        except SeedError as error:
+            bad.append(error)
+            continue
+        files.append(DataFile(path, kind, staging.count(number)))
+    if bad:
+        raise SeedError.of_files(bad)
+    return files
 
 
 def _stage(staging: Staging, number: int, path: str, this_month: str | None,
