@@ -37,7 +37,7 @@ def seed(files: tuple[str, ...], dry_run: bool) -> None:
 
 
 class _ProgressBars:
-    """A progress bar per phase of a load, on a terminal only (``seed.Progress``)."""
+    """A progress bar per phase of a load, on a terminal only (``seed_staging.Progress``)."""
 
     def __init__(self):
         self.bar = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from .errors import InvalidMsisdnError, SeedError
 from .months import parse_month
 from .phone import normalize_msisdn
 from .rules import LANGUAGE_BY_CODE, Language, Profile
-from .seed_staging import BATCH, CountingReader, DataKind, Staging
+from .seed_staging import BATCH, CountingReader, DataKind, Meter, Progress, Staging, counted
 
 MAX_AMOUNT = 10**12
 MAX_PROBLEMS = 1000  # named in full; beyond, counted
@@ -70,11 +70,6 @@ def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile
         staging.close()
 
 
-# Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
-# stored, rows in all).
-Progress = Callable[[str, int, int], None]
-
-
 def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
                progress: Progress | None = None) -> list[tuple[DataFile, int]]:
     """Check every file, then store them all (``dry_run``: store nothing): bad files stop the
@@ -85,14 +80,14 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
-        read = _Meter(progress, "checking", sum(_size(path) for path in paths))
+        read = Meter(progress, "checking", sum(_size(path) for path in paths))
         files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
             return [(data, data.count) for data in files]
         loaded = []
-        stored = _Meter(progress, "loading", sum(data.count for data in files))
+        stored = Meter(progress, "loading", sum(data.count for data in files))
         for number, data in enumerate(files):
-            rows = _counted(staging.rows(number, data.kind), stored.advance)
+            rows = counted(staging.rows(number, data.kind), stored.advance)
             if data.kind is DataKind.SUBSCRIBERS:
                 loaded.append((data, store.admin.put_subscribers(rows)))
             else:
@@ -224,25 +219,6 @@ def _header_key(header: list[str]) -> tuple[str, ...]:
 
 def _nobody(numbers: list[str]) -> set[str]:
     return set()
-
-
-class _Meter:
-    """Adds up what one phase has done, for ``progress``."""
-
-    def __init__(self, progress: Progress | None, phase: str, total: int):
-        self.progress, self.phase, self.total, self.done = progress, phase, total, 0
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        if self.progress is not None:
-            self.progress(self.phase, self.done, self.total)
-
-
-def _counted(rows: Iterator, advance: Callable[[int], None]) -> Iterator:
-    for count, row in enumerate(rows, start=1):
-        if count % BATCH == 0:
-            advance(BATCH)
-        yield row
 
 
 def _size(path: str) -> int:
