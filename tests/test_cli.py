@@ -102,6 +102,25 @@ def test_seed_names_every_bad_file_in_one_run_and_stores_nothing(env, csv_files,
     assert stored_keys(real_redis, key_prefix) == []
 
 
+def test_seed_says_a_subscriber_not_found_may_be_in_a_file_it_could_not_read(
+        env, csv_files, tmp_path, real_redis, key_prefix):
+    """Before: 'load the subscribers first', for subscribers given in the unreadable file."""
+    _, consumption = csv_files
+    unreadable = tmp_path / "subscribers_utf16.csv"
+    unreadable.write_text("msisdn,profile\n0700000001,Tigre\n0700000003,Aigle\n",
+                          encoding="utf-16")
+    result = run(["seed", str(consumption), str(unreadable)], env)
+    maybe = f"it may be in {unreadable}, whose rows could not be read"
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: {unreadable}: 1 bad row(s), nothing loaded\n"
+        "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start "
+        "byte\n"
+        f"{consumption}: 2 bad row(s), nothing loaded\n"
+        f"  line 2: no subscriber +2250700000001 ({maybe})\n"
+        f"  line 3: no subscriber +2250700000003 ({maybe})\n"))
+    assert stored_keys(real_redis, key_prefix) == []
+
+
 def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_prefix):
     bad_consumption = tmp_path / "bad_consumption.csv"
     bad_consumption.write_text("msisdn,month,amount\n0700000002,2026-13,5\n")

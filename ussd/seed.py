@@ -13,8 +13,10 @@ database on disk (the standard library's ``sqlite3``: its index finds repeated r
 table holds what to store, so a file of any size costs a few MiB of memory). Every file is
 read, even after a bad one: when files have bad rows, or none, one :class:`SeedError` names
 each bad file's rows by line (a consumption file's rows of unknown subscribers with its other
-bad rows, looked up 1000 numbers per round trip once the file is read), and nothing of any
-file is loaded; otherwise the staged rows go to Redis, 1000 per round trip.
+bad rows, looked up 1000 numbers per round trip once the file is read: a bad subscribers
+file's good rows count as known, and when a file that may hold subscribers could not be read,
+an unknown one is said to be perhaps in it), and nothing of any file is loaded; otherwise the
+staged rows go to Redis, 1000 per round trip.
 """
 
 from __future__ import annotations
@@ -135,9 +137,10 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             header_key = _header_key(header)
             kind = HEADERS.get(header_key)
             if kind is None:
-                known = "; ".join(",".join(h) for h in HEADERS)
+                staging.unread.append(path)  # rows not read: subscribers, for all we know
+                headers = "; ".join(",".join(h) for h in HEADERS)
                 raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
-                                       f"(known: {known})"])
+                                       f"(known: {headers})"])
             parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
@@ -162,6 +165,8 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
                     batch = []
             staging.add(number, batch)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
+        if _header_kind(path) is not DataKind.CONSUMPTION:
+            staging.unread.append(path)  # not read whole: it may have held subscribers
         raise SeedError(path, [f"cannot read: {error}"]) from None
     for line, first, msisdn, second in staging.repeats(number, kind):
         identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
@@ -195,21 +200,30 @@ def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]
         unknown += len(missing)
     if not unknown:
         return  # spares a pass over the file's rows
+    # Not "load the subscribers first" when they may be in a file we could not read.
+    why = (f"it may be in {' or '.join(staging.unread)}, whose rows could not be read"
+           if staging.unread else "load the subscribers first")
     for line, msisdn in staging.db.execute(
             "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
             "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
-        problems.add(f"line {line}: no subscriber {msisdn} (load the subscribers first)")
+        problems.add(f"line {line}: no subscriber {msisdn} ({why})")
 
 
 def _consumption_first_last(path: str) -> bool:
-    """True for a file whose header is consumption's (read as :func:`_stage` reads it); any
-    other, unreadable ones included, goes first and is told of there."""
+    """True for a file whose header is consumption's; any other, unreadable ones included,
+    goes first and is told of there."""
+    return _header_kind(path) is DataKind.CONSUMPTION
+
+
+def _header_kind(path: str) -> DataKind | None:
+    """The kind a file's header line names, that line read alone: a bad byte further on (in
+    the first chunk :func:`_stage` decodes) does not hide it. None for no header we know."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        with open(path, "rb") as handle:
+            line = handle.readline(1024).decode("utf-8-sig")
+        return HEADERS.get(_header_key(next(csv.reader([line]), [])))
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False
-    return HEADERS.get(_header_key(header or ())) is DataKind.CONSUMPTION
+        return None
 
 
 def _header_key(header: list[str]) -> tuple[str, ...]:

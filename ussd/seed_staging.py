@@ -36,6 +36,9 @@ class Staging:
                         "b TEXT, c TEXT, PRIMARY KEY (file, line))")
         self.db.execute("CREATE TABLE known (msisdn TEXT PRIMARY KEY)")
         self.db.execute("CREATE TABLE unknown (file INTEGER, msisdn TEXT)")  # no subscriber's
+        # The files not read whole that may have held subscribers (unreadable, or of a header
+        # we do not know): a subscriber not found may be in one of them.
+        self.unread: list[str] = []
 
     def add(self, file: int, batch: list[tuple]) -> None:
         self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
