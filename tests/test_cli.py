@@ -137,6 +137,26 @@ def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_pre
         "  line 2: not a YYYY-MM month: '2026-13'\n"))
 
 
+def test_move_to_buckets_says_how_many_keys_it_left_and_names_no_number(env, real_redis,
+                                                                       key_prefix):
+    old = f"{key_prefix}:{{{ALICE}}}"
+    real_redis.hset(f"{old}:sub", "p", "tigre")
+    real_redis.rpush(f"{old}:history", "{}")
+    real_redis.hset(f"{key_prefix}:{{+2250700000002}}:sub", "p", "aigle")
+    real_redis.hset(KeySpace(key_prefix).subscriber("+2250700000002"), "p", "aigle")
+    real_redis.set(f"{key_prefix}:{{+225}}:sub", "x")  # no number
+    real_redis.set(f"{old}:notes", "x")  # nothing that layout wrote
+    left = (f"; 1 left where a key of the new layout exists already; 2 other key(s) matching "
+            f"{key_prefix}:{{+*}}:* left, not recognised (no subscriber's hash, history or "
+            "session under a normalised number)\n")
+    result = run(["move-to-buckets", "--dry-run"], env)
+    assert (result.exit_code, result.output) == (0, "2 key(s) would move to their buckets" + left)
+    result = run(["move-to-buckets"], env)
+    assert (result.exit_code, result.output) == (0, "2 key(s) moved to their buckets" + left)
+    assert run(["move-to-buckets"], env).output == "0 key(s) moved to their buckets" + left
+    assert real_redis.hget(KeySpace(key_prefix).subscriber(ALICE), "p") == "tigre"
+
+
 def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):
     result = run(["seed", str(csv_files[0])],
                  {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_KEY_PREFIX": key_prefix})
