@@ -102,6 +102,25 @@ def test_seed_names_every_bad_file_in_one_run_and_stores_nothing(env, csv_files,
     assert stored_keys(real_redis, key_prefix) == []
 
 
+def test_seed_says_a_subscriber_not_found_may_be_in_a_file_it_could_not_read(
+        env, csv_files, tmp_path, real_redis, key_prefix):
+    """Before: 'load the subscribers first', for subscribers given in the unreadable file."""
+    _, consumption = csv_files
+    unreadable = tmp_path / "subscribers_utf16.csv"
+    unreadable.write_text("msisdn,profile\n0700000001,Tigre\n0700000003,Aigle\n",
+                          encoding="utf-16")
+    result = run(["seed", str(consumption), str(unreadable)], env)
+    maybe = f"it may be in {unreadable}, whose rows could not be read"
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: {unreadable}: 1 bad row(s), nothing loaded\n"
+        "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start "
+        "byte\n"
+        f"{consumption}: 2 bad row(s), nothing loaded\n"
+        f"  line 2: no subscriber +2250700000001 ({maybe})\n"
+        f"  line 3: no subscriber +2250700000003 ({maybe})\n"))
+    assert stored_keys(real_redis, key_prefix) == []
+
+
 def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_prefix):
     bad_consumption = tmp_path / "bad_consumption.csv"
     bad_consumption.write_text("msisdn,month,amount\n0700000002,2026-13,5\n")
@@ -111,11 +130,31 @@ def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_pre
                   str(bad_subscribers)],
                  {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0", "USSD_REDIS_URL": None,
                   "USSD_API_CLIENTS": None, "USSD_KEY_PREFIX": key_prefix})
-    assert (result.exit_code, result.output) == (1, (
-        f"Error: {bad_consumption}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a YYYY-MM month: '2026-13'\n"
-        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a valid CI number: '12345'\n"))
+    assert (result.exit_code, result.output) == (1, (  # subscribers' first, as ussd seed
+        f"Error: {bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a valid CI number: '12345'\n"
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-13'\n"))
+
+
+def test_move_to_buckets_says_how_many_keys_it_left_and_names_no_number(env, real_redis,
+                                                                       key_prefix):
+    old = f"{key_prefix}:{{{ALICE}}}"
+    real_redis.hset(f"{old}:sub", "p", "tigre")
+    real_redis.rpush(f"{old}:history", "{}")
+    real_redis.hset(f"{key_prefix}:{{+2250700000002}}:sub", "p", "aigle")
+    real_redis.hset(KeySpace(key_prefix).subscriber("+2250700000002"), "p", "aigle")
+    real_redis.set(f"{key_prefix}:{{+225}}:sub", "x")  # no number
+    real_redis.set(f"{old}:notes", "x")  # nothing that layout wrote
+    left = (f"; 1 left where a key of the new layout exists already; 2 other key(s) matching "
+            f"{key_prefix}:{{+*}}:* left, not recognised (no subscriber's hash, history or "
+            "session under a normalised number)\n")
+    result = run(["move-to-buckets", "--dry-run"], env)
+    assert (result.exit_code, result.output) == (0, "2 key(s) would move to their buckets" + left)
+    result = run(["move-to-buckets"], env)
+    assert (result.exit_code, result.output) == (0, "2 key(s) moved to their buckets" + left)
+    assert run(["move-to-buckets"], env).output == "0 key(s) moved to their buckets" + left
+    assert real_redis.hget(KeySpace(key_prefix).subscriber(ALICE), "p") == "tigre"
 
 
 def test_seed_without_redis_url_says_what_to_set(csv_files, key_prefix):

@@ -205,7 +205,8 @@ def test_every_bad_file_is_named_in_one_error_and_nothing_is_stored(tmp_path, st
         "  line 2: unknown profile 'Lion' (one of Novamix, Tigre, Dauphin, Aigle)\n"
         f"{bad_consumption}: 2 bad row(s), nothing loaded\n"
         "  line 3: repeats line 2 (+2250700000009, 2026-10)\n"
-        "  line 4: no subscriber +2250700000077 (load the subscribers first)")
+        "  line 4: no subscriber +2250700000077 "
+        f"(it may be in {unreadable}, whose rows could not be read)")
     assert snapshot(store) == before
     with pytest.raises(SeedError) as dry:
         load_files(store, [bad_consumption, good, unreadable, bad_subscribers], "2026-11",
@@ -228,20 +229,66 @@ def test_a_bad_subscribers_files_good_rows_are_known_to_the_consumption_after_it
     assert snapshot(store) == {}
 
 
-def test_check_files_names_every_bad_file_in_the_order_given(tmp_path):
-    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told."""
+def test_a_subscriber_not_found_may_be_in_a_file_that_could_not_be_read(tmp_path, store):
+    """Before, a consumption row of a number in an unreadable subscribers file (or one of a
+    header we do not know) was told 'load the subscribers first', though it may be there. A
+    consumption file unreadable past its header is no subscribers file: not named, and told
+    of with the consumption files (before, a bad byte in its first 8 KiB put it first)."""
+    store.admin.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    before = snapshot(store)
+    unreadable = write(tmp_path, "utf16.csv", "msisdn,profile\n0700000001,Tigre\n",
+                       encoding="utf-16")
+    misnamed = write(tmp_path, "typo.csv", "msisdn,profil\n0700000002,Tigre\n")
+    good = write(tmp_path, "good.csv", "msisdn,profile\n0700000003,Aigle\n")
+    cut_short = write(tmp_path, "cut.csv", "msisdn,month,amount\n0700000009,2026-10,1\n")
+    cut_short.write_bytes(cut_short.read_bytes() + b"0700000009,2026-09,\xff\n")
+    consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-10,5\n"
+                                               "0700000003,2026-10,5\n0700000009,2026-10,5\n"
+                                               "0700000002,2026-10,5\n")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [cut_short, consumption, unreadable, good, misnamed], "2026-11")
+    maybe = f"it may be in {unreadable} or {misnamed}, whose rows could not be read"
+    assert str(failure.value) == (
+        f"{unreadable}: 1 bad row(s), nothing loaded\n"
+        "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte\n"
+        f"{misnamed}: 1 bad row(s), nothing loaded\n"
+        "  line 1: unknown header 'msisdn,profil' (known: msisdn,profile; "
+        "msisdn,profile,language; msisdn,month,amount)\n"
+        f"{cut_short}: 1 bad row(s), nothing loaded\n"  # with consumption: its header says so
+        "  cannot read: 'utf-8' codec can't decode byte 0xff in position 60: invalid start "
+        "byte\n"
+        f"{consumption}: 2 bad row(s), nothing loaded\n"
+        f"  line 2: no subscriber +2250700000001 ({maybe})\n"
+        f"  line 5: no subscriber +2250700000002 ({maybe})")
+    assert snapshot(store) == before
+
+
+def test_check_files_names_every_bad_file_in_the_order_load_files_reads_them(tmp_path,
+                                                                             store):
+    """What ``ussd serve --seed`` checks before it starts: each file alone, every bad one told,
+    subscribers' files first as ``load_files`` (and ``ussd seed``) tell of them; before, in
+    the order given."""
     bad_consumption = write(tmp_path, "conso.csv", "msisdn,month,amount\n0700000001,2026-1,5\n")
     good = write(tmp_path, "good.csv", "msisdn,profile\n0700000002,Aigle\n")
     bad_subscribers = write(tmp_path, "subs.csv", "msisdn,profile\n")
+    given = [bad_consumption, good, bad_subscribers]
     with pytest.raises(SeedError) as failure:
-        check_files([bad_consumption, good, bad_subscribers], "2026-11")
+        check_files(given, "2026-11")
     assert str(failure.value) == (
-        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
-        "  line 2: not a YYYY-MM month: '2026-1'\n"
         f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
-        "  no rows: expected at least one after the header")
-    assert [(data.path, data.kind, data.count) for data in check_files([good, good])] == [
-        (str(good), DataKind.SUBSCRIBERS, 1)] * 2
+        "  no rows: expected at least one after the header\n"
+        f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
+        "  line 2: not a YYYY-MM month: '2026-1'")
+    with pytest.raises(SeedError) as loading:
+        load_files(store, given, "2026-11")
+    assert str(loading.value) == str(failure.value)
+    consumption = write(tmp_path, "good_conso.csv", "msisdn,month,amount\n0700000002,2026-10,5\n")
+    assert [(data.path, data.kind, data.count)
+            for data in check_files([consumption, good, good])] == [
+        (str(good), DataKind.SUBSCRIBERS, 1), (str(good), DataKind.SUBSCRIBERS, 1),
+        (str(consumption), DataKind.CONSUMPTION, 1)]
+    assert [data.path for data, _ in load_files(store, [consumption, good], "2026-11")] == [
+        str(good), str(consumption)]
 
 
 def test_a_month_not_begun_is_refused(tmp_path):

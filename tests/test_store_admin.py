@@ -10,7 +10,7 @@ from conftest import ALICE, BRUNO, JOHN, LAST_MONTH, NOBODY, SUBSCRIBERS, THIS_M
 from test_store_hops import ENTRY, MIGRATED, migrate, session_key, subscriber_fields
 
 from ussd.rules import Language, Profile
-from ussd.store import MigrateOutcome, PruneReport, Store
+from ussd.store import MigrateOutcome, MoveReport, PruneReport, Store
 
 
 def test_describe(store):
@@ -99,9 +99,9 @@ def test_subscribers_stored_before_the_buckets_move_to_them(redis_client, key_pr
     redis_client.set(f"{old}:session:0123456789abcdef0123", "{}", ex=180)
     store.admin.put_subscribers([(BRUNO, Profile.AIGLE, Language.FR)])
     redis_client.hset(f"{key_prefix}:{{{BRUNO}}}:sub", "p", "novamix")  # both layouts: left
-    assert store.admin.move_to_buckets(dry_run=True) == (2, 1)
+    assert store.admin.move_to_buckets(dry_run=True) == MoveReport(moved=2, clashes=1)
     assert redis_client.exists(store.keys.subscriber(ALICE)) == 0
-    assert store.admin.move_to_buckets() == (2, 1)
+    assert store.admin.move_to_buckets() == MoveReport(moved=2, clashes=1)
     assert redis_client.hgetall(store.keys.subscriber(ALICE)) == {
         "p": "tigre", "l": "en", "c:2026-10": "3000"}
     assert redis_client.lrange(store.keys.history(ALICE), 0, -1) == [
@@ -109,4 +109,25 @@ def test_subscribers_stored_before_the_buckets_move_to_them(redis_client, key_pr
     assert redis_client.exists(f"{old}:sub", f"{old}:history") == 0
     assert redis_client.exists(f"{old}:session:0123456789abcdef0123") == 1
     assert redis_client.hget(store.keys.subscriber(BRUNO), "p") == "aigle"
-    assert store.admin.move_to_buckets() == (0, 1)
+    assert store.admin.move_to_buckets() == MoveReport(moved=0, clashes=1)
+
+
+def test_keys_of_the_old_layout_it_does_not_recognise_are_counted_and_left(redis_client,
+                                                                          key_prefix):
+    """Before, a key matching the old layout's pattern that it never wrote (a tag that is no
+    normalised number, a name after it of none of its keys) was skipped unsaid; sessions, live
+    or closed, are recognised and left to expire, uncounted."""
+    store = Store(redis_client, prefix=key_prefix)
+    odd = [f"{key_prefix}:{{+225}}:sub", f"{key_prefix}:{{+2250700000001 }}:history",
+           f"{key_prefix}:{{{ALICE}}}:notes", f"{key_prefix}:{{{ALICE}}}:session"]
+    for key in odd:
+        redis_client.set(key, "x")
+    session = f"{key_prefix}:{{{ALICE}}}:session:0123456789abcdef0123"
+    redis_client.set(session, "{}", ex=180)
+    redis_client.set(f"{session}:closed", "{}", ex=180)
+    redis_client.hset(f"{key_prefix}:{{{ALICE}}}:sub", "p", "tigre")
+    assert store.admin.move_to_buckets(dry_run=True) == MoveReport(moved=1, unrecognised=4)
+    assert store.admin.move_to_buckets() == MoveReport(moved=1, unrecognised=4)
+    assert redis_client.hgetall(store.keys.subscriber(ALICE)) == {"p": "tigre"}
+    assert redis_client.exists(*odd, session, f"{session}:closed") == 6
+    assert store.admin.move_to_buckets() == MoveReport(unrecognised=4)

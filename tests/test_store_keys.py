@@ -48,8 +48,14 @@ def test_the_pattern_of_the_layout_before_the_buckets():
 @pytest.mark.parametrize(("key", "found"), [
     ("ussd:{+2250700000001}:sub", ("+2250700000001", "sub")),
     ("ussd:{+2250700000001}:history", ("+2250700000001", "history")),
-    ("ussd:{+2250700000001}:session:0123456789abcdef0123", None),  # left to expire
+    ("ussd:{+2250700000001}:session:0123456789abcdef0123", ("+2250700000001", "session")),
+    ("ussd:{+2250700000001}:session:0123456789abcdef0123:closed",
+     ("+2250700000001", "session")),
+    ("ussd:{+2250700000001}:session:0123456789abcdef012", None),  # no digest of ours
+    ("ussd:{+2250700000001}:session", None),
     ("ussd:{+2250700000001}:sub:closed", None),
+    ("ussd:{+2250700000001}:dropped", None),  # today's layout only
+    ("ussd:{+225}:session:0123456789abcdef0123", None),
     ("ussd:{+2250700000001}", None),
     ("ussd:{+225}:sub", None),  # not an MSISDN
     ("ussd:{+2250700000001\n}:sub", None),

@@ -37,7 +37,7 @@ def seed(files: tuple[str, ...], dry_run: bool) -> None:
 
 
 class _ProgressBars:
-    """A progress bar per phase of a load, on a terminal only (``seed.Progress``)."""
+    """A progress bar per phase of a load, on a terminal only (``seed_staging.Progress``)."""
 
     def __init__(self):
         self.bar = None
@@ -138,12 +138,19 @@ def move_to_buckets(dry_run: bool) -> None:
 
     Run it once, with the servers stopped, when upgrading a Redis that holds data from before
     the billing outbox: this version reads the subscribers under their buckets' tags only.
+    Says how many keys it left: those whose new key exists already, and those matching the
+    old layout that it did not recognise (counted, not named).
     """
     service = redis_service()
-    moved, clashes = fail_on_error(lambda: service.store.admin.move_to_buckets(dry_run))
-    click.echo(f"{moved} key(s) {'would move' if dry_run else 'moved'} to their buckets"
-               + (f"; {clashes} left where a key of the new layout exists already" if clashes
-                  else ""))
+    report = fail_on_error(lambda: service.store.admin.move_to_buckets(dry_run))
+    told = [f"{report.moved} key(s) {'would move' if dry_run else 'moved'} to their buckets"]
+    if report.clashes:
+        told.append(f"{report.clashes} left where a key of the new layout exists already")
+    if report.unrecognised:  # counted, not named: a key's name may hold a number
+        told.append(f"{report.unrecognised} other key(s) matching "
+                    f"{service.store.keys.old_layout_pattern()} left, not recognised (no "
+                    "subscriber's hash, history or session under a normalised number)")
+    click.echo("; ".join(told))
 
 
 @click.command("log-hash")

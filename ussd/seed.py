@@ -13,15 +13,17 @@ database on disk (the standard library's ``sqlite3``: its index finds repeated r
 table holds what to store, so a file of any size costs a few MiB of memory). Every file is
 read, even after a bad one: when files have bad rows, or none, one :class:`SeedError` names
 each bad file's rows by line (a consumption file's rows of unknown subscribers with its other
-bad rows, looked up 1000 numbers per round trip once the file is read), and nothing of any
-file is loaded; otherwise the staged rows go to Redis, 1000 per round trip.
+bad rows, looked up 1000 numbers per round trip once the file is read: a bad subscribers
+file's good rows count as known, and when a file that may hold subscribers could not be read,
+an unknown one is said to be perhaps in it), and nothing of any file is loaded; otherwise the
+staged rows go to Redis, 1000 per round trip.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from .errors import InvalidMsisdnError, SeedError
 from .months import parse_month
 from .phone import normalize_msisdn
 from .rules import LANGUAGE_BY_CODE, Language, Profile
-from .seed_staging import BATCH, CountingReader, DataKind, Staging
+from .seed_staging import BATCH, CountingReader, DataKind, Meter, Progress, Staging, counted
 
 MAX_AMOUNT = 10**12
 MAX_PROBLEMS = 1000  # named in full; beyond, counted
@@ -62,24 +64,12 @@ def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
 
 def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile]:
     """Check each file's rows alone (not whether its consumption's subscribers exist), in
-    bounded memory; one SeedError naming every bad file's rows."""
-    checked, bad = [], []
-    for path in map(str, paths):
-        staging = Staging()
-        try:
-            checked.append(DataFile(path, _stage(staging, 0, path, this_month), staging.count(0)))
-        except SeedError as error:
-            bad.append(error)
-        finally:
-            staging.close()
-    if bad:
-        raise SeedError.of_files(bad)
-    return checked
-
-
-# Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
-# stored, rows in all).
-Progress = Callable[[str, int, int], None]
+    bounded memory; one SeedError naming every bad file's rows, as :func:`load_files` does."""
+    staging = Staging()
+    try:
+        return _check_all(staging, paths, this_month)
+    finally:
+        staging.close()
 
 
 def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
@@ -88,30 +78,18 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     load before any write, with one SeedError naming every bad file's rows. ``store`` (None:
     nobody is known but the files' own) tells which subscribers exist; ``this_month``
     (``YYYY-MM``) refuses the months after it."""
-    # Subscribers' files first, whatever the order given: a consumption row's subscriber may
-    # be in any of them (and they are stored first too).
-    paths = sorted((str(path) for path in paths), key=_consumption_first_last)
+    paths = [str(path) for path in paths]
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
-        files, bad = [], []
-        read = _Meter(progress, "checking", sum(_size(path) for path in paths))
-        for number, path in enumerate(paths):
-            try:
-                kind = _stage(staging, number, path, this_month, progress=read.advance,
-                              known=known)
-            except SeedError as error:
-                bad.append(error)  # and on to the next file, to name its problems too
-                continue
-            files.append(DataFile(path, kind, staging.count(number)))
-        if bad:
-            raise SeedError.of_files(bad)
+        read = Meter(progress, "checking", sum(_size(path) for path in paths))
+        files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
             return [(data, data.count) for data in files]
         loaded = []
-        stored = _Meter(progress, "loading", sum(data.count for data in files))
+        stored = Meter(progress, "loading", sum(data.count for data in files))
         for number, data in enumerate(files):
-            rows = _counted(staging.rows(number, data.kind), stored.advance)
+            rows = counted(staging.rows(number, data.kind), stored.advance)
             if data.kind is DataKind.SUBSCRIBERS:
                 loaded.append((data, store.admin.put_subscribers(rows)))
             else:
@@ -119,6 +97,26 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
         return loaded
     finally:
         staging.close()
+
+
+def _check_all(staging: Staging, paths: Iterable, this_month: str | None,
+               progress: Callable[[int], None] | None = None,
+               known: Callable[[list[str]], set[str]] | None = None) -> list[DataFile]:
+    """Read and check every file into ``staging``, on past a bad one to name its problems too;
+    one SeedError telling of every bad file. Subscribers' files first, whatever the order
+    given: a consumption row's subscriber may be in any of them (and they are stored first
+    too); each kind in the order given, told of and stored in that order."""
+    files, bad = [], []
+    for number, path in enumerate(sorted(map(str, paths), key=_consumption_first_last)):
+        try:
+            kind = _stage(staging, number, path, this_month, progress=progress, known=known)
+        except SeedError as error:
+            bad.append(error)
+            continue
+        files.append(DataFile(path, kind, staging.count(number)))
+    if bad:
+        raise SeedError.of_files(bad)
+    return files
 
 
 def _stage(staging: Staging, number: int, path: str, this_month: str | None,
@@ -139,9 +137,10 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             header_key = _header_key(header)
             kind = HEADERS.get(header_key)
             if kind is None:
-                known = "; ".join(",".join(h) for h in HEADERS)
+                staging.unread.append(path)  # rows not read: subscribers, for all we know
+                headers = "; ".join(",".join(h) for h in HEADERS)
                 raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
-                                       f"(known: {known})"])
+                                       f"(known: {headers})"])
             parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
@@ -166,6 +165,8 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
                     batch = []
             staging.add(number, batch)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
+        if _header_kind(path) is not DataKind.CONSUMPTION:
+            staging.unread.append(path)  # not read whole: it may have held subscribers
         raise SeedError(path, [f"cannot read: {error}"]) from None
     for line, first, msisdn, second in staging.repeats(number, kind):
         identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
@@ -199,21 +200,30 @@ def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]
         unknown += len(missing)
     if not unknown:
         return  # spares a pass over the file's rows
+    # Not "load the subscribers first" when they may be in a file we could not read.
+    why = (f"it may be in {' or '.join(staging.unread)}, whose rows could not be read"
+           if staging.unread else "load the subscribers first")
     for line, msisdn in staging.db.execute(
             "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
             "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
-        problems.add(f"line {line}: no subscriber {msisdn} (load the subscribers first)")
+        problems.add(f"line {line}: no subscriber {msisdn} ({why})")
 
 
 def _consumption_first_last(path: str) -> bool:
-    """True for a file whose header is consumption's (read as :func:`_stage` reads it); any
-    other, unreadable ones included, goes first and is told of there."""
+    """True for a file whose header is consumption's; any other, unreadable ones included,
+    goes first and is told of there."""
+    return _header_kind(path) is DataKind.CONSUMPTION
+
+
+def _header_kind(path: str) -> DataKind | None:
+    """The kind a file's header line names, that line read alone: a bad byte further on (in
+    the first chunk :func:`_stage` decodes) does not hide it. None for no header we know."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        with open(path, "rb") as handle:
+            line = handle.readline(1024).decode("utf-8-sig")
+        return HEADERS.get(_header_key(next(csv.reader([line]), [])))
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False
-    return HEADERS.get(_header_key(header or ())) is DataKind.CONSUMPTION
+        return None
 
 
 def _header_key(header: list[str]) -> tuple[str, ...]:
@@ -223,25 +233,6 @@ def _header_key(header: list[str]) -> tuple[str, ...]:
 
 def _nobody(numbers: list[str]) -> set[str]:
     return set()
-
-
-class _Meter:
-    """Adds up what one phase has done, for ``progress``."""
-
-    def __init__(self, progress: Progress | None, phase: str, total: int):
-        self.progress, self.phase, self.total, self.done = progress, phase, total, 0
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        if self.progress is not None:
-            self.progress(self.phase, self.done, self.total)
-
-
-def _counted(rows: Iterator, advance: Callable[[int], None]) -> Iterator:
-    for count, row in enumerate(rows, start=1):
-        if count % BATCH == 0:
-            advance(BATCH)
-        yield row
 
 
 def _size(path: str) -> int:

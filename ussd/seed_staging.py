@@ -1,6 +1,7 @@
 """Where ``ussd seed`` keeps a load's checked rows until every file has passed: a private
 SQLite database on disk (the standard library's ``sqlite3``), so that finding repeated rows
-and holding what to store costs a few MiB of memory whatever the files' size."""
+and holding what to store costs a few MiB of memory whatever the files' size; and how far a
+load has got, for its progress bars."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from enum import StrEnum
 from .rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE
 
 BATCH = 1000  # rows per SQLite statement and per Redis round trip
+
+# Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
+# stored, rows in all).
+Progress = Callable[[str, int, int], None]
 
 
 class DataKind(StrEnum):
@@ -31,6 +36,9 @@ class Staging:
                         "b TEXT, c TEXT, PRIMARY KEY (file, line))")
         self.db.execute("CREATE TABLE known (msisdn TEXT PRIMARY KEY)")
         self.db.execute("CREATE TABLE unknown (file INTEGER, msisdn TEXT)")  # no subscriber's
+        # The files not read whole that may have held subscribers (unreadable, or of a header
+        # we do not know): a subscriber not found may be in one of them.
+        self.unread: list[str] = []
 
     def add(self, file: int, batch: list[tuple]) -> None:
         self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
@@ -82,3 +90,23 @@ class CountingReader(io.RawIOBase):
         if self.progress is not None and read:
             self.progress(read)
         return read
+
+
+class Meter:
+    """Adds up what one phase of a load has done, for ``progress``."""
+
+    def __init__(self, progress: Progress | None, phase: str, total: int):
+        self.progress, self.phase, self.total, self.done = progress, phase, total, 0
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if self.progress is not None:
+            self.progress(self.phase, self.done, self.total)
+
+
+def counted(rows: Iterator, advance: Callable[[int], None]) -> Iterator:
+    """``rows``, telling ``advance`` of each ``BATCH`` of them as they go by."""
+    for count, row in enumerate(rows, start=1):
+        if count % BATCH == 0:
+            advance(BATCH)
+        yield row

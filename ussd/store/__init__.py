@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import ConfigError, StoreError
 from .accounts import AccountRead, AccountStore, RequestRef
-from .admin import Admin, PruneReport
+from .admin import Admin, MoveReport, PruneReport
 from .client import Commands, connect, store_errors
 from .consumption import ConsumptionStore
 from .health import is_sentinel, unready
@@ -47,6 +47,7 @@ __all__ = [
     "HopStore",
     "MigrateOutcome",
     "MigrateResult",
+    "MoveReport",
     "Outbox",
     "PruneReport",
     "RequestRef",

@@ -1,6 +1,6 @@
 """The operator's operations on the store: load subscribers and consumption, forget subscribers,
-show what is stored for one (``ussd show``) and a live session (the browser simulator), and
-prune old months (``ussd prune``).
+show what is stored for one (``ussd show``) and a live session (the browser simulator), prune
+old months (``ussd prune``) and move the layout before the buckets (``ussd move-to-buckets``).
 
 None of them is on a hop's path: they use the client as redis-py offers it, the bulk ones
 through pipelines of 500 to 1000 commands per round trip. Every method raises
@@ -38,6 +38,18 @@ class PruneReport:
     subscribers: int = 0
     changed: int = 0
     fields: int = 0
+
+
+@dataclass
+class MoveReport:
+    """What :meth:`Admin.move_to_buckets` did with the keys of the layout before the buckets:
+    moved (or would move), left where today's key exists already, and left unrecognised (no
+    subscriber's hash, history or session under a normalised number: told by count only, as
+    their names may hold one)."""
+
+    moved: int = 0
+    clashes: int = 0
+    unrecognised: int = 0
 
 
 class Admin:
@@ -144,27 +156,30 @@ class Admin:
             record, ttl = pipe.execute()
         return record, max(int(ttl), 0) if record is not None else 0
 
-    def move_to_buckets(self, dry_run: bool = False) -> tuple[int, int]:
+    def move_to_buckets(self, dry_run: bool = False) -> MoveReport:
         """Move the subscribers' hashes and histories written under the layout before the
-        buckets (``{+225...}`` tags, before the outbox) to their keys now; ``(moved, already
-        there)``. Each key is copied whole (``DUMP``/``RESTORE``: a cluster cannot rename across
-        slots) then deleted; one whose new key exists is left for the operator to look at.
-        Sessions are left to expire."""
-        moved = clashes = 0
+        buckets (``{+225...}`` tags, before the outbox) to their keys now. Each key is copied
+        whole (``DUMP``/``RESTORE``: a cluster cannot rename across slots) then deleted; one
+        whose new key exists is left for the operator to look at, and so is one matching the
+        layout's pattern that it never wrote (counted). Sessions are left to expire."""
+        report = MoveReport()
         with store_errors:
             for key in self.redis.scan_iter(match=self.keys.old_layout_pattern(), count=1000):
                 if (found := self.keys.old_layout_key(key)) is None:
+                    report.unrecognised += 1
                     continue
                 msisdn, kind = found
+                if kind == "session":
+                    continue
                 new = self.keys.subscriber(msisdn) if kind == "sub" else self.keys.history(msisdn)
                 if self.redis.exists(new):
-                    clashes += 1
+                    report.clashes += 1
                     continue
                 if not dry_run:
                     self.redis.restore(new, 0, self.redis.dump(key))
                     self.redis.delete(key)
-                moved += 1
-        return moved, clashes
+                report.moved += 1
+        return report
 
     def prune_months(self, keep_from: str, dry_run: bool = False) -> PruneReport:
         """Delete every subscriber's consumption and migration counts of the months before

@@ -70,6 +70,7 @@ LANGUAGE_FIELD = "l"
 CONSUMPTION_PREFIX = "c:"  # + YYYY-MM: credit consumed that month
 MIGRATIONS_PREFIX = "m:"  # + YYYY-MM: migrations made that month
 _MSISDN = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_OLD_SESSION = re.compile(r"session:[0-9a-f]{20}(:closed)?")  # after the layout's {+msisdn}:
 BUCKETS = 256  # fixed: changing it moves every key (see above)
 EVENTS = "events"  # the queue of billing events: the outbox
 SMS = "sms"  # the queue of SMS receipts
@@ -196,12 +197,14 @@ class KeySpace:
 
     def old_layout_key(self, key: str) -> tuple[str, str] | None:
         """``(msisdn, "sub")`` for a subscriber hash of the layout before the buckets,
-        ``(msisdn, "history")`` for a history; None for any other key (a session of that
-        layout, a key of today's, another prefix's, a tag that is no normalised MSISDN)."""
+        ``(msisdn, "history")`` for a history, ``(msisdn, "session")`` for a session, live or
+        closed; None for any other key (a key of today's, another prefix's, a tag that is no
+        normalised MSISDN, a name that layout never wrote)."""
         head = f"{self.prefix}:{{"
-        msisdn, closed, kind = key[len(head):].partition("}:")
-        if (not key.startswith(head) or not closed or kind not in ("sub", "history")
-                or not _MSISDN.fullmatch(msisdn)):
+        msisdn, closed, name = key[len(head):].partition("}:")
+        kind = ("session" if _OLD_SESSION.fullmatch(name)
+                else name if name in ("sub", "history") else None)
+        if not key.startswith(head) or not closed or kind is None or not _MSISDN.fullmatch(msisdn):
             return None
         return msisdn, kind
 
