@@ -77,3 +77,11 @@ def test_what_the_old_layout_names_is_what_its_pattern_matches():
     assert fnmatchcase(old, keys.old_layout_pattern())
     assert keys.old_layout_key(old) is not None
     assert not fnmatchcase(keys.subscriber("+2250700000001"), keys.old_layout_pattern())
+
+
+@pytest.mark.parametrize("msisdn", ["+2250700000001\n", "2250700000001", "+0250700000001",
+                                    "+225 0700000001", "+225070000000112345"])
+def test_a_key_is_never_named_after_what_is_not_a_normalised_msisdn(msisdn):
+    """A key names the number whole: no line end, space or missing sign slips into a key."""
+    with pytest.raises(ValueError, match="not a normalised MSISDN"):
+        KeySpace("t").subscriber(msisdn)

@@ -69,7 +69,7 @@ PROFILE_FIELD = "p"
 LANGUAGE_FIELD = "l"
 CONSUMPTION_PREFIX = "c:"  # + YYYY-MM: credit consumed that month
 MIGRATIONS_PREFIX = "m:"  # + YYYY-MM: migrations made that month
-_MSISDN = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_MSISDN = re.compile(r"\+[1-9][0-9]{6,14}")  # whole: fullmatch ($ lets a final newline by)
 _OLD_SESSION = re.compile(r"session:[0-9a-f]{20}(:closed)?")  # after the layout's {+msisdn}:
 BUCKETS = 256  # fixed: changing it moves every key (see above)
 EVENTS = "events"  # the queue of billing events: the outbox
@@ -136,7 +136,7 @@ class KeySpace:
         self.prefix = prefix
 
     def _tag(self, msisdn: str) -> str:
-        if not _MSISDN.match(msisdn):
+        if not _MSISDN.fullmatch(msisdn):
             raise ValueError(f"not a normalised MSISDN: {msisdn!r}")
         return f"{self.prefix}:{{{bucket_of(msisdn)}}}{msisdn}"
 
