@@ -397,6 +397,7 @@ def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_r
     session.send("1")
     service.store.redis.delete(session_key(service, session))  # as its TTL running out does
     caplog.set_level(logging.INFO)
+    caplog.clear()  # the lines of this hop only (the dialogue's, at INFO when run after others)
     before = {reason: rejected("flares", reason)
               for reason in ("UnknownSessionError", "UnknownServiceCodeError")}
     assert session.send("2") == NOT_RECOGNISED
