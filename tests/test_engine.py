@@ -147,6 +147,24 @@ def test_confirm_decides_again_on_the_standing_of_the_moment(menu):
     )
 
 
+@pytest.mark.parametrize("moved", [
+    Standing(T, migrations_this_month=1, consumed_last_month=3000),  # to Tigre, elsewhere
+    Standing(N, migrations_this_month=0, consumed_last_month=1200),  # credit corrected down
+], ids=["profile held now", "credit too low now"])
+def test_0_on_a_refusal_of_the_confirmation_goes_back_to_the_list(menu, moved):
+    """The confirmation asked, but it cannot be drawn again without the decision it showed:
+    ``0`` goes back past it, to the list that led to it (drawn from the standing of now)."""
+    confirm, _ = walk(menu, ["1", "2"])
+    refused = step(menu, confirm, "1", moved, POLICY).session
+    assert shown(menu, refused).endswith("\n0 Retour | 00 Accueil")
+    back = step(menu, refused, "0", moved, POLICY).session
+    current = "Tigre" if moved.profile is T else "Novamix"
+    assert shown(menu, back) == "CON " + PROFILES.replace(" (actuel)", "").replace(
+        f"{current}\n", f"{current} (actuel)\n", 1)
+    assert back.back == ("main",)  # and 0 again: home
+    assert shown(menu, step(menu, back, "0", moved, POLICY).session) == "CON " + MAIN
+
+
 def test_cancel_says_the_request_was_cancelled_and_migrates_nothing(menu):
     session, migrations = walk(menu, ["1", "2", "2"])
     assert shown(menu, session) == (

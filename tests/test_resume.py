@@ -222,6 +222,42 @@ def test_a_confirmation_resumed_is_decided_again_and_applies_nothing_twice(gatew
     assert stored(service) == ("tigre", 1, 1)
 
 
+def test_0_on_a_refusal_of_the_confirmation_goes_back_to_the_list_and_nothing_breaks(
+        gateway, client, service):
+    """On the confirmation while the subscriber migrated to that profile elsewhere: confirming
+    is refused, and ``0`` goes back to the list (the confirmation cannot be shown again
+    without the decision it showed); a drop there, then a redial, resumes on that list."""
+    phone = gateway(client, ALICE)
+    phone.dial()
+    phone.send("1")
+    assert phone.send("2") == CONFIRM_TIGRE
+    assert service.migrate(ALICE, Profile.TIGRE, Channel.WEB).approved
+    assert phone.send("1") == ALREADY_TIGRE
+    held_now = Screen(PROFILES.text.replace(" (actuel)", "").replace("Tigre", "Tigre (actuel)"),
+                      False)
+    assert phone.send("0") == held_now
+    phone.time_out()
+    again = gateway(client, ALICE)
+    assert again.dial() == RESUME
+    assert again.send("1") == held_now
+    assert again.send("3") == Screen(CONFIRM_TIGRE.text.replace("Tigre", "Dauphin").replace(
+        "restera 2", "restera 1"), False)
+    assert stored(service) == ("tigre", 1, 1)
+
+
+def test_a_confirmation_kept_without_its_target_resumes_on_the_list(gateway, client, service):
+    """A marker some earlier version kept of a confirmation without the target it names (the
+    screen cannot be drawn, nor decided): resumed on the list that asked."""
+    broken = Session(screen="confirm", language=Language.FR, back=("main", "profiles"))
+    # The marker as the save script writes it: the session's digest, a space, the record.
+    service.store.redis.set(service.store.keys.dropped_session(ALICE),
+                            f"{'0' * 20} {broken.dumps()}", ex=60)
+    again = gateway(client, ALICE)
+    assert again.dial() == RESUME
+    assert again.send("1") == PROFILES
+    assert again.send("0") == MAIN
+
+
 def test_a_dial_that_says_where_to_go_goes_there(gateway, client):
     dropped_at_confirmation(gateway, client)
     assert gateway(client, ALICE, dial="#121*1#").dial() == PROFILES

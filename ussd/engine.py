@@ -80,9 +80,15 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
         if text == HOME:
             return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
-            previous = session.back[-1]
-            return Step(_enter(menu, session.changed(back=session.back[:-1]), previous,
-                               standing, policy, remember=False))
+            # A decision's screen (the confirmation) shows a decision this step has not
+            # taken: back past it, to the screen that asked (the list), drawn as of now.
+            back = session.back
+            while back and back[-1] in decided(menu):
+                back = back[:-1]
+            if not back:
+                return Step(_enter(menu, session, menu.start, standing, policy))
+            return Step(_enter(menu, session.changed(back=back[:-1]), back[-1], standing,
+                               policy, remember=False))
         # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both.
         if (text.isascii() and text.isdigit() and text[0] != "0"
                 and int(text) <= choice_count(screen)):
@@ -153,7 +159,12 @@ def _decided_again(menu: Menu, suspended: Session, standing: Standing,
     """
     asked = menu.screens.get(suspended.back[-1]) if suspended.back else None
     target = suspended.values.get("target")
-    if asked is None or target is None or suspended.screen not in asked.outcomes.values():
+    if target is None:  # nothing to decide on, nor to show: the list that asked, or home
+        if asked is None:
+            return _enter(menu, suspended, menu.start, standing, policy)
+        return _enter(menu, suspended.changed(back=suspended.back[:-1]), asked.name, standing,
+                      policy, remember=False)
+    if asked is None or suspended.screen not in asked.outcomes.values():
         return suspended.changed(invalid=0, suspended=None)
     decision = decide(standing, str(target), policy)
     destination = asked.outcomes.get(decision.reason, menu.system["unknown_subscriber"])
