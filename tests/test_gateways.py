@@ -378,6 +378,9 @@ def test_flares_empty_input_is_an_invalid_choice(client):
     ("384*99", INVALID + MAIN),  # two wrong inputs, walked one by one
     ("122*1", PROFILES),  # a wrong input, then 1
     ("121*1", MAIN),  # our own code: the docstring's exception, the screen shown again
+    ("#", INVALID + MAIN),  # a sign alone, or a code with its signs: inputs too, never an end
+    ("*", INVALID + MAIN),
+    ("*122#", INVALID + MAIN),
 ])
 def test_flares_an_input_like_a_code_typed_in_a_session_is_an_input(client, typed, expected):
     """Only a hop on a session id we hold no record of is taken for another service's dial:

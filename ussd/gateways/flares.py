@@ -19,10 +19,10 @@ gateway has ended (``abort``, or after our ``FB``) is a new session. A first hop
 ``input`` is empty (some platforms send the dial so) shows the plain start screen.
 
 Another service's code (a gateway misrouting ``#122#``) is refused as Africa's Talking's and
-Hubtel's are, though Flares names no service code beside the input. Decorated (``*122#``),
-no typed input looks like it: refused here. Bare (``122``, ``122*1``: how the first hop sends
-a code), it looks like an input, and the request alone cannot tell which: a later hop carries
-only what was typed, ``122`` or ``2*1`` as well as ``1``. The session can. Every session
+Hubtel's are, though Flares names no service code beside the input. Bare (``122``, ``122*1``:
+how the first hop sends a code) or decorated (``*122#``), it looks like an input, and the
+request alone cannot tell which: a later hop carries only what was typed, ``122``, ``2*1``,
+``#`` or ``*122#`` as well as ``1``. The session can. Every session
 begins with a dial that names the code, so a typed input only ever comes on a session id we
 hold a record of; a hop that is not our code, on one we hold none of, is the dial of another
 service's code, and the service refuses it (``Hop.needs_session``) rather than walk its
@@ -86,12 +86,11 @@ class Flares:
         try:
             return Hop(self.name, session_id, msisdn, dialled=codes.split(text), opens=True)
         except UnknownServiceCodeError:
-            if text.startswith(("*", "#")):
-                raise  # a dialled code, and not ours
+            pass  # not our code: what was typed, or another service's code (the docstring)
         # An empty (or blank) input is the subscriber sending nothing: on a live session an
-        # input, refused by the menu; on the first hop, none (see session.first_inputs). Any other
-        # is an input only in a session of ours: on a session id we hold no record of, it is
-        # the bare digits of another service's code (needs_session; see the docstring).
+        # input, refused by the menu; on the first hop, none (see session.first_inputs). Any
+        # other is an input only in a session of ours: on a session id we hold no record of, it
+        # is another service's code, bare or decorated (needs_session; see the docstring).
         inputs = split_inputs(text)
         return Hop(self.name, session_id, msisdn, inputs=inputs or ("",),
                    needs_session=any(typed.strip() for typed in inputs))
