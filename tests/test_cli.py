@@ -137,6 +137,21 @@ def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_pre
         "  line 2: not a YYYY-MM month: '2026-13'\n"))
 
 
+def test_serve_refuses_a_port_another_server_listens_on(key_prefix):
+    """As granian listens (SO_REUSEPORT): a second server would share the port, not fail."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(["serve", "--demo", "--port", str(port)],
+                     {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_API_CLIENTS": None,
+                      "USSD_KEY_PREFIX": key_prefix})
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: cannot serve on 127.0.0.1:{port}: Address already in use (another server "
+        "listening there?)\n"))
+
+
 def test_move_to_buckets_says_how_many_keys_it_left_and_names_no_number(env, real_redis,
                                                                        key_prefix):
     old = f"{key_prefix}:{{{ALICE}}}"

@@ -78,6 +78,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .seed import check_files
     from .server import (
         MAX_IN_FLIGHT,
+        check_address,
         default_workers,
         granian_server,
         serving_limits,
@@ -87,6 +88,11 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     settings = _settings()
     if reset and not demo:
         raise click.UsageError("--reset goes with --demo (it deletes the demo numbers' keys)")
+    try:  # before anything is loaded: a port in use would be shared, not refused (server.py)
+        check_address(host, port)
+    except OSError as error:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {error.strerror or error} "
+                                   "(another server listening there?)") from None
     # Skip what our format does not show (the thread and process names): logging's documented
     # switches. The hop line itself is written without logging (ussd.logs). Workers inherit it.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

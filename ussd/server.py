@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import replace
@@ -107,6 +108,19 @@ def start_metrics_listener(host: str, port: int) -> None:
     from .metrics import registry
 
     start_http_server(port, addr=host, registry=registry())
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise OSError (``EADDRINUSE``...) unless ``host:port`` can be listened on now.
+
+    granian binds with ``SO_REUSEPORT``: a second server started on a port in use would not
+    fail but share it, each connection going to one or the other (their own stores and API
+    tokens: random 401s, dialogues broken mid-way). A probe without it fails instead.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed one's TIME_WAIT
+        probe.bind((host, port))
 
 
 def default_workers() -> int:
