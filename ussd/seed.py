@@ -58,7 +58,11 @@ def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
     """Check one small file alone and return its rows (consumption subscribers unchecked);
     SeedError if anything in it is wrong. Loading goes through :func:`load_files`."""
     rows: list[tuple] = []
-    kind = _stage(Staging(), 0, str(path), this_month, rows.append)
+    staging = Staging()
+    try:
+        kind = _stage(staging, 0, str(path), this_month, rows.append)
+    finally:
+        staging.close()  # its temporary database, now rather than when collected
     return DataFile(str(path), kind, len(rows), tuple(rows))
 
 
