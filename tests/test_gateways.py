@@ -378,7 +378,7 @@ def test_flares_empty_input_is_an_invalid_choice(client):
     ("384*99", INVALID + MAIN),  # two wrong inputs, walked one by one
     ("122*1", PROFILES),  # a wrong input, then 1
     ("121*1", MAIN),  # our own code: the docstring's exception, the screen shown again
-    ("#", INVALID + MAIN),  # a sign alone, or a code with its signs: inputs too, never an end
+    ("#", INVALID + MAIN),  # a sign alone, or a code with its signs: an input too
     ("*", INVALID + MAIN),
     ("*122#", INVALID + MAIN),
 ])
@@ -388,6 +388,25 @@ def test_flares_an_input_like_a_code_typed_in_a_session_is_an_input(client, type
     session = Flares(client, ALICE)
     assert session.dial() == Screen(MAIN, False)
     assert session.send(typed) == Screen(expected, False)
+
+
+@pytest.mark.parametrize("typed", ["*", "**", "*122#", "#"])
+def test_flares_a_code_with_its_signs_typed_in_a_session_is_one_wrong_input(client, typed):
+    """Not one per ``*``: typed twice, still re-shown (max_invalid 2), and the session goes
+    on; a third wrong input ends it politely, as any three would."""
+    session = Flares(client, ALICE)
+    session.dial()
+    assert session.send(typed) == Screen(INVALID + MAIN, False)
+    assert session.send(typed) == Screen(INVALID + MAIN, False)
+    assert session.send("1") == Screen(PROFILES, False)
+
+
+@pytest.mark.parametrize("code", ["*", "#", "**", "*122#", " * "])
+def test_flares_a_first_hop_of_signs_is_refused_as_another_services(client, service,
+                                                                       key_prefix, code):
+    session = Flares(client, ALICE)
+    assert session.hop(session.first_hop(code=code)) == NOT_RECOGNISED
+    assert not list(service.store.redis.scan_iter(f"{key_prefix}:*:session:*"))
 
 
 def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_resumes(

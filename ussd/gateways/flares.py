@@ -90,10 +90,11 @@ class Flares:
         # An empty (or blank) input is the subscriber sending nothing: on a live session an
         # input, refused by the menu; on the first hop, none (see session.first_inputs). Any
         # other is an input only in a session of ours: on a session id we hold no record of, it
-        # is another service's code, bare or decorated (needs_session; see the docstring).
-        inputs = split_inputs(text)
+        # is another service's code, bare or decorated (needs_session; see the docstring). A
+        # code with its signs typed in a session is one wrong input, not one per ``*``.
+        inputs = (text,) if text.startswith(("*", "#")) else split_inputs(text)
         return Hop(self.name, session_id, msisdn, inputs=inputs or ("",),
-                   needs_session=any(typed.strip() for typed in inputs))
+                   needs_session=bool(text.strip()))
 
     def msisdn_field(self, request: WireRequest) -> object:
         """The number a request names, unchecked (for the refusal's language)."""
