@@ -137,19 +137,47 @@ def test_serve_names_every_bad_seed_file_before_touching_redis(tmp_path, key_pre
         "  line 2: not a YYYY-MM month: '2026-13'\n"))
 
 
-def test_serve_refuses_a_port_another_server_listens_on(key_prefix):
-    """As granian listens (SO_REUSEPORT): a second server would share the port, not fail."""
-    with socket.socket() as taken:
+@pytest.fixture
+def no_server(monkeypatch):
+    """``ussd serve`` stopped short of serving: a test fails, rather than hangs, if it gets
+    that far."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("ussd serve went on to serve")
+
+    monkeypatch.setattr("ussd.server.granian_server", refuse)
+
+
+SERVE_ENV = {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_API_CLIENTS": None}
+
+
+@pytest.mark.parametrize(("family", "host", "shown"), [
+    (socket.AF_INET, "127.0.0.1", "127.0.0.1"),
+    (socket.AF_INET6, "::1", "[::1]"),
+])
+def test_serve_refuses_a_port_another_server_listens_on(no_server, key_prefix, family, host,
+                                                        shown):
+    """As granian listens (SO_REUSEADDR and SO_REUSEPORT): a second server would share the
+    port, each connection going to one or the other, rather than fail."""
+    with socket.socket(family) as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        taken.bind(("127.0.0.1", 0))
+        taken.bind((host, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run(["serve", "--demo", "--port", str(port)],
-                     {"REDIS_URL": None, "USSD_REDIS_URL": None, "USSD_API_CLIENTS": None,
-                      "USSD_KEY_PREFIX": key_prefix})
+        result = run(["serve", "--demo", "--host", host, "--port", str(port)],
+                     {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix})
     assert (result.exit_code, result.output) == (1, (
-        f"Error: cannot serve on 127.0.0.1:{port}: Address already in use (another server "
+        f"Error: cannot serve on {shown}:{port}: Address already in use (another server "
         "listening there?)\n"))
+
+
+def test_serve_listens_on_an_ip_address_not_a_name(no_server, key_prefix):
+    result = run(["serve", "--demo", "--host", "localhost"],
+                 {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix})
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for '--host': 'localhost' is not an IP address (granian listens "
+        "on an address, not a name: 127.0.0.1, ::1, 0.0.0.0, ::)\n")
 
 
 def test_move_to_buckets_says_how_many_keys_it_left_and_names_no_number(env, real_redis,

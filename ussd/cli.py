@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from datetime import UTC, datetime
@@ -34,8 +35,19 @@ def main() -> None:
     """The #121# profile-change USSD service."""
 
 
+def _listen_address(_context, _parameter, value: str) -> str:
+    from .server import listen_address
+
+    try:
+        return listen_address(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address (granian listens on an "
+                                 "address, not a name: 127.0.0.1, ::1, 0.0.0.0, ::)") from None
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_listen_address,
+              help="IP address to listen on (0.0.0.0 or :: for every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes (default: one per CPU; always 1 on the embedded store).")
@@ -78,6 +90,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .seed import check_files
     from .server import (
         MAX_IN_FLIGHT,
+        authority,
         check_address,
         default_workers,
         granian_server,
@@ -88,11 +101,13 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     settings = _settings()
     if reset and not demo:
         raise click.UsageError("--reset goes with --demo (it deletes the demo numbers' keys)")
+    address = authority(host, port)
     try:  # before anything is loaded: a port in use would be shared, not refused (server.py)
         check_address(host, port)
     except OSError as error:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {error.strerror or error} "
-                                   "(another server listening there?)") from None
+        busy = " (another server listening there?)" if error.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(f"cannot serve on {address}: {error.strerror or error}{busy}"
+                                   ) from None
     # Skip what our format does not show (the thread and process names): logging's documented
     # switches. The hop line itself is written without logging (ussd.logs). Workers inherit it.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
@@ -129,13 +144,13 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     for line in billing_banner(settings):
         click.echo(line)
     served = settings.gateways or DIALECTS
-    click.echo(f"Serving #121# on http://{host}:{port} ({workers} worker(s)): "
+    click.echo(f"Serving #121# on http://{address} ({workers} worker(s)): "
                + ", ".join(f"/ussd/{name}" for name in served))
     clients = _fail_on_error(lambda: api_clients(settings, settings.redis_url is None))
-    click.echo("\n".join(api_summary(clients, settings, f"http://{host}:{port}")))
+    click.echo("\n".join(api_summary(clients, settings, f"http://{address}")))
     if simulator.enabled(settings):
         guarded = " (HTTP basic auth: USSD_SIMULATOR_AUTH)" if settings.simulator_auth else ""
-        click.echo(f"Browser simulator on http://{host}:{port}/simulator/{guarded}")
+        click.echo(f"Browser simulator on http://{address}/simulator/{guarded}")
     elif settings.simulator:
         click.echo("Browser simulator off: on a Redis it needs USSD_SIMULATOR_AUTH.")
     if settings.metrics_port is not None:

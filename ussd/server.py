@@ -9,6 +9,7 @@ workers inherit the mode, the directory and the log handler.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
@@ -117,10 +118,21 @@ def check_address(host: str, port: int) -> None:
     fail but share it, each connection going to one or the other (their own stores and API
     tokens: random 401s, dialogues broken mid-way). A probe without it fails instead.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed one's TIME_WAIT
         probe.bind((host, port))
+
+
+def listen_address(value: str) -> str:
+    """The IP address ``--host`` names (``[::1]`` as ``::1``); ValueError for anything else:
+    granian listens on an address, never a name (``localhost`` fails only once it binds)."""
+    return str(ipaddress.ip_address(value.removeprefix("[").removesuffix("]")))
+
+
+def authority(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it: ``127.0.0.1:8000``, ``[::1]:8000``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def default_workers() -> int:
