@@ -245,16 +245,20 @@ def test_0_on_a_refusal_of_the_confirmation_goes_back_to_the_list_and_nothing_br
     assert stored(service) == ("tigre", 1, 1)
 
 
-def test_a_confirmation_kept_without_its_target_resumes_on_the_list(gateway, client, service):
+@pytest.mark.parametrize(("back", "resumed"), [
+    (("main", "profiles"), PROFILES), (("main", "profiles", "confirm"), PROFILES), ((), MAIN)])
+def test_a_confirmation_kept_without_its_target_resumes_on_the_list(gateway, client, service,
+                                                                   back, resumed):
     """A marker some earlier version kept of a confirmation without the target it names (the
-    screen cannot be drawn, nor decided): resumed on the list that asked."""
-    broken = Session(screen="confirm", language=Language.FR, back=("main", "profiles"))
+    screen cannot be drawn, nor decided): resumed where ``0`` would go, the list that asked
+    (home when no way back is kept)."""
+    broken = Session(screen="confirm", language=Language.FR, back=back)
     # The marker as the save script writes it: the session's digest, a space, the record.
     service.store.redis.set(service.store.keys.dropped_session(ALICE),
                             f"{'0' * 20} {broken.dumps()}", ex=60)
     again = gateway(client, ALICE)
     assert again.dial() == RESUME
-    assert again.send("1") == PROFILES
+    assert again.send("1") == resumed
     assert again.send("0") == MAIN
 
 

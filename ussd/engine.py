@@ -80,15 +80,7 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
         if text == HOME:
             return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
-            # A decision's screen (the confirmation) shows a decision this step has not
-            # taken: back past it, to the screen that asked (the list), drawn as of now.
-            back = session.back
-            while back and back[-1] in decided(menu):
-                back = back[:-1]
-            if not back:
-                return Step(_enter(menu, session, menu.start, standing, policy))
-            return Step(_enter(menu, session.changed(back=back[:-1]), back[-1], standing,
-                               policy, remember=False))
+            return Step(_back(menu, session, standing, policy))
         # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both.
         if (text.isascii() and text.isdigit() and text[0] != "0"
                 and int(text) <= choice_count(screen)):
@@ -159,16 +151,26 @@ def _decided_again(menu: Menu, suspended: Session, standing: Standing,
     """
     asked = menu.screens.get(suspended.back[-1]) if suspended.back else None
     target = suspended.values.get("target")
-    if target is None:  # nothing to decide on, nor to show: the list that asked, or home
-        if asked is None:
-            return _enter(menu, suspended, menu.start, standing, policy)
-        return _enter(menu, suspended.changed(back=suspended.back[:-1]), asked.name, standing,
-                      policy, remember=False)
+    if target is None:  # nothing to decide on, nor to show: the way back from it, as ``0``
+        return _back(menu, suspended, standing, policy)
     if asked is None or suspended.screen not in asked.outcomes.values():
         return suspended.changed(invalid=0, suspended=None)
     decision = decide(standing, str(target), policy)
     destination = asked.outcomes.get(decision.reason, menu.system["unknown_subscriber"])
     return _enter(menu, suspended, destination, standing, policy, decision=decision,
+                  remember=False)
+
+
+def _back(menu: Menu, session: Session, standing: Standing, policy: Policy) -> Session:
+    """One screen back (``0``), drawn as of now; home when there is none. A decision's screen
+    (the confirmation) shows a decision this step has not taken: back past it, to the screen
+    that asked (the list)."""
+    back = session.back
+    while back and back[-1] in decided(menu):
+        back = back[:-1]
+    if not back:
+        return _enter(menu, session, menu.start, standing, policy)
+    return _enter(menu, session.changed(back=back[:-1]), back[-1], standing, policy,
                   remember=False)
 
 
