@@ -48,7 +48,8 @@ class Hop:
     ``text``), so that a session id the gateway ended and opens again is a new session.
     ``needs_session`` is True for a hop that names no service code and is no dial of ours
     (Flares' inputs: only a first hop carries the code): on a session id we hold no record
-    of it is another service's code sent to us, and refused as such.
+    of, it is another service's code sent to us or a session whose record we lost, and is
+    refused (``UnknownSessionError``).
     ``msisdn`` is normalised (E.164).
     """
 

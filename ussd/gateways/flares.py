@@ -22,13 +22,14 @@ Another service's code (a gateway misrouting ``#122#``) is refused as Africa's T
 Hubtel's are, though Flares names no service code beside the input. Bare (``122``, ``122*1``:
 how the first hop sends a code) or decorated (``*122#``), it looks like an input, and the
 request alone cannot tell which: a later hop carries only what was typed, ``122``, ``2*1``,
-``#`` or ``*122#`` as well as ``1``. The session can. Every session
-begins with a dial that names the code, so a typed input only ever comes on a session id we
-hold a record of; a hop that is not our code, on one we hold none of, is the dial of another
-service's code, and the service refuses it (``Hop.needs_session``) rather than walk its
-digits as inputs from our main menu (``122*1`` would open the profile list). The one such hop
-that is not a misrouted dial, a later hop of a session whose record has expired, gets the
-same refusal; the redial it asks for is offered the dropped dialogue (ussd/resume.py).
+``#`` or ``*122#`` as well as ``1``. The session can. Every session begins with a dial that
+names the code, so a typed input only ever comes on a session id we hold a record of; a hop
+that is not our code, on one we hold none of, is the dial of another service's code, and the
+service refuses it (``Hop.needs_session``) rather than walk its digits as inputs from our main
+menu (``122*1`` would open the profile list). The one such hop that is not a misrouted dial, a
+later hop of a session whose record expired or was lost (evicted, a failover), gets the same
+refusal, counted apart (``UnknownSessionError``, never ``UnknownServiceCodeError``); the
+redial it asks for is offered the dropped dialogue (ussd/resume.py).
 """
 
 from __future__ import annotations
