@@ -79,6 +79,14 @@ def redis_client(request, key_prefix):
     return request.getfixturevalue("real_redis")
 
 
+@pytest.fixture(scope="module")
+def own_redis_server():
+    """A ``redis-server`` of the test module's own, no snapshots: for tests that flush its
+    scripts, stop it or count every command, which the machine's shared server must not see."""
+    with RedisServer({"save": ""}) as server:
+        yield server
+
+
 @pytest.fixture
 def settings(key_prefix) -> Settings:
     return Settings(key_prefix=key_prefix)

@@ -17,7 +17,6 @@ from dataclasses import replace
 import pytest
 import redis
 from conftest import ALICE, BRUNO, JOHN, NOW, Dialler, seed_subscribers
-from redis_servers import RedisServer
 
 from ussd.rules import Language, Profile
 from ussd.settings import Settings
@@ -47,17 +46,11 @@ class CountingConnection(redis.Connection):
         return super().send_packed_command(command, check_health)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with RedisServer({"save": ""}) as server:
-        yield server
-
-
 @pytest.fixture
-def app(server, key_prefix):
+def app(own_redis_server, key_prefix):
     """The app with the client ``ussd serve`` builds, counting from its first connection."""
     settings = Settings(key_prefix=key_prefix)
-    client = connect(replace(settings, redis_url=server.url))
+    client = connect(replace(settings, redis_url=own_redis_server.url))
     assert type(client) is redis.Redis  # the path under test: one server, not a cluster
     client.connection_pool.connection_class = CountingConnection
     client.script_flush()  # what the app does not load at start-up would show on a hop
@@ -200,25 +193,26 @@ def test_a_hops_commands_go_out_as_redis_py_packs_them(commands):
     assert b"".join(_hiredis_pack(commands)) == b"".join(connection.pack_commands(commands))
 
 
-def test_a_write_without_an_answer_is_unknown_and_one_never_sent_is_not(server, key_prefix):
+def test_a_write_without_an_answer_is_unknown_and_one_never_sent_is_not(own_redis_server,
+                                                                        key_prefix):
     """A hung server took the command (the kernel did) and answers nothing: the write's
     outcome is unknown, a read's is just a time-out; a closed port took nothing: a plain
     connection error for both. Then closing the store closes every connection it holds."""
     from ussd.errors import OutcomeUnknownError
     from ussd.store import Store
 
-    client = connect(Settings(redis_url=server.url, redis_timeout=0.3))
+    client = connect(Settings(redis_url=own_redis_server.url, redis_timeout=0.3))
     store = Store(client, prefix=key_prefix)
     commands = store._commands  # the object under test (Store builds it)
     assert commands.write(("SET", f"{key_prefix}:x", "1")) == ["OK"]
-    os.kill(server.pid, signal.SIGSTOP)
+    os.kill(own_redis_server.pid, signal.SIGSTOP)
     try:
         with pytest.raises(OutcomeUnknownError):
             commands.write(("SET", f"{key_prefix}:x", "2"))
         with pytest.raises(redis.exceptions.TimeoutError):
             commands.send(("GET", f"{key_prefix}:x"))
     finally:
-        os.kill(server.pid, signal.SIGCONT)
+        os.kill(own_redis_server.pid, signal.SIGCONT)
     assert commands.send(("GET", f"{key_prefix}:x")) == ["2"]  # it was applied, in the end
     held = list(commands.held.idle)
     assert held and all(connection.is_connected for connection in held)

@@ -12,7 +12,6 @@ import json
 import pytest
 import redis.exceptions
 from conftest import ALICE, BRUNO, LAST_MONTH, seed_subscribers
-from redis_servers import RedisServer
 
 from ussd.consumption import Increment, MonthTotal
 from ussd.rules import Channel
@@ -25,16 +24,10 @@ from ussd.store.scripts import Scripts
 pytestmark = pytest.mark.real_redis
 
 
-@pytest.fixture(scope="module")
-def server():
-    with RedisServer({"save": ""}) as server:
-        yield server
-
-
 @pytest.fixture
-def store(server, key_prefix):
+def store(own_redis_server, key_prefix):
     """The store on its own server, its scripts loaded at start-up as ``ussd serve`` does."""
-    store = Store(connect(Settings(redis_url=server.url)), prefix=key_prefix)
+    store = Store(connect(Settings(redis_url=own_redis_server.url)), prefix=key_prefix)
     assert store.load_scripts()
     seed_subscribers(store)
     yield store
@@ -77,11 +70,11 @@ def test_an_outbox_acknowledgement_after_redis_lost_the_scripts(store, service):
     assert json.loads(receipt.body) == {"id": entry.event_id}
 
 
-def test_the_queue_scripts_are_loaded_again_once_then_the_refusal_is_raised(server, monkeypatch,
-                                                                            key_prefix):
+def test_the_queue_scripts_are_loaded_again_once_then_the_refusal_is_raised(
+        own_redis_server, monkeypatch, key_prefix):
     """A Redis that lost the scripts again right after they were loaded: one more try, not a
     loop."""
-    client = connect(Settings(redis_url=server.url))
+    client = connect(Settings(redis_url=own_redis_server.url))
     scripts = Scripts(client, write=client.execute_command)
     loads = []
     monkeypatch.setattr(scripts, "load", lambda: loads.append("load"))  # loads nothing
