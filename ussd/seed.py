@@ -132,8 +132,8 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
     problems = _Problems()
     try:
         with open(path, "rb") as raw:
-            counted = CountingReader(raw, progress)
-            handle = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
+            reader = CountingReader(raw, progress)
+            handle = io.TextIOWrapper(reader, encoding="utf-8-sig", newline="")
             lines = csv.reader(handle)
             header = next(lines, None)
             if header is None:
