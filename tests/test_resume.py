@@ -245,6 +245,52 @@ def test_0_on_a_refusal_of_the_confirmation_goes_back_to_the_list_and_nothing_br
     assert stored(service) == ("tigre", 1, 1)
 
 
+def test_a_refusal_a_resumed_confirmation_gets_is_resumed_on_the_list(gateway, client,
+                                                                      service):
+    """The confirmation resumed is decided again and refused (the profile got elsewhere
+    meanwhile); dropped there in turn, a redial offers to resume again, on the list ``0``
+    would go back to, drawn from the standing of that moment. Nothing applied by resuming."""
+    dropped_at_confirmation(gateway, client)
+    assert service.migrate(ALICE, Profile.TIGRE, Channel.WEB).approved  # meanwhile, on the web
+    second = gateway(client, ALICE)
+    assert second.dial() == RESUME
+    assert second.send("1") == ALREADY_TIGRE
+    second.time_out()
+    assert service.migrate(ALICE, Profile.DAUPHIN, Channel.WEB).approved  # and again
+    third = gateway(client, ALICE)
+    assert third.dial() == RESUME
+    assert third.send("1") == Screen(PROFILES.text.replace(" (actuel)", "").replace(
+        "Dauphin", "Dauphin (actuel)"), False)  # the list as of now, not the refusal
+    assert stored(service) == ("dauphin", 2, 2)
+    assert third.send("2") == Screen(CONFIRM_TIGRE.text.replace("restera 2", "restera 0"),
+                                     False)  # decided on the figures of this moment
+    assert third.send("0") == Screen(PROFILES.text.replace(" (actuel)", "").replace(
+        "Dauphin", "Dauphin (actuel)"), False)
+    assert third.send("0") == MAIN
+
+
+def test_a_refusal_for_credit_a_resumed_confirmation_gets_is_resumed_on_the_list(
+        gateway, client, service):
+    """The same with the credit corrected down meanwhile (not enough for Tigre), then
+    posted up again before the second redial: the list, and Tigre confirmed as of now."""
+    dropped_at_confirmation(gateway, client)
+    service.store.admin.put_consumption([(ALICE, LAST_MONTH, 1200)])  # corrected down
+    second = gateway(client, ALICE)
+    assert second.dial() == RESUME
+    assert second.send("1") == Screen(
+        "Migration vers Tigre impossible: il faut au moins 2.500 F CFA de crédit consommé le "
+        f"mois passé. Vous avez consommé 1.200 F CFA.\n{NAV}", False)
+    second.time_out()
+    service.store.admin.put_consumption([(ALICE, LAST_MONTH, 3000)])  # and posted up again
+    third = gateway(client, ALICE)
+    assert third.dial() == RESUME
+    assert third.send("1") == PROFILES
+    assert stored(service) == ("novamix", 0, 0)  # resuming applied nothing
+    assert third.send("2") == CONFIRM_TIGRE
+    assert third.send("1") == MIGRATED_TIGRE
+    assert stored(service) == ("tigre", 1, 1)
+
+
 @pytest.mark.parametrize(("back", "resumed"), [
     (("main", "profiles"), PROFILES), (("main", "profiles", "confirm"), PROFILES), ((), MAIN)])
 def test_a_confirmation_kept_without_its_target_resumes_on_the_list(gateway, client, service,
