@@ -160,6 +160,18 @@ def test_a_dialogue_that_reached_its_end_is_not_resumed(gateway, client, service
     assert gateway(client, ALICE).dial() == MAIN
 
 
+def test_the_monthly_cap_reached_from_the_list_is_not_resumed(gateway, client, service):
+    """A refusal no profile lifts ends the dialogue: nothing is kept, though the list that
+    asked was shown by the hop before."""
+    for target in (Profile.DAUPHIN, Profile.NOVAMIX, Profile.DAUPHIN):
+        assert service.migrate(ALICE, target, Channel.WEB).approved
+    phone = gateway(client, ALICE)
+    phone.dial()
+    phone.send("1")
+    assert phone.send("2") == LIMIT_REACHED
+    assert gateway(client, ALICE).dial() == MAIN
+
+
 def test_a_cancelled_request_is_not_resumed(gateway, client):
     phone = gateway(client, ALICE)
     phone.dial()
@@ -379,6 +391,8 @@ def test_what_a_hop_leaves_to_resume(menu):
         assert resumable(menu, nothing, POLICY) is None, nothing.screen
     # A refusal keeps the list that asked, as the hop before showed it; none if none did.
     listed = Shown(hop=2, screen="profiles", values={"current": "novamix"})
+    capped = Session("limit_reached", back=("main", "profiles"), hop=3, recent=(listed,))
+    assert resumable(menu, capped, POLICY) is None  # the end: no profile lifts it
     for refusal in (Session("insufficient", values={"required": 2500, "consumed": 1200},
                             back=("main", "profiles"), hop=3, recent=(listed,)),
                     Session("same_profile", values={"target": "novamix"},
