@@ -49,6 +49,9 @@ def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
     """
     if session.suspended is not None:
         return session.suspended.dumps()
+    if (session.screen == menu.start or session.screen in menu.system.values()
+            or ended(menu, session, policy)):
+        return None  # a refusal that ends the dialogue (the monthly cap) too
     if session.screen in refusals(menu):
         asked = session.back[-1] if session.back else None
         shown = next((each for each in session.recent if each.screen == asked), None)
@@ -56,9 +59,6 @@ def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
             return None
         return Session(screen=shown.screen, language=session.language, values=shown.values,
                        back=session.back[:-1], page=shown.page).dumps()
-    if (session.screen == menu.start or session.screen in menu.system.values()
-            or ended(menu, session, policy)):
-        return None
     return session.changed(hop=0, recent=()).dumps()
 
 
