@@ -400,6 +400,19 @@ def test_what_a_hop_leaves_to_resume(menu):
         assert Session.loads(resumable(menu, refusal, POLICY)) == Session(
             "profiles", values={"current": "novamix"}, back=("main",)), refusal.screen
         assert resumable(menu, refusal.changed(recent=()), POLICY) is None, refusal.screen
+    # Reached by resuming (the confirmation resumed, decided again, refused): the list that
+    # asked was shown before the drop; kept without its figures (drawn again when resumed),
+    # after a wrong input on the refusal too; not when the hop that led there showed another.
+    prompted = Shown(hop=1, screen="resume", values={})
+    refused = Session("same_profile", values={"target": "tigre"}, back=("main", "profiles"),
+                      hop=2, recent=(prompted,))
+    wrong = refused.changed(invalid=1, hop=3,
+                            recent=(Shown(2, "same_profile", refused.values), prompted))
+    for again in (refused, wrong):
+        assert Session.loads(resumable(menu, again, POLICY)) == Session("profiles",
+                                                                        back=("main",))
+    homed = refused.changed(hop=3, recent=(Shown(2, "main", {}), prompted))  # 2, then 1*2
+    assert resumable(menu, homed, POLICY) is None
     prompt = Session("resume", suspended=confirm.changed(hop=0))
     assert resumable(menu, prompt, POLICY) == confirm.changed(hop=0).dumps()
 

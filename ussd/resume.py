@@ -11,16 +11,20 @@ refusal no profile lifts, a cancellation) or the subscriber ends it themselves (
 (Africa's Talking ``Incomplete``/``Failed``, Hubtel ``Timeout``, Flares ``abort=error``).
 
 A refusal that leaves the dialogue open (the profile already held, not enough credit
-consumed: "0" goes back to the list) keeps the list that asked, as the hop before showed it:
+consumed: "0" goes back to the list) keeps the screen that asked, as the hop before showed it
+(the list; the confirmation for a refusal on confirming, decided again when resumed, below):
 resumed, the subscriber chooses again and is decided on that moment's figures, never shown a
 refusal whose figures may have changed since (credit posted meanwhile). A refusal reached
-with the list in the same hop (``#121*1*2#``) keeps nothing. A screen resumed that shows the
-subscriber's standing (the list's current profile, "my profile") is drawn again from the
-standing of that moment; a confirmation is decided again on that moment's standing (the
-subscriber may have migrated through another channel meanwhile): shown again with the
-migrations left now, or, when the choice no longer stands, the refusal choosing it on the
-list would give now (the monthly cap reached: the end; the profile now held: "0" back to
-the list), never the figures it showed when it was dropped.
+with the list in the same hop (``#121*1*2#``) keeps nothing. A refusal a resumed
+confirmation gets (below) keeps the list that asked too, which the dialogue showed before it
+was dropped: without its figures, since no hop of the new session showed it. A screen resumed
+that shows the subscriber's standing (the list's current profile, "my profile") is drawn
+again from the standing of that moment; a confirmation is decided again on that moment's
+standing (the subscriber may have migrated through another channel meanwhile): shown again
+with the migrations left now, or, when the choice no longer stands, the refusal choosing it on
+the list would give now (the monthly cap reached: the end; the profile now held, or the
+credit corrected down: "0" back to the list, and the list resumed if dropped there), never
+the figures it showed when it was dropped.
 
 When the same number dials the plain code again (a new session, any gateway) and the marker is
 there, the dialogue opens on the menu's resume screen (``[system] resume``, "Reprendre où vous
@@ -45,7 +49,9 @@ def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
     Not the start screen (starting afresh is the same), nor a system screen or one that
     ends the dialogue (a result is never resumed past). While the resume screen asks, what
     it offers stays the thing to resume. A refusal that leaves the dialogue open keeps the
-    screen that asked, as the hop before showed it (None if no hop showed it, see above).
+    screen that asked, as the hop before showed it; when no hop showed it, the list without
+    its figures if the hop that led to the refusal showed the resume screen, else None (see
+    above).
     """
     if session.suspended is not None:
         return session.suspended.dumps()
@@ -55,10 +61,17 @@ def resumable(menu: Menu, session: Session, policy: Policy) -> str | None:
     if session.screen in refusals(menu):
         asked = session.back[-1] if session.back else None
         shown = next((each for each in session.recent if each.screen == asked), None)
-        if shown is None:
+        if shown is not None:
+            return Session(screen=shown.screen, language=session.language, values=shown.values,
+                           back=session.back[:-1], page=shown.page).dumps()
+        # None showed it in this session: the resumed screen decided again, refused, when the
+        # hop that led here showed the resume screen. The list was shown before the drop: kept
+        # without figures, drawn again from the standing when resumed, as any list is.
+        led = next((each.screen for each in session.recent if each.screen != session.screen),
+                   None)
+        if asked is None or led != menu.system["resume"]:
             return None
-        return Session(screen=shown.screen, language=session.language, values=shown.values,
-                       back=session.back[:-1], page=shown.page).dumps()
+        return Session(screen=asked, language=session.language, back=session.back[:-1]).dumps()
     return session.changed(hop=0, recent=()).dumps()
 
 
