@@ -168,6 +168,53 @@ def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store,
     assert stored(redis_client, key_prefix) == before
 
 
+def body_error(name: str, message: str) -> dict:
+    return {"location": "body", "name": name, "message": message}
+
+
+NOT_BEFORE_0 = "Input should be greater than or equal to 0"
+
+
+@pytest.mark.parametrize(("body", "errors"), [
+    # Before, pydantic's amount alone: the entry it found malformed was not checked further.
+    ({"months": [{"msisdn": "abc", "month": "2026-13", "amount": -5},
+                 {"msisdn": "0700000001", "month": LAST_MONTH, "amount": 10}]},
+     [body_error("months.0.msisdn", "not a phone number: 'abc'"),
+      body_error("months.0.month", "not a YYYY-MM month: '2026-13'"),
+      body_error("months.0.amount", NOT_BEFORE_0)]),  # once: pydantic's, not checked again
+    # Before, id and amount alone; the id once, though both pydantic and the checks refuse "".
+    ({"increments": [{"id": "", "msisdn": "abc", "amount": -1, "at": "nope"}]},
+     [body_error("increments.0.id", "String should have at least 1 character"),
+      body_error("increments.0.msisdn", "not a phone number: 'abc'"),
+      body_error("increments.0.amount", NOT_BEFORE_0),
+      body_error("increments.0.at", "an ISO 8601 moment with its offset "
+                                    "(2026-11-15T10:00:00+00:00), got 'nope'")]),
+    # Before, the amount alone: no subscriber was looked up for a malformed entry.
+    ({"months": [{"msisdn": NOBODY, "month": LAST_MONTH, "amount": "10"}]},
+     [body_error("months.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("months.0.amount", "Input should be a valid integer")]),
+    # Well formed (checked in the view); before, the month alone: none looked up without one.
+    ({"months": [{"msisdn": NOBODY, "month": "2026-13", "amount": 10}]},
+     [body_error("months.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("months.0.month", "not a YYYY-MM month: '2026-13'")]),
+    ({"increments": [{"msisdn": NOBODY, "amount": 1, "at": "2026-11-16T10:00:00+00:00",
+                      "note": 1}]},
+     [body_error("increments.0.id", "Field required"),
+      body_error("increments.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("increments.0.at", "2026-11-16T10:00:00+00:00 has not come yet"),
+      body_error("increments.0.note", "Extra inputs are not permitted")]),
+], ids=["month", "increment", "unknown-and-malformed", "unknown-and-refused", "every-kind"])
+def test_every_bad_field_of_an_entry_is_named_once(feed_api, redis_client, key_prefix, body,
+                                                   errors):
+    before = stored(redis_client, key_prefix)
+    answer = post(feed_api, body)
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    problem = answer.get_json()
+    assert problem["type"] == "/api/v1/problems/invalid-request"
+    assert problem["errors"] == errors  # by entry, each one's fields in their order
+    assert stored(redis_client, key_prefix) == before
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:00"])
 def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_client, key_prefix,
                                                                at):
@@ -181,6 +228,8 @@ def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_cl
     assert answer.get_json()["errors"] == [
         {"location": "body", "name": "increments.0.at",
          "message": f"{at} is out of range: before year 1 in the operator's time zone"},
+        {"location": "body", "name": "increments.1.msisdn",
+         "message": "no subscriber +2250700000099"},
         {"location": "body", "name": "increments.1.amount",
          "message": "Input should be a valid integer"}]
     alone = post(feed_api, {"increments": [  # well formed: checked in the view, the same way
