@@ -104,7 +104,7 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store, redis_
     assert answer.mimetype == "application/problem+json"
     problem = answer.get_json()
     assert (problem["status"], problem["detail"]) == (
-        400, "The request has bad entries: 7 bad entries, nothing applied.")
+        400, "The request has bad entries: 7 errors, nothing applied.")
     assert problem["errors"] == [  # in the order of the entries
         # Named with the rest, not on a second try once the others are mended.
         {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"},
@@ -152,7 +152,7 @@ def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store,
     problem = answer.get_json()
     assert (problem["type"], problem["status"], problem["detail"]) == (
         "/api/v1/problems/invalid-request", 400,
-        "The request has bad entries: 6 bad entries, nothing applied.")
+        "The request has bad entries: 6 errors, nothing applied.")
     assert [(error["location"], error["name"]) for error in problem["errors"]] == [
         ("body", "months.0.amount"), ("body", "months.1.msisdn"), ("body", "months.2.note"),
         ("body", "months.3.month"), ("body", "increments.0.msisdn"), ("body", "increments.1.at")]
@@ -210,7 +210,9 @@ def test_every_bad_field_of_an_entry_is_named_once(feed_api, redis_client, key_p
     answer = post(feed_api, body)
     assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
     problem = answer.get_json()
-    assert problem["type"] == "/api/v1/problems/invalid-request"
+    assert (problem["type"], problem["detail"]) == (
+        "/api/v1/problems/invalid-request",
+        f"The request has bad entries: {len(errors)} errors, nothing applied.")
     assert problem["errors"] == errors  # by entry, each one's fields in their order
     assert stored(redis_client, key_prefix) == before
 

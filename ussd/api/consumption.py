@@ -1,7 +1,7 @@
 """``POST /api/v1/consumption``: billing feeds consumption in (scope ``consumption:write``).
 
 The request and its answer as models (``openapi.py`` documents them with the rest); the entries
-are checked and applied by :mod:`ussd.consumption`: every bad entry named in one ``400``
+are checked and applied by :mod:`ussd.consumption`: every bad field named in one ``400``
 problem and nothing applied, or everything applied. A field pydantic refuses (a string for an
 amount, a field missing) is named with those the checks refuse (no such subscriber, a month to
 come), in one problem: when spectree has found fields malformed, :func:`check_entries` runs
