@@ -217,6 +217,56 @@ def test_every_bad_field_of_an_entry_is_named_once(feed_api, redis_client, key_p
     assert stored(redis_client, key_prefix) == before
 
 
+def send(client, data: str):
+    """POST ``data`` as it is, a JSON text of billing's."""
+    return client.post("/api/v1/consumption", data=data, content_type="application/json",
+                       headers={"Authorization": f"Bearer {BILLING}"})
+
+
+def test_a_member_given_twice_in_an_entry_is_named_with_the_other_bad_fields(
+        feed_api, redis_client, key_prefix):
+    """Before, each read as its last value: the entries were applied (were they good)."""
+    before = stored(redis_client, key_prefix)
+    answer = send(feed_api, (  # 0700000001 is ALICE, 0799999999 NOBODY, 2026-10 LAST_MONTH
+        '{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 10, "amount": -5},'
+        '            {"msisdn": "0799999999", "month": "2026-13", "amount": 1}],'
+        ' "increments": [{"id": "a", "msisdn": "abc", "id": "b", "amount": 1,'
+        '                 "at": "2026-11-15T09:00:00+00:00", "at": "2026-11-15T09:00:00+00:00"}]}'))
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json() == {
+        "type": "/api/v1/problems/invalid-request", "title": "The request is malformed",
+        "status": 400, "detail": "The request has bad entries: 6 errors, nothing applied.",
+        "errors": [  # the repeated ones not checked: neither amount -5 nor the id "b"
+            body_error("months.0.amount", "given more than once"),
+            body_error("months.1.msisdn", f"no subscriber {NOBODY}"),
+            body_error("months.1.month", "not a YYYY-MM month: '2026-13'"),
+            body_error("increments.0.id", "given more than once"),
+            body_error("increments.0.msisdn", "not a phone number: 'abc'"),
+            body_error("increments.0.at", "given more than once")]}
+    assert stored(redis_client, key_prefix) == before
+
+
+@pytest.mark.parametrize(("data", "name"), [
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1}], "months": []}',
+     "months"),
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1}],'
+     ' "x": {"a": 1, "a": 1}}', "x.a"),
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1, "amount": 1}]}',
+     "months.0.amount"),  # well formed either way, and the same value
+], ids=["a-list", "outside-the-entries", "an-entry-alone"])
+def test_a_body_with_a_member_given_twice_is_refused(feed_api, store, redis_client, key_prefix,
+                                                      data, name):
+    """A list of entries, or any member outside them, given twice: the body is malformed as a
+    whole, its entries not read; a member of an entry given twice is named even with the
+    same value, and the entry not applied."""
+    before = stored(redis_client, key_prefix)
+    answer = send(feed_api, data)
+    assert (answer.status_code, answer.get_json()["errors"]) == (
+        400, [body_error(name, "given more than once")])
+    assert stored(redis_client, key_prefix) == before
+    assert consumption(store, ALICE) == {LAST_MONTH: 3000}
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:00"])
 def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_client, key_prefix,
                                                                at):

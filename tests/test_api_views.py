@@ -38,6 +38,10 @@ ALICE_TO_TIGRE = {
 }
 
 
+KEY_RULE = ("must be 1 to 255 visible ASCII characters (no space), bare or as an RFC 8941 "
+            "string in double quotes")
+
+
 def problem(name: str, title: str, status: int, detail: str, **members) -> dict:
     return {"type": f"/api/v1/problems/{name}", "title": title, "status": status,
             "detail": detail, **members}
@@ -259,6 +263,43 @@ def test_a_malformed_body_is_400_naming_what_is_wrong(api, store, sent, errors):
     assert stored(store, ALICE) == before
 
 
+def repeated(name: str) -> dict:
+    return {"location": "body", "name": name, "message": "given more than once"}
+
+
+@pytest.mark.parametrize(("data", "errors"), [
+    # Before: 201, Dauphin, the last value read silently.
+    ('{"profile": "Tigre", "profile": "Dauphin"}', [repeated("profile")]),
+    ('{"profile": "Tigre", "profile": "Tigre"}', [repeated("profile")]),
+    ('{"profile": "Tigre", "x": [{"a": 1, "a": 2, "b": {"c": 1, "c": 2, "c": 3}}]}',
+     [repeated("x.0.a"), repeated("x.0.b.c")]),  # at any depth, each once, in the text's order
+    ('{"pr\\u006ffile": "Dauphin", "profile": "Tigre"}', [repeated("profile")]),  # one name
+], ids=["two-values", "one-value-twice", "deeper", "escaped"])
+def test_a_member_given_twice_is_400_and_nothing_is_applied(api, store, data, errors):
+    before = stored(store, ALICE)
+    response = api.migrate(ALICE, None, data=data, content_type="application/json")
+    assert (response.status_code, response.mimetype) == (400, "application/problem+json")
+    shown = "; ".join(f"body {error['name']}: given more than once" for error in errors)
+    assert response.get_json() == problem(
+        "invalid-request", "The request is malformed", 400,
+        f"The request is malformed: {shown}.", errors=errors)
+    assert stored(store, ALICE) == before
+    assert request_records(store, ALICE) == []
+    # Its key is free: the same key with a body read one way is applied.
+    assert api.migrate(ALICE, "Tigre").status_code == 201
+
+
+def test_a_member_given_twice_is_named_with_the_other_bad_parts(api, store):
+    response = api.migrate("12", None, key="a b", data='{"profile": 1, "profile": "Tigre"}',
+                           content_type="application/json")
+    assert response.get_json()["errors"] == [
+        {"location": "path", "name": "msisdn", "message": "not a Côte d'Ivoire mobile number "
+                                                          "(+225 and 10 digits, or the 10 digits "
+                                                          "alone)"},
+        repeated("profile"),
+        {"location": "header", "name": "Idempotency-Key", "message": KEY_RULE}]
+
+
 def test_every_bad_part_is_named_at_once(api):
     response = api.migrate("12", None, key=None, data="[", content_type="application/json")
     assert response.get_json() == problem(
@@ -270,10 +311,6 @@ def test_every_bad_part_is_named_at_once(api):
                  "number (+225 and 10 digits, or the 10 digits alone)"},
                 {"location": "body", "name": "", "message": "not a JSON object"},
                 {"location": "header", "name": "Idempotency-Key", "message": "Field required"}])
-
-
-KEY_RULE = ("must be 1 to 255 visible ASCII characters (no space), bare or as an RFC 8941 "
-            "string in double quotes")
 
 
 @pytest.mark.parametrize(("key", "message"), [
