@@ -104,7 +104,7 @@ def test_every_bad_entry_is_named_and_nothing_is_applied(feed_api, store, redis_
     assert answer.mimetype == "application/problem+json"
     problem = answer.get_json()
     assert (problem["status"], problem["detail"]) == (
-        400, "The request has bad entries: 7 bad entries, nothing applied.")
+        400, "The request has bad entries: 7 errors, nothing applied.")
     assert problem["errors"] == [  # in the order of the entries
         # Named with the rest, not on a second try once the others are mended.
         {"location": "body", "name": "months.1.msisdn", "message": f"no subscriber {NOBODY}"},
@@ -152,7 +152,7 @@ def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store,
     problem = answer.get_json()
     assert (problem["type"], problem["status"], problem["detail"]) == (
         "/api/v1/problems/invalid-request", 400,
-        "The request has bad entries: 6 bad entries, nothing applied.")
+        "The request has bad entries: 6 errors, nothing applied.")
     assert [(error["location"], error["name"]) for error in problem["errors"]] == [
         ("body", "months.0.amount"), ("body", "months.1.msisdn"), ("body", "months.2.note"),
         ("body", "months.3.month"), ("body", "increments.0.msisdn"), ("body", "increments.1.at")]
@@ -168,6 +168,105 @@ def test_malformed_and_refused_entries_are_named_in_one_problem(feed_api, store,
     assert stored(redis_client, key_prefix) == before
 
 
+def body_error(name: str, message: str) -> dict:
+    return {"location": "body", "name": name, "message": message}
+
+
+NOT_BEFORE_0 = "Input should be greater than or equal to 0"
+
+
+@pytest.mark.parametrize(("body", "errors"), [
+    # Before, pydantic's amount alone: the entry it found malformed was not checked further.
+    ({"months": [{"msisdn": "abc", "month": "2026-13", "amount": -5},
+                 {"msisdn": "0700000001", "month": LAST_MONTH, "amount": 10}]},
+     [body_error("months.0.msisdn", "not a phone number: 'abc'"),
+      body_error("months.0.month", "not a YYYY-MM month: '2026-13'"),
+      body_error("months.0.amount", NOT_BEFORE_0)]),  # once: pydantic's, not checked again
+    # Before, id and amount alone; the id once, though both pydantic and the checks refuse "".
+    ({"increments": [{"id": "", "msisdn": "abc", "amount": -1, "at": "nope"}]},
+     [body_error("increments.0.id", "String should have at least 1 character"),
+      body_error("increments.0.msisdn", "not a phone number: 'abc'"),
+      body_error("increments.0.amount", NOT_BEFORE_0),
+      body_error("increments.0.at", "an ISO 8601 moment with its offset "
+                                    "(2026-11-15T10:00:00+00:00), got 'nope'")]),
+    # Before, the amount alone: no subscriber was looked up for a malformed entry.
+    ({"months": [{"msisdn": NOBODY, "month": LAST_MONTH, "amount": "10"}]},
+     [body_error("months.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("months.0.amount", "Input should be a valid integer")]),
+    # Well formed (checked in the view); before, the month alone: none looked up without one.
+    ({"months": [{"msisdn": NOBODY, "month": "2026-13", "amount": 10}]},
+     [body_error("months.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("months.0.month", "not a YYYY-MM month: '2026-13'")]),
+    ({"increments": [{"msisdn": NOBODY, "amount": 1, "at": "2026-11-16T10:00:00+00:00",
+                      "note": 1}]},
+     [body_error("increments.0.id", "Field required"),
+      body_error("increments.0.msisdn", f"no subscriber {NOBODY}"),
+      body_error("increments.0.at", "2026-11-16T10:00:00+00:00 has not come yet"),
+      body_error("increments.0.note", "Extra inputs are not permitted")]),
+], ids=["month", "increment", "unknown-and-malformed", "unknown-and-refused", "every-kind"])
+def test_every_bad_field_of_an_entry_is_named_once(feed_api, redis_client, key_prefix, body,
+                                                   errors):
+    before = stored(redis_client, key_prefix)
+    answer = post(feed_api, body)
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    problem = answer.get_json()
+    assert (problem["type"], problem["detail"]) == (
+        "/api/v1/problems/invalid-request",
+        f"The request has bad entries: {len(errors)} errors, nothing applied.")
+    assert problem["errors"] == errors  # by entry, each one's fields in their order
+    assert stored(redis_client, key_prefix) == before
+
+
+def send(client, data: str):
+    """POST ``data`` as it is, a JSON text of billing's."""
+    return client.post("/api/v1/consumption", data=data, content_type="application/json",
+                       headers={"Authorization": f"Bearer {BILLING}"})
+
+
+def test_a_member_given_twice_in_an_entry_is_named_with_the_other_bad_fields(
+        feed_api, redis_client, key_prefix):
+    """Before, each read as its last value: the entries were applied (were they good)."""
+    before = stored(redis_client, key_prefix)
+    answer = send(feed_api, (  # 0700000001 is ALICE, 0799999999 NOBODY, 2026-10 LAST_MONTH
+        '{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 10, "amount": -5},'
+        '            {"msisdn": "0799999999", "month": "2026-13", "amount": 1}],'
+        ' "increments": [{"id": "a", "msisdn": "abc", "id": "b", "amount": 1,'
+        '                 "at": "2026-11-15T09:00:00+00:00", "at": "2026-11-15T09:00:00+00:00"}]}'))
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json() == {
+        "type": "/api/v1/problems/invalid-request", "title": "The request is malformed",
+        "status": 400, "detail": "The request has bad entries: 6 errors, nothing applied.",
+        "errors": [  # the repeated ones not checked: neither amount -5 nor the id "b"
+            body_error("months.0.amount", "given more than once"),
+            body_error("months.1.msisdn", f"no subscriber {NOBODY}"),
+            body_error("months.1.month", "not a YYYY-MM month: '2026-13'"),
+            body_error("increments.0.id", "given more than once"),
+            body_error("increments.0.msisdn", "not a phone number: 'abc'"),
+            body_error("increments.0.at", "given more than once")]}
+    assert stored(redis_client, key_prefix) == before
+
+
+@pytest.mark.parametrize(("data", "name"), [
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1}], "months": []}',
+     "months"),
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1}],'
+     ' "x": {"a": 1, "a": 1}}', "x.a"),
+    ('{"months": [{"msisdn": "0700000001", "month": "2026-10", "amount": 1, "amount": 1}]}',
+     "months.0.amount"),  # well formed either way, and the same value
+], ids=["a-list", "outside-the-entries", "an-entry-alone"])
+def test_a_body_with_a_member_given_twice_is_refused(feed_api, store, redis_client, key_prefix,
+                                                      data, name):
+    """A list of entries, or any member outside them, given twice: the body is malformed as a
+    whole, its entries not read; a member of an entry given twice is named even with the
+    same value, and the entry not applied."""
+    before = stored(redis_client, key_prefix)
+    answer = send(feed_api, data)
+    assert (answer.status_code, answer.get_json()["errors"]) == (
+        400, [body_error(name, "given more than once")])
+    assert stored(redis_client, key_prefix) == before
+    assert consumption(store, ALICE) == {LAST_MONTH: 3000}
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:00"])
 def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_client, key_prefix,
                                                                at):
@@ -181,6 +280,8 @@ def test_a_moment_before_year_1_in_abidjan_is_named_not_a_500(feed_api, redis_cl
     assert answer.get_json()["errors"] == [
         {"location": "body", "name": "increments.0.at",
          "message": f"{at} is out of range: before year 1 in the operator's time zone"},
+        {"location": "body", "name": "increments.1.msisdn",
+         "message": "no subscriber +2250700000099"},
         {"location": "body", "name": "increments.1.amount",
          "message": "Input should be a valid integer"}]
     alone = post(feed_api, {"increments": [  # well formed: checked in the view, the same way

@@ -1,10 +1,13 @@
-"""The Flask shell (ussd/web.py): health, readiness, metrics, and a malformed query string."""
+"""The Flask shell (ussd/web.py): health, readiness, metrics, a malformed query string, and
+the JSON request bodies are read with."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
+import pytest
 from conftest import ALICE, BRUNO, CELINE
 
 from ussd.web import create_app
@@ -154,6 +157,25 @@ def test_a_query_string_of_raw_bytes_reaches_the_dialect_as_text(client):
         "Choix invalide.\nOrange #121#\n1. Changer de profil\n2. Mon profil\n"
         "3. Conditions de migration"
         "\n4. Language / Langue")
+
+
+@pytest.mark.parametrize("text", [
+    b'{"profile": "Tigre"}', '{"a": [1, {"b": null}], "c": "\u00e9"}'.encode("utf-16"),
+    b'\xef\xbb\xbf{"a": 1}', '{"a": 2.5, "b": "\u00e9", "c": [true, false]}', b"[]",
+    b'"x"', b'{"a": {"a": {"a": 1}}}', b'[{"a": 1}, {"a": 1}]',
+])
+def test_the_apps_json_reads_a_body_as_the_standard_library_does(client, text):
+    assert client.application.json.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", [
+    b'{"profile": "Tigre", "profile": "Dauphin"}', b'{"a": 1, "a": 1}',
+    b'[{"b": {"c": 1, "c": 2}}]', '{"a": 1, "\\u0061": 2}', b'{"a": 1, "b": 2, "a": 3}',
+])
+def test_the_apps_json_refuses_a_member_name_given_twice(client, text):
+    """Not read as its last value: the API's bodies are read through it (a 400 problem)."""
+    with pytest.raises(ValueError, match="given more than once"):
+        client.application.json.loads(text)
 
 
 NESTED = "[" * 1500 + "]" * 1500  # 3 KB, deeper than the JSON parser goes

@@ -9,10 +9,10 @@ Two kinds of entry, up to 1,000 a request:
 
 Every entry is checked before anything is written: a number that is not a subscriber's, a month
 or a moment not come yet, an amount out of range, an id or a subscriber's month given twice;
-each bad entry is named (``months.3.msisdn``), in the order of the entries, and nothing is
-applied. Then the totals are set and the increments added, one atomic script per bucket of
-subscribers (``keys.py``): a request whose write is cut short by an outage can be sent again
-whole, since totals are set, not added, and increments are counted once by id.
+each bad field of each entry is named (``months.3.msisdn``), in the order of the entries, and
+nothing is applied. Then the totals are set and the increments added, one atomic script per
+bucket of subscribers (``keys.py``): a request whose write is cut short by an outage can be sent
+again whole, since totals are set, not added, and increments are counted once by id.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from .phone import normalize_msisdn
 
 MAX_ENTRIES = 1000
 ENTRY_KINDS = ("months", "increments")  # a request's lists of entries, in the order checked
+# An entry's fields, in the order its errors are named.
+ENTRY_FIELDS = {"months": ("msisdn", "month", "amount"),
+                "increments": ("id", "msisdn", "amount", "at")}
 MAX_AMOUNT = 10**12  # as seed.MAX_AMOUNT
 MAX_ID = 128
 INCREMENT_IDS_DAYS = 70  # past the month after the increment's: no rule reads it by then
@@ -64,13 +67,18 @@ class Fed:
 
 def check(body: dict, now: datetime, zone: ZoneInfo, known: Callable[[list[str]], set[str]],
           malformed: Collection[str] = ()) -> tuple[list[MonthTotal], list[Increment]]:
-    """The entries of a request body, checked; InvalidConsumptionError naming every bad one, in
-    the order of the entries (``known(numbers)`` says which numbers are subscribers). The
-    entries of ``malformed`` (``months.3``), named already for their form, are passed over."""
+    """The entries of a request body, checked; InvalidConsumptionError naming every bad field of
+    every entry, in the order of the entries (``known(numbers)`` says which numbers are
+    subscribers). What ``malformed`` names, for its form already, is not checked again: an
+    entry (``months.3``) is passed over, a field (``months.3.amount``) alone, the entry's other
+    fields checked still."""
     errors: list[dict] = []
 
     def bad(name: str, message: str) -> None:
         errors.append({"location": "body", "name": name, "message": message})
+
+    def unnamed(where: str, field: str) -> bool:
+        return f"{where}.{field}" not in malformed
 
     raw_months, raw_increments = body.get("months") or [], body.get("increments") or []
     if not raw_months and not raw_increments:
@@ -88,38 +96,49 @@ def check(body: dict, now: datetime, zone: ZoneInfo, known: Callable[[list[str]]
         where = f"months.{index}"
         if where in malformed:
             continue
-        msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
-        month, amount = entry.get("month"), entry.get("amount")
-        if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
-            bad(f"{where}.month", f"not a YYYY-MM month: {month!r}")
-            month = None
-        elif month > this_month:
-            bad(f"{where}.month", f"{month} has not begun (this month is {this_month})")
-        _amount(amount, f"{where}.amount", bad)
+        msisdn = month = None
+        if unnamed(where, "msisdn"):
+            msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
+        if unnamed(where, "month"):
+            month = entry.get("month")
+            if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
+                bad(f"{where}.month", f"not a YYYY-MM month: {month!r}")
+                month = None
+            elif month > this_month:
+                bad(f"{where}.month", f"{month} has not begun (this month is {this_month})")
+        if unnamed(where, "amount"):
+            _amount(entry.get("amount"), f"{where}.amount", bad)
+        if msisdn:  # looked up whatever the entry's other fields
+            numbers.setdefault(msisdn, []).append(f"{where}.msisdn")
         if msisdn and month:
             if (msisdn, month) in seen_months:
                 bad(where, f"repeats months.{seen_months[msisdn, month]} ({msisdn}, {month})")
             seen_months[msisdn, month] = index
-            numbers.setdefault(msisdn, []).append(f"{where}.msisdn")
-            totals.append(MonthTotal(msisdn, month, amount))
+            totals.append(MonthTotal(msisdn, month, entry.get("amount")))
     for index, entry in enumerate(raw_increments):
         where = f"increments.{index}"
         if where in malformed:
             continue
-        msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
-        identity, at, amount = entry.get("id"), entry.get("at"), entry.get("amount")
-        if not isinstance(identity, str) or not 0 < len(identity) <= MAX_ID:
-            bad(f"{where}.id", f"an id of 1 to {MAX_ID} characters, got {identity!r}")
-            identity = None
-        elif identity in seen_ids:
-            bad(f"{where}.id", f"repeats increments.{seen_ids[identity]}'s id")
-        else:
-            seen_ids[identity] = index
-        month = _month_of(at, now, zone, f"{where}.at", bad)
-        _amount(amount, f"{where}.amount", bad)
-        if msisdn and identity and month:
+        msisdn = identity = month = None
+        if unnamed(where, "msisdn"):
+            msisdn = _number(entry.get("msisdn"), f"{where}.msisdn", bad)
+        if unnamed(where, "id"):
+            identity = entry.get("id")
+            if not isinstance(identity, str) or not 0 < len(identity) <= MAX_ID:
+                bad(f"{where}.id", f"an id of 1 to {MAX_ID} characters, got {identity!r}")
+                identity = None
+            elif identity in seen_ids:
+                bad(f"{where}.id", f"repeats increments.{seen_ids[identity]}'s id")
+            else:
+                seen_ids[identity] = index
+        if unnamed(where, "at"):
+            month = _month_of(entry.get("at"), now, zone, f"{where}.at", bad)
+        if unnamed(where, "amount"):
+            _amount(entry.get("amount"), f"{where}.amount", bad)
+        if msisdn:
             numbers.setdefault(msisdn, []).append(f"{where}.msisdn")
-            increments.append(Increment(identity, msisdn, amount, month))
+        if msisdn and identity and month:
+            increments.append(Increment(identity, msisdn, entry.get("amount"), month))
     if numbers:  # looked up even when other entries are bad: every bad entry named at once
         subscribers = known(list(numbers))
         for msisdn, names in numbers.items():
@@ -133,11 +152,20 @@ def check(body: dict, now: datetime, zone: ZoneInfo, known: Callable[[list[str]]
 
 def by_entry(errors: list[dict]) -> list[dict]:
     """``errors`` in the order of the entries they name: the request's own first, then
-    ``months`` and ``increments`` by index; an entry's errors in the order they were found."""
+    ``months`` and ``increments`` by index; an entry's own (``months.3``) before its fields',
+    its fields' in the order of :data:`ENTRY_FIELDS`, then any other member's; errors of one
+    field in the order they were found."""
 
-    def order(error: dict) -> tuple[int, int]:
-        entry = entry_of(error["name"])
-        return (0, 0) if entry is None else (1 + ENTRY_KINDS.index(entry[0]), entry[1])
+    def order(error: dict) -> tuple[int, int, int]:
+        name = error["name"]
+        entry = entry_of(name)
+        if entry is None:
+            return (0, 0, 0)
+        kind, index = entry
+        fields = ENTRY_FIELDS[kind]
+        field = name.split(".", 2)[2] if name.count(".") >= 2 else None
+        rank = -1 if field is None else fields.index(field) if field in fields else len(fields)
+        return (1 + ENTRY_KINDS.index(kind), index, rank)
 
     return sorted(errors, key=order)
 

@@ -123,7 +123,8 @@ class InvalidConsumptionError(UssdError):
 
     def __init__(self, errors: list[dict]):
         self.errors = errors
-        super().__init__(f"{len(errors)} bad entr{'y' if len(errors) == 1 else 'ies'}, "
+        # Errors, not entries: an entry may have several bad fields.
+        super().__init__(f"{len(errors)} error{'' if len(errors) == 1 else 's'}, "
                          "nothing applied")
 
 

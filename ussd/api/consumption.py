@@ -1,15 +1,17 @@
 """``POST /api/v1/consumption``: billing feeds consumption in (scope ``consumption:write``).
 
 The request and its answer as models (``openapi.py`` documents them with the rest); the entries
-are checked and applied by :mod:`ussd.consumption`: every bad entry named in one ``400``
-problem and nothing applied, or everything applied. An entry pydantic refuses (a string for an
+are checked and applied by :mod:`ussd.consumption`: every bad field named in one ``400``
+problem and nothing applied, or everything applied. A field pydantic refuses (a string for an
 amount, a field missing) is named with those the checks refuse (no such subscriber, a month to
-come), in one problem: :func:`check_entries` runs the checks on the well-formed entries when
-spectree has found others malformed, so that billing mends its feed in one go.
+come), in one problem: when spectree has found fields malformed, :func:`check_entries` runs
+the checks on every other field, of the same entries too, so that billing mends its feed in
+one go.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any, NoReturn
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from ..consumption import ENTRY_KINDS, MAX_ENTRIES, by_entry, check, entry_of, feed
 from ..errors import InvalidConsumptionError
 from .models import Count
-from .openapi import check_request, model_errors
+from .openapi import check_request, model_errors, repeated_members
 from .problems import fail
 
 audit = logging.getLogger("ussd.api.audit")
@@ -78,11 +80,11 @@ def post_consumption(json: ConsumptionRequest) -> ConsumptionFed:
     `months` set a subscriber's total for a month (`YYYY-MM`, not after this month);
     `increments` add an amount to the month of `at` (in the operator's time zone) once per
     `id`: a record sent again is not counted again. Up to 1,000 entries, checked before
-    anything is written: every bad entry (malformed: a field missing or unknown, an amount
-    that is not a JSON integer; or refused: not a subscriber, a month or a moment to come, a
-    moment before year 1 in the operator's zone, an amount out of range, an id or a month
-    given twice) is named in one `400` problem, in the order of the entries, and nothing is
-    applied. Scope `consumption:write`.
+    anything is written: every bad field of every entry (malformed: missing, unknown or given
+    twice, an amount that is not a JSON integer; or refused: not a subscriber, a month or a
+    moment to come, a moment before year 1 in the operator's zone, an amount out of range, an
+    id or a month given twice) is named in one `400` problem, in the order of the entries, and
+    nothing is applied. Scope `consumption:write`.
     """
     service = current_app.extensions["ussd"]
     try:
@@ -103,23 +105,29 @@ def check_entries(req: Any, resp: Any, error: Exception | None, instance: Any,
     """The hook spectree calls once it has checked the body, before the view.
 
     A body spectree found malformed that is still an object of lists of up to 1,000 entries
-    gets one ``400`` naming its malformed entries (pydantic's words) and the well-formed ones
-    the checks refuse, by entry: not the first only, and the others on a second try. Any
-    other body is malformed as a whole (``openapi.check_request``): one that is not a JSON
-    object too, which spectree reads as ``{}`` and finds well formed."""
+    gets one ``400`` naming, by entry, its malformed fields (pydantic's words) and the other
+    fields the checks refuse (each field named once: one pydantic refused is not checked
+    again): not the first only, and the others on a second try. Any other body is malformed
+    as a whole (``openapi.check_request``): one that is not a JSON object too, which spectree
+    reads as ``{}`` and finds well formed. A member given twice in an entry is named so,
+    with the rest (its value is not checked); anywhere else, the body is malformed as a
+    whole."""
     body = request.get_json(silent=True)
     if error is None and isinstance(body, dict):
         return  # well formed: the view checks the entries
+    repeated = [] if body is not None else repeated_members(request.get_data())
+    if repeated and all(entry_of(member["name"]) for member in repeated):
+        body = json.loads(request.get_data())  # read now, each repeated member named below
     if not _entries_readable(body):
         _check_body(req, resp, error or ValueError("not a JSON object"), instance, model_adapter)
         return
-    errors = model_errors(ConsumptionRequest, body, "body")
-    malformed = {"{}.{}".format(*entry) for entry in map(entry_of, (e["name"] for e in errors))
-                 if entry is not None}
+    named = {member["name"] for member in repeated}
+    errors = repeated + [found for found in model_errors(ConsumptionRequest, body, "body")
+                         if found["name"] not in named]  # pydantic's word on a last value
     service = current_app.extensions["ussd"]
     try:
         check(body, service.clock(), service.zone, service.store.admin.known_subscribers,
-              malformed)
+              {found["name"] for found in errors})
     except InvalidConsumptionError as refused:
         errors += refused.errors
     _refuse(InvalidConsumptionError(by_entry(errors)))

@@ -7,10 +7,20 @@ the rules store them (``"insufficient_consumption"``, ``"web"``, ``"fr"``); amou
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from ..rules import Channel, Language, Reason
 
@@ -26,6 +36,9 @@ Amount = Annotated[int, Field(ge=0, description="F CFA")]
 # An Idempotency-Key: visible ASCII not starting with a quote, or an RFC 8941 string (quoted,
 # not empty, with \" and \\ as its only escapes): every value of it names a key (idempotency.py).
 IDEMPOTENCY_KEY_PATTERN = r'^(?:[!#-~][!-~]*|"(?:[!#-\[\]-~]|\\["\\])+")$'
+IDEMPOTENCY_KEY_RULE = ("must be 1 to 255 visible ASCII characters (no space), bare or as an "
+                        "RFC 8941 string in double quotes")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -74,6 +87,19 @@ class MigrationHeaders(BaseModel):
                     "with the same body, it gets the first answer and applies nothing again. "
                     "Visible ASCII, bare or as a quoted string (RFC 8941), which names its "
                     "content.")
+
+    @field_validator("idempotency_key", mode="wrap")
+    @classmethod
+    def _said_plainly(cls, value: object, checked: ValidatorFunctionWrapHandler) -> str:
+        """A value the pattern refuses is named by the rule, not by pydantic's words: the
+        pattern itself, or "at least 1 character" for a key with a byte that is not ASCII,
+        which granian hands over as "" (a WSGI server such as werkzeug's, as latin-1 text)."""
+        try:
+            return checked(value)
+        except ValidationError:
+            if isinstance(value, str) and not _IDEMPOTENCY_KEY.fullmatch(value):
+                raise PydanticCustomError("idempotency_key", IDEMPOTENCY_KEY_RULE) from None
+            raise  # too long, of visible ASCII: pydantic's words say it
 
 
 class Migration(BaseModel):

@@ -46,8 +46,10 @@ def check_request(*checked: tuple[type[BaseModel], str]) -> Callable[..., None]:
     It reads the subscriber's number in the path (normalised into ``g.msisdn``), and answers a
     ``400`` problem naming every bad part of the request: the number, and each model of
     ``checked`` (a model and where it is read, ``body`` or ``header``) checked again when
-    spectree found one bad, since it stops at the first. Nothing of it is logged (it may hold
-    a number or a token).
+    spectree found one bad, since it stops at the first. A body the app could not read as JSON
+    (a member given twice in it included: :func:`unread_body`) spectree reads as ``{}``: a
+    model that takes ``{}`` must check it itself (``consumption.check_entries``). Nothing of it
+    is logged (it may hold a number or a token).
     """
 
     def hook(req: Any, resp: Any, error: Exception | None, instance: Any,
@@ -65,8 +67,7 @@ def check_request(*checked: tuple[type[BaseModel], str]) -> Callable[..., None]:
             if location == "body":
                 source = request.get_json(silent=True)
                 if source is None:
-                    errors.append({"location": "body", "name": "", "message":
-                                   "not a JSON object" if request.get_data() else "no body"})
+                    errors.extend(unread_body(request.get_data()))
                     continue
             else:
                 source = dict(request.headers)
@@ -79,6 +80,47 @@ def check_request(*checked: tuple[type[BaseModel], str]) -> Callable[..., None]:
             fail("invalid-request", f"The request is malformed: {shown}.", errors=errors)
 
     return hook
+
+
+def unread_body(data: bytes) -> list[dict]:
+    """What is wrong with a body that is not JSON as the app reads it (``web.py``'s
+    ``RequestJSONProvider``): each member given more than once, or else that it is none."""
+    return repeated_members(data) or [{"location": "body", "name": "", "message":
+                                       "not a JSON object" if data else "no body"}]
+
+
+def repeated_members(data: bytes) -> list[dict]:
+    """The ``errors`` naming each member of the JSON text ``data`` given more than once in its
+    object (``months.0.amount``: the names and indexes from the top), once each, in the order
+    of the text; none when it is not JSON. Only on a body the app refused: it reads the body
+    again, keeping every member."""
+    try:
+        top = json.loads(data, object_pairs_hook=_Members)
+    except (ValueError, RecursionError):
+        return []
+    errors = []
+    stack: list[tuple[tuple, object, bool]] = [((), top, False)]
+    while stack:  # not recursive: as deep as the parser went
+        path, value, repeated = stack.pop()
+        if repeated:
+            errors.append({"location": "body", "name": ".".join(map(str, path)),
+                           "message": "given more than once"})
+        if isinstance(value, _Members):
+            counts: dict[str, int] = {}
+            inside = []
+            for name, item in value:
+                counts[name] = counts.get(name, 0) + 1
+                inside.append(((*path, name), item, counts[name] == 2))
+        elif isinstance(value, list):
+            inside = [((*path, index), item, False) for index, item in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(inside))
+    return errors
+
+
+class _Members(list):
+    """A JSON object's members, every one kept, in their order (name, value)."""
 
 
 def model_errors(model: type[BaseModel], source: object, location: str) -> list[dict]:

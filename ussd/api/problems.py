@@ -49,9 +49,10 @@ class ProblemType:
 
 PROBLEM_TYPES: Mapping[str, ProblemType] = {kind.name: kind for kind in (
     ProblemType("invalid-request", 400, "The request is malformed",
-                "A path parameter, header or body that cannot be read: each one is named in "
-                "`errors` (`location`, `name`, `message`). Fix the request; sending it again "
-                "as it is will fail the same way."),
+                "A path parameter, header or body that cannot be read (a JSON body with a "
+                "member given twice in one object included): each one is named in `errors` "
+                "(`location`, `name`, `message`). Fix the request; sending it again as it is "
+                "will fail the same way."),
     ProblemType("unauthorized", 401, "Missing or unknown bearer token",
                 "Send `Authorization: Bearer <token>` with the token of a client configured "
                 "on the server."),
