@@ -433,6 +433,25 @@ def test_flares_a_hop_of_a_session_we_no_longer_hold_is_refused_and_the_redial_r
     assert again.send("1") == Screen(PROFILES, False)
 
 
+
+def test_hubtel_a_response_on_a_session_we_no_longer_hold_is_refused_and_the_redial_resumes(
+        client, service):
+    """Our record expired while Hubtel kept the session: a ``Response`` carries this hop's
+    input alone, so walking it from the main menu would act on a screen never shown (the
+    confirmation's ``1`` opening the list); it is refused, and the redial resumes."""
+    session = Hubtel(client, ALICE)
+    session.dial()
+    session.send("1")
+    assert session.send("2").text.startswith("Migration vers Tigre")
+    service.store.redis.delete(session_key(service, session))  # as its TTL running out does
+    before = rejected("hubtel", "UnknownSessionError")
+    assert session.send("1") == NOT_RECOGNISED
+    assert rejected("hubtel", "UnknownSessionError") == before + 1
+    assert stored(service, ALICE)["profile"] == "novamix"  # nothing applied
+    again = Hubtel(client, ALICE)
+    assert again.dial() == Screen("Reprendre où vous en étiez ?\n1. Oui\n2. Non", False)
+    assert again.send("1").text.startswith("Migration vers Tigre")
+
 def rejected(gateway: str, reason: str) -> float:
     """``ussd_rejected_requests_total`` of ``gateway`` and ``reason`` in this process."""
     from prometheus_client import REGISTRY

@@ -47,9 +47,9 @@ class Hop:
     session (a dial: Hubtel's ``Initiation``, Flares' dialled code, Africa's Talking's empty
     ``text``), so that a session id the gateway ended and opens again is a new session.
     ``needs_session`` is True for a hop that names no service code and is no dial of ours
-    (Flares' inputs: only a first hop carries the code): on a session id we hold no record
-    of, it is another service's code sent to us or a session whose record we lost, and is
-    refused (``UnknownSessionError``).
+    (Flares' inputs: only a first hop carries the code; Hubtel's ``Response``, this hop's input
+    alone): on a session id we hold no record of, it is another service's code sent to us or
+    a session whose record we lost, and is refused (``UnknownSessionError``).
     ``msisdn`` is normalised (E.164).
     """
 

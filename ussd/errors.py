@@ -65,8 +65,9 @@ class UnknownServiceCodeError(BadRequestError):
 class UnknownSessionError(BadRequestError):
     """An input that only makes sense within a session (``Hop.needs_session``), on a session id
     we hold no record of: another service's code dialled (Flares sends it bare, like an input),
-    or our record of the session lost (expired, evicted, failed over). Counted apart from
-    :class:`UnknownServiceCodeError`, so that lost records do not pass for misrouting."""
+    or our record of the session lost (expired, evicted, failed over; Hubtel's ``Response``).
+    Counted apart from :class:`UnknownServiceCodeError`, so that lost records do not pass for
+    misrouting."""
 
 
 class SeedError(UssdError):

@@ -9,7 +9,11 @@ from 1, so a retried hop is recognised by a number already seen. The reply's ``T
 in Redis). A ``Release`` or ``Timeout`` closes the session and is answered with an empty
 ``Release``: a ``Timeout`` is a drop (the dialogue may be resumed on a redial), a ``Release``
 the subscriber's own end. An ``Initiation`` on a ``SessionId`` the gateway has ended is a new
-session. ``Type`` is read in any letter case, as every field's name is.
+session. A ``Response`` on a ``SessionId`` we hold no record of (ours expired or was lost while
+the gateway kept the session) is refused (``Hop.needs_session``): its input alone, walked from
+the main menu, would act on a screen the subscriber never saw (a ``1`` meant "Confirm" opening
+the list); the refusal asks for a redial, which offers the dialogue dropped. ``Type`` is read
+in any letter case, as every field's name is.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class Hubtel:
             dialled=chained_once(code, codes.split(message) if message else ()) if initiation
             else (),
             opens=initiation,
+            needs_session=not initiation,  # a Response carries this hop's input alone
         )
 
     def msisdn_field(self, request: WireRequest) -> object:
