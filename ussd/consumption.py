@@ -4,8 +4,10 @@ Two kinds of entry, up to 1,000 a request:
 
 * ``months``: ``{"msisdn", "month": "YYYY-MM", "amount"}`` sets that month's total (F CFA);
 * ``increments``: ``{"id", "msisdn", "amount", "at"}`` adds ``amount`` to the month ``at`` falls
-  in, in the operator's time zone, once per ``id``: a recharge record sent again is not
-  counted again (its id is remembered ``INCREMENT_IDS_DAYS`` days).
+  in, in the operator's time zone, once per ``id`` for that subscriber and month: a recharge
+  record sent again is not counted again, whatever its amount (its id is remembered
+  ``INCREMENT_IDS_DAYS`` days, with the subscriber's month: the same id for another subscriber
+  or month counts there).
 
 Every entry is checked before anything is written: a number that is not a subscriber's, a month
 or a moment not come yet, an amount out of range, an id or a subscriber's month given twice;
