@@ -42,9 +42,23 @@ def test_a_method_no_route_takes_is_a_405_problem_with_allow(api, method, path, 
                                    "detail": "The method is not allowed for the requested URL."}
 
 
-def test_other_paths_keep_their_own_answers(client):
-    response = client.get("/nope")
-    assert (response.status_code, response.mimetype) == (404, "text/html")
+@pytest.mark.parametrize(("method", "path", "status", "allow"), [
+    ("GET", "/nope", 404, None),
+    ("GET", "/ussd/hubtel/x/y", 404, None),
+    ("GET", "/ussd/africastalking", 405, "OPTIONS, POST"),
+    ("POST", "/ussd/flares", 405, "GET, HEAD, OPTIONS"),
+])
+def test_other_paths_no_route_takes_get_one_plain_line(client, method, path, status, allow):
+    """Not problems (those are the API's), nor an HTML page: a gateway's log or an engineer's
+    curl reads it."""
+    response = client.open(path, method=method)
+    assert (response.status_code, response.mimetype) == (status, "text/plain")
+    assert response.headers.get("Allow") == allow
+    assert response.get_data(as_text=True) == {
+        404: "404 Not Found: The requested URL was not found on the server. If you entered "
+             "the URL manually please check your spelling and try again.\n",
+        405: "405 Method Not Allowed: The method is not allowed for the requested URL.\n",
+    }[status]
 
 
 def test_with_no_clients_the_api_is_off_and_says_404(client, caplog, settings, redis_client):

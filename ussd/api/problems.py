@@ -132,14 +132,18 @@ def refusal(decision: Decision, headers: Mapping[str, str] | None = None) -> Res
 
 def install(app: Flask, api: Blueprint | None) -> None:
     """Answer with problems under ``/api/``: the paths and methods no route takes (the API on
-    or off), and, in ``api``'s views, the store's failures, a reused key and any bug."""
+    or off), and, in ``api``'s views, the store's failures, a reused key and any bug. Any
+    other path no route takes (a gateway's URL mistyped, a method the gateway's route does
+    not take) is answered one plain line, never an HTML page: what reads it is a gateway's
+    log or an engineer's ``curl``."""
 
     def no_route(error: HTTPException):
-        if not request.path.startswith(API_PREFIX):
-            return error  # the gateways' and the rest's answers are theirs
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        if not request.path.startswith(API_PREFIX):
+            return Response(f"{error.code} {error.name}: {error.description}\n", error.code,
+                            headers, content_type="text/plain; charset=utf-8")
         return problem(error.code or 404, error.description or "", headers)
 
     app.register_error_handler(404, no_route)
