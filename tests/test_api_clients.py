@@ -117,6 +117,28 @@ def test_no_or_an_unknown_token_is_401_with_its_challenge(api, method, path):
         'Bearer realm="ussd-api", error="invalid_token"')
 
 
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Digest x"])
+def test_another_scheme_is_told_to_send_a_bearer_token_with_no_error_code(api, authorization):
+    """Not "this bearer token is no client's": none was sent (RFC 6750, 3.1)."""
+    response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
+                        headers={"Authorization": authorization})
+    assert (response.status_code, response.get_json()) == (401, {
+        **UNAUTHORIZED, "detail": "The Authorization header is not a bearer token. Send "
+                                  "Authorization: Bearer <token>, the token of a client of "
+                                  "this server."})
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ussd-api"'
+
+
+@pytest.mark.parametrize("authorization", ["Bearer", "Bearer  ", "bearer not a token",
+                                           "Bearer " + "x" * 600])
+def test_a_malformed_bearer_token_is_no_clients(api, authorization):
+    response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
+                        headers={"Authorization": authorization})
+    assert (response.status_code, response.get_json()) == (401, UNKNOWN_TOKEN)
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="ussd-api", error="invalid_token"')
+
 @pytest.mark.parametrize(("method", "path", "client", "scope"), [
     ("POST", f"/api/v1/subscribers/{ALICE}/migrations", "reader", "migrations:write"),
     ("GET", f"/api/v1/subscribers/{ALICE}", "writer", "subscribers:read"),

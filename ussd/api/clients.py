@@ -97,6 +97,21 @@ class Clients:
         return found
 
 
+
+def unauthorized(authorization: str | None) -> tuple[str, str]:
+    """Why ``authorization`` names no client (a ``401``'s detail) and its ``WWW-Authenticate``
+    challenge: no header, or another scheme (``Basic ...``), is told to send a bearer token,
+    with no error code (RFC 6750, 3.1: no bearer credentials were sent); a bearer token that is
+    no client's, ``invalid_token``."""
+    send = "Send Authorization: Bearer <token>, the token of a client of this server."
+    challenge = 'Bearer realm="ussd-api"'
+    if not authorization:
+        return send, challenge
+    if not _BEARER.fullmatch(authorization) and not authorization.lower().startswith("bearer"):
+        return f"The Authorization header is not a bearer token. {send}", challenge
+    return ("This bearer token is no client's of this server.",
+            challenge + ', error="invalid_token"')
+
 def load_clients(path: Path) -> list[Client]:
     """The clients of the file at ``path``; ConfigError naming the file and the client for
     anything wrong in it."""

@@ -26,7 +26,7 @@ from ..observe import Observer
 from ..rules import Reason
 from ..store.keys import request_digest
 from . import consumption, idempotency
-from .clients import Client, Clients, Scope
+from .clients import Client, Clients, Scope, unauthorized
 from .models import (
     History,
     InvalidRequest,
@@ -79,12 +79,8 @@ def client_with(scope: Scope) -> Callable:
             authorization = request.headers.get("Authorization")
             client = state.clients.identify(authorization)
             if client is None:
-                challenge = 'Bearer realm="ussd-api"' + (
-                    ', error="invalid_token"' if authorization else "")
-                fail("unauthorized", "Send Authorization: Bearer <token>, the token of a "
-                     "client of this server." if not authorization else
-                     "This bearer token is no client's of this server.",
-                     {"WWW-Authenticate": challenge})
+                detail, challenge = unauthorized(authorization)
+                fail("unauthorized", detail, {"WWW-Authenticate": challenge})
             g.api_client = client
             if not client.may(scope):
                 fail("missing-scope", f"The client {client.name} lacks the scope {scope}.",
