@@ -6,8 +6,8 @@ Aigle (the keypad for one input, the keyboard for the next), the session dropped
 confirmation (Time out: the gateway reports it), a redial offered to resume, resumed, and
 the migration confirmed. Then the English subscriber switches to French from the menu. A
 move refused (an input too long, one input too many) is told, and the session goes on as it
-was. The app (its embedded store with the demo subscribers) is served on a loopback port by
-the test.
+was; the number, gateway and code cannot change during a session. The app (its embedded store
+with the demo subscribers) is served on a loopback port by the test.
 
 Screenshots are kept as test artefacts in ``tests/artifacts/`` (ignored by git): one per
 dialect at the migration's success screen (``simulator-<dialect>.png``) and one at the resume
@@ -38,6 +38,7 @@ WAIT = 15  # seconds for a screen to show: a hop is milliseconds, a cold browser
 POLL = 0.02  # seconds between looks: a hop is milliseconds
 MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration\n"
         "4. Language / Langue")
+SETUP = ("msisdn", "gateway", "code")  # what every hop of a session carries
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +264,35 @@ def test_past_the_inputs_a_session_takes_hang_up_still_works(site, browser):
     tester.screen_shows("(hung up)")
     assert tester.find("error").text == ""
 
+
+def test_the_number_gateway_and_code_are_locked_during_a_session(site, browser):
+    """Switched mid-session, the dialect (or the number, or the code) went out on the same
+    session id: to Flares, "Demande non reconnue"."""
+    url, _ = site
+    tester = Person(browser, url)
+    tester.set("msisdn", "0700000004")
+    tester.choose("flares")
+
+    def locked() -> list[bool]:
+        return [not tester.find(hook).is_enabled() for hook in SETUP]
+
+    assert locked() == [False] * 3
+    for ending in ("END", "hangup", "timeout"):
+        tester.dial()
+        tester.screen_shows("4. Language / Langue")
+        assert locked() == [True] * 3, ending
+        if ending == "END":  # the month's 3 migrations are used: refused, the session over
+            tester.type_on_keyboard("1")
+            tester.screen_shows("Choisissez votre nouveau profil:")
+            tester.type_on_keyboard("2")
+            tester.screen_shows("Vous avez déjà effectué vos 3 migrations de ce mois.")
+        else:
+            tester.find(ending).click()
+            tester.screen_shows("(hung up)" if ending == "hangup" else "(timed out)")
+        assert locked() == [False] * 3, ending
+    tester.choose("hubtel")  # another gateway, once the session is over
+    tester.dial()
+    tester.screen_shows("4. Language / Langue")
+    assert "POST /ussd/hubtel" in tester.find("request-text").text
+    tester.find("hangup").click()
+    tester.screen_shows("(hung up)")

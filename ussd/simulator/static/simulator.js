@@ -55,6 +55,11 @@ function setLive(live) {
   for (const key of document.querySelectorAll(".keypad button")) {
     key.disabled = !live;
   }
+  // Every hop carries them: changed mid-session, the next hop would go out on the same session
+  // id for another number, code or gateway (to Flares, "Demande non reconnue").
+  for (const id of ["msisdn", "gateway", "code"]) {
+    $(id).disabled = live;
+  }
   if (live) {
     $("input").focus();
   }
