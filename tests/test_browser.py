@@ -4,8 +4,10 @@ and ``chromium-driver``, driven by selenium; ``.ci/run`` installs them).
 One dialogue per dialect, as the issue's "Done when" asks: dial ``#121#``, choose Tigre or
 Aigle (the keypad for one input, the keyboard for the next), the session dropped at the
 confirmation (Time out: the gateway reports it), a redial offered to resume, resumed, and
-the migration confirmed. Then the English subscriber switches to French from the menu. The
-app (its embedded store with the demo subscribers) is served on a loopback port by the test.
+the migration confirmed. Then the English subscriber switches to French from the menu. A
+move refused (an input too long, one input too many) is told, and the session goes on as it
+was; the number, gateway and code cannot change during a session. The app (its embedded store
+with the demo subscribers) is served on a loopback port by the test.
 
 Screenshots are kept as test artefacts in ``tests/artifacts/`` (ignored by git): one per
 dialect at the migration's success screen (``simulator-<dialect>.png``) and one at the resume
@@ -33,6 +35,10 @@ pytestmark = pytest.mark.skipif(
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT = 15  # seconds for a screen to show: a hop is milliseconds, a cold browser less quick
+POLL = 0.02  # seconds between looks: a hop is milliseconds
+MAIN = ("Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration\n"
+        "4. Language / Langue")
+SETUP = ("msisdn", "gateway", "code")  # what every hop of a session carries
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +85,7 @@ class Person:
     def wait_for_options(self) -> None:
         from selenium.webdriver.support.ui import WebDriverWait
 
-        WebDriverWait(self.driver, WAIT).until(
+        WebDriverWait(self.driver, WAIT, poll_frequency=POLL).until(
             lambda _: len(self.find("gateway").find_elements("tag name", "option")) == 3)
 
     def set(self, hook: str, value: str) -> None:
@@ -96,9 +102,16 @@ class Person:
         """Wait until the screen shows ``text``; the whole screen."""
         from selenium.webdriver.support.ui import WebDriverWait
 
-        WebDriverWait(self.driver, WAIT).until(lambda _: text in self.find("screen").text,
-                                               f"the screen never showed {text!r}")
+        WebDriverWait(self.driver, WAIT, poll_frequency=POLL).until(
+            lambda _: text in self.find("screen").text, f"the screen never showed {text!r}")
         return self.find("screen").text
+
+    def error_shows(self, text: str) -> None:
+        """Wait until the page's error line reads ``text``."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, WAIT, poll_frequency=POLL).until(
+            lambda _: self.find("error").text == text, f"the error never read {text!r}")
 
     def dial(self) -> None:
         self.find("dial").click()
@@ -110,6 +123,29 @@ class Person:
 
     def type_on_keyboard(self, text: str) -> None:
         self.find("input").send_keys(text + "\n")
+
+    def send_each(self, texts: list[str]) -> str:
+        """Send each text in turn once the one before is answered (a line in the transcript),
+        as the keypad does (the field filled, Send clicked), in the page: some 25 ms a move,
+        not the 130 ms of WebDriver commands. The error line if one shows (and the texts left
+        are not sent), else ``""``."""
+        return self.driver.execute_async_script("""
+            const [texts, done] = [arguments[0], arguments[arguments.length - 1]];
+            const hook = (name) => document.querySelector(`[data-testid="${name}"]`);
+            const next = (index) => {
+              if (index === texts.length || hook("error").textContent) {
+                done(hook("error").textContent);
+                return;
+              }
+              const lines = hook("log").children.length;
+              hook("input").value = texts[index];
+              hook("send").click();
+              const answered = () => (hook("log").children.length > lines
+                || hook("error").textContent ? next(index + 1) : setTimeout(answered, 5));
+              answered();
+            };
+            next(0);
+        """, texts)
 
 
 DIALOGUES = [  # dialect, demo number, choice, its confirmation, its success
@@ -132,9 +168,7 @@ def test_a_migration_dropped_at_the_confirmation_is_resumed_on_redial(
     tester.choose(gateway)
     tester.set("code", "#121#")
     tester.dial()
-    assert tester.screen_shows("4. Language / Langue") == (
-        "Orange #121#\n1. Changer de profil\n2. Mon profil\n3. Conditions de migration\n"
-        "4. Language / Langue")
+    assert tester.screen_shows("4. Language / Langue") == MAIN
     assert tester.find("kind").text == "CON"
     assert tester.find("meta").text == "95/182 · GSM 03.38"
     assert tester.find("ttl").text.startswith("TTL 1")
@@ -184,3 +218,81 @@ def test_a_subscriber_switches_to_french_from_the_menu(site, browser):
     tester.type_on_keyboard("00")
     tester.screen_shows("1. Changer de profil")
     assert service.store.admin.describe("+2250700000005", "2000-01")["language"] == "fr"
+
+
+def test_a_refused_input_is_told_and_the_session_goes_on(site, browser):
+    """An input longer than a handset sends was kept in the page's inputs: every later move,
+    Hang up too, was refused as "inputs must be a list of texts (64 at most)", and the
+    session left open offered to resume on the next dial."""
+    url, _ = site
+    tester = Person(browser, url)
+    tester.set("msisdn", "0700000006")
+    tester.choose("flares")
+    tester.dial()
+    tester.screen_shows("4. Language / Langue")
+    tester.type_on_keyboard("1" * 183)
+    tester.error_shows("Send refused: an input is 182 characters at most: no handset sends "
+                       "more in one USSD message")
+    assert (tester.find("screen").text, tester.find("kind").text) == (MAIN, "CON")
+    tester.type_on_keypad("1")  # the same session goes on, from where it was
+    tester.screen_shows("Choisissez votre nouveau profil:")
+    assert tester.find("error").text == ""
+    tester.find("hangup").click()
+    tester.screen_shows("(hung up)")
+    tester.dial()  # hung up, not left open: no offer to resume
+    assert tester.screen_shows("4. Language / Langue") == MAIN
+    tester.find("hangup").click()
+    tester.screen_shows("(hung up)")
+    script = urllib.parse.unquote(tester.find("transcript").get_attribute("href"))
+    assert script.splitlines()[-2].endswith("--dial '#121#' --input 1 --hang-up")
+
+
+def test_past_the_inputs_a_session_takes_hang_up_still_works(site, browser):
+    """The 65th input of a session is refused as such, and the session can be hung up."""
+    url, _ = site
+    tester = Person(browser, url)
+    tester.set("msisdn", "0700000006")
+    tester.choose("hubtel")
+    tester.dial()
+    tester.screen_shows("4. Language / Langue")
+    assert tester.send_each(["1", "0"] * 32) == ""  # to the profiles and back: 64 inputs
+    assert tester.find("screen").text == MAIN
+    tester.type_on_keyboard("2")
+    tester.error_shows("Send refused: a session takes 64 inputs at most")
+    assert tester.find("screen").text == MAIN
+    tester.find("hangup").click()
+    tester.screen_shows("(hung up)")
+    assert tester.find("error").text == ""
+
+
+def test_the_number_gateway_and_code_are_locked_during_a_session(site, browser):
+    """Switched mid-session, the dialect (or the number, or the code) went out on the same
+    session id: to Flares, "Demande non reconnue"."""
+    url, _ = site
+    tester = Person(browser, url)
+    tester.set("msisdn", "0700000004")
+    tester.choose("flares")
+
+    def locked() -> list[bool]:
+        return [not tester.find(hook).is_enabled() for hook in SETUP]
+
+    assert locked() == [False] * 3
+    for ending in ("END", "hangup", "timeout"):
+        tester.dial()
+        tester.screen_shows("4. Language / Langue")
+        assert locked() == [True] * 3, ending
+        if ending == "END":  # the month's 3 migrations are used: refused, the session over
+            tester.type_on_keyboard("1")
+            tester.screen_shows("Choisissez votre nouveau profil:")
+            tester.type_on_keyboard("2")
+            tester.screen_shows("Vous avez déjà effectué vos 3 migrations de ce mois.")
+        else:
+            tester.find(ending).click()
+            tester.screen_shows("(hung up)" if ending == "hangup" else "(timed out)")
+        assert locked() == [False] * 3, ending
+    tester.choose("hubtel")  # another gateway, once the session is over
+    tester.dial()
+    tester.screen_shows("4. Language / Langue")
+    assert "POST /ussd/hubtel" in tester.find("request-text").text
+    tester.find("hangup").click()
+    tester.screen_shows("(hung up)")

@@ -212,14 +212,29 @@ def test_africastalking_reports_the_end_after_an_end(simulated):
                            "flares)"),
     ({"action": "explode"}, "no such move (moves: dial, send, hang_up, time_out)"),
     ({"msisdn": ""}, "session, msisdn and code must be text (64 characters at most)"),
-    ({"inputs": "1"}, "inputs must be a list of texts (64 at most)"),
+    ({"inputs": "1"}, "inputs must be a list of texts"),
+    ({"inputs": ["1", 2]}, "inputs must be a list of texts"),
     ({"action": "send", "inputs": []}, "nothing to send"),
+    # The length of one input and the number of inputs are two limits, each named: an input
+    # too long was told "inputs must be a list of texts (64 at most)".
+    ({"action": "send", "inputs": ["1", "2" * 183]},
+     "an input is 182 characters at most: no handset sends more in one USSD message"),
+    ({"action": "send", "inputs": ["1"] * 65}, "a session takes 64 inputs at most"),
+    ({"action": "hang_up", "inputs": ["1"] * 65}, "a session takes 64 inputs at most"),
 ])
 def test_a_move_that_is_not_one_is_refused(simulated, body, error):
     move = {"gateway": "hubtel", "action": "dial", "session": "s", "msisdn": "0700000001",
             "code": "#121#", "inputs": [], **body}
     response = simulated.post("/simulator/api/move", json=move)
     assert (response.status_code, response.json) == (400, {"error": error})
+
+
+@pytest.mark.parametrize("inputs", [["9" * 182], ["9"] * 64], ids=["longest", "most"])
+def test_the_longest_input_and_the_most_inputs_allowed_are_played(simulated, gateway, inputs):
+    page = Page(simulated, gateway)
+    page.move("dial")
+    page.inputs = inputs[:-1]
+    assert "invalide" in page.move("send", inputs[-1])["screen"]  # answered, not refused
 
 
 def test_a_value_sent_is_not_echoed_back(simulated):

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from ..demo import DEMO_NUMBERS, DEMO_SUBSCRIBERS
 from ..errors import SimulatorError
 from ..gateways import enabled as served_dialects
-from ..gateways.fields import ServiceCodes
+from ..gateways.fields import MAX_INPUT, ServiceCodes
 from ..gateways.reading import Bounds, TooLargeError, TooSlowError, read_json
 from ..months import month_of
 from ..rules import Profile
@@ -30,7 +30,7 @@ from .play import ACTIONS, command, play
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_INPUTS = 64  # a session's inputs: more than any dialogue, fewer than a flood
-MAX_BODY = 64 * 1024  # a move: 64 inputs of 182 characters fit, with room for escapes
+MAX_BODY = 64 * 1024  # a move: 64 inputs of MAX_INPUT characters, room for escapes
 
 
 def blueprint(service: UssdService, settings: Settings) -> Blueprint:
@@ -114,9 +114,14 @@ def _read(body: object, dialects: dict) -> tuple[str, str, str, str, str, tuple[
     inputs = body.get("inputs", [])
     if not all(isinstance(value, str) and 0 < len(value) <= 64 for value in fields):
         raise SimulatorError("session, msisdn and code must be text (64 characters at most)")
-    if (not isinstance(inputs, list) or len(inputs) > MAX_INPUTS
-            or not all(isinstance(text, str) and len(text) <= 182 for text in inputs)):
-        raise SimulatorError(f"inputs must be a list of texts ({MAX_INPUTS} at most)")
+    if not isinstance(inputs, list) or not all(isinstance(text, str) for text in inputs):
+        raise SimulatorError("inputs must be a list of texts")
+    # Two limits, each named: an input too long was told "(64 at most)", about their number.
+    if len(inputs) > MAX_INPUTS:
+        raise SimulatorError(f"a session takes {MAX_INPUTS} inputs at most")
+    if any(len(text) > MAX_INPUT for text in inputs):
+        raise SimulatorError(f"an input is {MAX_INPUT} characters at most: no handset sends "
+                             "more in one USSD message")
     return gateway, action, *fields, tuple(inputs)
 
 

@@ -7,6 +7,7 @@ const state = {
   session: null,   // the gateway's session id of the dialogue on screen
   inputs: [],      // every input sent in it, one per hop
   live: false,     // the dialogue goes on (not ended, not left, not expired)
+  busy: false,     // a move is on its way: the next one is built on its outcome
   ttl: 0,
   timer: null,
   commands: [],    // one `ussd sim` line per session played on this page
@@ -53,6 +54,11 @@ function setLive(live) {
   }
   for (const key of document.querySelectorAll(".keypad button")) {
     key.disabled = !live;
+  }
+  // Every hop carries them: changed mid-session, the next hop would go out on the same session
+  // id for another number, code or gateway (to Flares, "Demande non reconnue").
+  for (const id of ["msisdn", "gateway", "code"]) {
+    $(id).disabled = live;
   }
   if (live) {
     $("input").focus();
@@ -109,25 +115,43 @@ function remember(command) {
   $("transcript").href = "data:text/x-shellscript;charset=utf-8," + encodeURIComponent(text);
 }
 
-async function move(action, sent) {
+const MOVES = { dial: "Dial", send: "Send", hang_up: "Hang up", time_out: "Time out" };
+
+// Play a move in `session` with `inputs` (every input sent in it, this move's last). They
+// become the page's own only once the move is played: a refused one leaves the session as it
+// was, to go on with (an input kept after its refusal made every later move refused too).
+async function move(action, sent, session = state.session, inputs = state.inputs) {
+  if (state.busy) {
+    return;
+  }
+  state.busy = true;
   $("error").textContent = "";
   const body = {
     gateway: $("gateway").value, msisdn: $("msisdn").value.trim(), code: $("code").value.trim(),
-    session: state.session, inputs: state.inputs, action,
+    session, inputs, action,
   };
   let answer;
   try {
     const response = await fetch("api/move", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
-    answer = await response.json();
     if (!response.ok) {
-      throw new Error(answer.error || `HTTP ${response.status}`);
+      const refusal = await response.json().catch(() => ({}));  // a proxy's may be HTML
+      $("error").textContent = `${MOVES[action]} refused: ` +
+        (refusal.error || `HTTP ${response.status}`);
+      return;
     }
+    answer = await response.json();
   } catch (error) {
-    $("error").textContent = String(error.message || error);
+    $("error").textContent = `${MOVES[action]} failed: ${error.message || error}`;
     return;
+  } finally {
+    state.busy = false;
   }
+  if (action === "dial") {
+    begin(session);
+  }
+  state.inputs = inputs;
   showWire(answer.wire);
   remember(answer.command);
   if (answer.screen === null) {  // hung up, timed out: the gateway's report, acknowledged
@@ -158,28 +182,29 @@ async function move(action, sent) {
   }
 }
 
-function dial(event) {
-  event.preventDefault();
-  state.session = sessionId();
-  state.inputs = [];
+function begin(session) {
+  state.session = session;
   state.commands.push("");
   const header = document.createElement("li");
   header.className = "session";
-  header.textContent = `session ${state.session}: ${$("msisdn").value.trim()} through ` +
+  header.textContent = `session ${session}: ${$("msisdn").value.trim()} through ` +
     $("gateway").value;
   $("log").append(header);
-  move("dial", $("code").value.trim());
+}
+
+function dial(event) {
+  event.preventDefault();
+  move("dial", $("code").value.trim(), sessionId(), []);
 }
 
 function send(event) {
   event.preventDefault();
-  if (!state.live) {
+  if (!state.live || state.busy) {
     return;
   }
   const text = $("input").value;
   $("input").value = "";
-  state.inputs.push(text);
-  move("send", text === "" ? "(empty)" : text);
+  move("send", text === "" ? "(empty)" : text, state.session, [...state.inputs, text]);
 }
 
 function keypad() {
