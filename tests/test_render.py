@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ussd.errors import ScreenTooLongError
-from ussd.render import conditions, format_values, paginate, render, screen_pages
+from ussd.render import conditions, format_values, page_choices, paginate, render, screen_pages
 from ussd.rules import Language, Policy, Profile
 from ussd.text import fits, measure
 
@@ -157,3 +157,16 @@ def test_the_invalid_notice_heads_every_page_and_keeps_the_cut(menu):
     noticed = screen_pages(menu, "conditions", FR, {}, policy, error=True)
     assert noticed == [f"Choix invalide.\n{page}" for page in plain]
     assert all(fits(page) for page in noticed)
+
+
+def test_page_choices_are_the_choices_whose_line_begins_on_the_page(menu):
+    # A main menu in UCS-2 (the curly apostrophe), which the menus check would refuse.
+    title = "Orange #121# \u2019 welcome to the service"
+    paged = replace(menu, texts={**menu.texts, EN: {**menu.texts[EN], "main.title": title}})
+    assert screen_pages(paged, "main", EN, {}, POLICY) == [
+        f"{title}\n1. Change profile\n99 More",
+        "2. My profile\n3. Migration conditions\n4. Language / Langue"]
+    assert [page_choices(paged, "main", EN, {}, POLICY, page) for page in (0, 1, 5)] == [
+        {1}, {2, 3, 4}, {2, 3, 4}]  # past the end: the last page's, as render shows it
+    assert page_choices(menu, "main", EN, {}, POLICY) == {1, 2, 3, 4}
+    assert page_choices(menu, "conditions", FR, {}, POLICY) == frozenset()

@@ -5,7 +5,8 @@ fit one message (see :mod:`ussd.text`), it is cut into pages at line boundaries 
 line too long on its own), each page but the last offering ``99`` for the next: a long screen
 paginates rather than gets cut. A screen with choices is refused when the menus load unless
 it fits one message (:func:`check_every_screen`); should figures wider than the check foresaw
-page one all the same, :func:`page_choices` says which choices each page shows.
+page one all the same, :func:`page_choices` says which choices each page shows (the engine
+takes no other).
 """
 
 from __future__ import annotations
