@@ -66,6 +66,20 @@ def test_an_over_long_line_is_wrapped_at_words():
     assert MORE not in pages[-1]
 
 
+def test_a_line_too_long_for_a_page_starts_where_the_page_is():
+    # Cut into chunks of a page each, the long line used to start on page 2, page 1 showing
+    # its first line alone (36 of 182 characters). Word by word, it fills page 1 first.
+    words = "word " * 60
+    pages = paginate(["Title line", words.strip()], FOOTER, MORE, HEAD)
+    assert pages == [
+        "Title line\n" + "word " * 23 + f"word\n{MORE}\n{FOOTER[0]}",
+        "word " * 26 + f"word\n{MORE}\n{FOOTER[0]}",
+        "word " * 8 + f"word\n{FOOTER[0]}",
+    ]
+    # Full: one " word" more (5) would pass 182, with the notice it must have room for.
+    assert [measure(f"{HEAD}\n{page}")[0] for page in pages[:-1]] == [178, 182]
+
+
 def test_a_ucs2_screen_is_cut_at_80():
     lines = [f"Ligne {n} à être affichée" for n in range(8)]  # "ê": UCS-2
     pages = paginate(lines, FOOTER, MORE, HEAD)

@@ -2,11 +2,11 @@
 
 A screen is its text, then its numbered options, then the navigation line. When that does not
 fit one message (see :mod:`ussd.text`), it is cut into pages at line boundaries (words, for a
-line too long on its own), each page but the last offering ``99`` for the next: a long screen
-paginates rather than gets cut. A screen with choices is refused when the menus load unless
-it fits one message (:func:`check_every_screen`); should figures wider than the check foresaw
-page one all the same, :func:`page_choices` says which choices each page shows (the engine
-takes no other).
+line too long for a page of its own, which starts where the page is), each page but the last
+offering ``99`` for the next: a long screen paginates rather than gets cut. A screen with
+choices is refused when the menus load unless it fits one message
+(:func:`check_every_screen`); should figures wider than the check foresaw page one all the
+same, :func:`page_choices` says which choices each page shows (the engine takes no other).
 """
 
 from __future__ import annotations
@@ -213,15 +213,22 @@ def _cut(lines: list[str], footer: list[str], more: str,
     room = [head] if head else []
     if fits("\n".join(room + lines + footer)):
         return [("\n".join(lines + footer), frozenset(range(len(lines))))]
-    # (line index, whether the line begins there, text): a line too long is cut at words.
-    units = [(index, number == 0, chunk) for index, line in enumerate(lines)
-             for number, chunk in enumerate(_wrap(line, [*room, more, *footer]))]
+    tail = [more, *footer]
+    # Each page: (line index, whether the line begins there, text) of what it shows.
     pages: list[list[tuple[int, bool, str]]] = [[]]
-    for unit in units:
-        shown = [text for _, _, text in pages[-1]]
-        if shown and not fits("\n".join(room + shown + [unit[2], more, *footer])):
-            pages.append([])
-        pages[-1].append(unit)
+    for index, line in enumerate(lines):
+        # A line that fits a page goes whole, to the next page if not to this one; a longer one
+        # goes word by word, from where the page is: no page left short before it.
+        words = [line] if fits("\n".join([*room, line, *tail])) else line.split(" ")
+        for number, word in enumerate(words):
+            page = pages[-1]
+            shown = [text for _, _, text in page]
+            if number and fits("\n".join([*room, *shown[:-1], f"{shown[-1]} {word}", *tail])):
+                page[-1] = (index, page[-1][1], f"{shown[-1]} {word}")
+                continue
+            if page and not fits("\n".join([*room, *shown, word, *tail])):
+                pages.append(page := [])
+            page.append((index, number == 0, word))
     cut = []
     for number, page in enumerate(pages, start=1):
         closing = footer if number == len(pages) else [more, *footer]
@@ -230,19 +237,6 @@ def _cut(lines: list[str], footer: list[str], more: str,
             raise ScreenTooLongError(f"cannot fit one USSD message: {text!r}")
         cut.append((text, frozenset(index for index, begins, _ in page if begins)))
     return cut
-
-
-def _wrap(line: str, tail: list[str]) -> list[str]:
-    """``line`` as it is, or cut between words when it cannot fit a page on its own."""
-    if fits("\n".join([line, *tail])):
-        return [line]
-    chunks: list[str] = []
-    for word in line.split(" "):
-        if chunks and fits("\n".join([f"{chunks[-1]} {word}", *tail])):
-            chunks[-1] = f"{chunks[-1]} {word}"
-        else:
-            chunks.append(word)
-    return chunks
 
 
 def check_every_screen(menu: Menu, policy: Policy) -> None:
