@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from werkzeug.serving import make_server
 
 from ussd.cli import main
 from ussd.months import month_of, previous_month
-from ussd.settings import Settings
+from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.store import Store
 from ussd.store.keys import KeySpace
 from ussd.web import create_app
@@ -178,6 +179,26 @@ def test_serve_listens_on_an_ip_address_not_a_name(no_server, key_prefix):
     assert result.output.endswith(
         "Error: Invalid value for '--host': 'localhost' is not an IP address (granian listens "
         "on an address, not a name: 127.0.0.1, ::1, 0.0.0.0, ::)\n")
+
+
+def test_serve_refuses_menus_whose_confirmation_needs_ucs2_and_pages(no_server, key_prefix,
+                                                                    tmp_path):
+    """A curly apostrophe made the English confirmation UCS-2 (80 characters a page): served,
+    "1" confirmed from page 1, which showed neither choice. Now it does not start."""
+    menus = tmp_path / "menus"
+    shutil.copytree(DEFAULT_MENUS_DIR, menus)
+    en = menus / "texts/en.toml"
+    text = en.read_text(encoding="utf-8")
+    en.write_text(text.replace("{target}: free.", "{target}: it\u2019s free.", 1),
+                  encoding="utf-8")
+    line = text[:text.index("{target}: free.")].count("\n") + 1
+    result = run(["serve", "--demo"], {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix,
+                                       "USSD_MENUS_DIR": str(menus)})
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: screens too long for one USSD message:\n  {en}:{line}: screen 'confirm' in en: "
+        "a screen with choices must fit one message, and this one is 165 characters in UCS-2 "
+        "('\u2019' is not in GSM 03.38), over its 80 (with the widest figures and the line "
+        "'Invalid choice.')\n"))
 
 
 DEMO_NOTE = ("Demo: with a cap or thresholds other than the defaults, the README's table of "
