@@ -60,6 +60,17 @@ def test_the_demos_earlier_migrations_are_history_not_billing_events():
     assert json.loads(waiting.entry.body)["msisdn"] == "+2250700000001"
 
 
+@pytest.mark.parametrize(("variables", "history"), [
+    ({"USSD_MONTHLY_CAP": "2"}, [("aigle", "novamix"), ("novamix", "tigre")]),  # to the cap
+    ({"USSD_MONTHLY_CAP": "0"}, []),
+    ({"USSD_THRESHOLD_TIGRE": "30000"}, [("aigle", "novamix"), ("novamix", "dauphin")]),
+])
+def test_the_demos_earlier_migrations_are_those_the_figures_approve(variables, history):
+    app = create_app(Settings.from_env({"USSD_DEMO": "1", **variables}))
+    entries = app.extensions["ussd"].store.accounts.history("+2250700000004")
+    assert [(entry["from"], entry["to"]) for entry in entries] == history
+
+
 def test_without_the_demo_setting_the_embedded_store_is_empty():
     assert my_profile(create_app(Settings()), "0700000001") == (
         "END Ce numéro n'est pas reconnu par le service #121#. Contactez le service client.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,12 @@ from zoneinfo import ZoneInfo
 import fakeredis
 import pytest
 from click.testing import CliRunner
-from conftest import ALICE, seed_subscribers
+from conftest import ALICE, Dialler, seed_subscribers
 from werkzeug.serving import make_server
 
 from ussd.cli import main
 from ussd.months import month_of, previous_month
-from ussd.settings import Settings
+from ussd.settings import DEFAULT_MENUS_DIR, Settings
 from ussd.store import Store
 from ussd.store.keys import KeySpace
 from ussd.web import create_app
@@ -178,6 +179,84 @@ def test_serve_listens_on_an_ip_address_not_a_name(no_server, key_prefix):
     assert result.output.endswith(
         "Error: Invalid value for '--host': 'localhost' is not an IP address (granian listens "
         "on an address, not a name: 127.0.0.1, ::1, 0.0.0.0, ::)\n")
+
+
+def test_serve_refuses_menus_whose_confirmation_needs_ucs2_and_pages(no_server, key_prefix,
+                                                                    tmp_path):
+    """A curly apostrophe made the English confirmation UCS-2 (80 characters a page): served,
+    "1" confirmed from page 1, which showed neither choice. Now it does not start."""
+    menus = tmp_path / "menus"
+    shutil.copytree(DEFAULT_MENUS_DIR, menus)
+    en = menus / "texts/en.toml"
+    text = en.read_text(encoding="utf-8")
+    en.write_text(text.replace("{target}: free.", "{target}: it\u2019s free.", 1),
+                  encoding="utf-8")
+    line = text[:text.index("{target}: free.")].count("\n") + 1
+    result = run(["serve", "--demo"], {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix,
+                                       "USSD_MENUS_DIR": str(menus)})
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: screens too long for one USSD message:\n  {en}:{line}: screen 'confirm' in en: "
+        "a screen with choices must fit one message, and this one is 165 characters in UCS-2 "
+        "('\u2019' is not in GSM 03.38), over its 80 (with the widest figures and the line "
+        "'Invalid choice.')\n"))
+
+
+DEMO_NOTE = ("Demo: with a cap or thresholds other than the defaults, the README's table of "
+             "demo subscribers may not hold")
+
+
+@pytest.mark.parametrize(("variables", "note", "shown"), [
+    pytest.param({"USSD_MONTHLY_CAP": "2"}, DEMO_NOTE + "; 0700000004 made 2 of its 3 scripted "
+                 "migrations of this month (Dauphin refused: monthly_limit_reached)",
+                 "Votre profil: Tigre.\nMigrations restantes ce mois: 0 sur 2.", id="cap-2"),
+    pytest.param({"USSD_MONTHLY_CAP": "0"}, DEMO_NOTE + "; 0700000004 made 0 of its 3 scripted "
+                 "migrations of this month (Novamix refused: monthly_limit_reached, Tigre "
+                 "refused: monthly_limit_reached, Dauphin refused: monthly_limit_reached)",
+                 "Votre profil: Aigle.\nMigrations restantes ce mois: 0 sur 0.", id="cap-0"),
+    pytest.param({"USSD_THRESHOLD_TIGRE": "30000"}, DEMO_NOTE + "; 0700000004 made 2 of its 3 "
+                 "scripted migrations of this month (Tigre refused: insufficient_consumption)",
+                 "Votre profil: Dauphin.\nMigrations restantes ce mois: 1 sur 3.",
+                 id="tigre-30000"),
+    pytest.param({"USSD_THRESHOLD_AIGLE": "10000"}, DEMO_NOTE,
+                 "Votre profil: Dauphin.\nMigrations restantes ce mois: 0 sur 3.",
+                 id="aigle-10000"),
+])
+def test_the_demo_serves_under_any_cap_and_thresholds(monkeypatch, key_prefix, variables, note,
+                                                      shown):
+    """Its scripted migrations used to raise RuntimeError in the worker, after "Serving":
+    granian's crash loop, exit 1. Now those the figures refuse are left out, and said."""
+    loaders = []
+
+    class Server:
+        def serve(self, target_loader):
+            loaders.append(target_loader)
+
+    monkeypatch.setattr("ussd.server.granian_server", lambda *args, **kwargs: Server())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(["serve", "--demo", "--port", str(port)],
+                 {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix, **variables})
+    assert result.exit_code == 0, result.output
+    [loader] = loaders
+    app = loader("ussd.wsgi:app")  # what granian's worker does: it used to raise here
+    assert Dialler(app.test_client(), "0700000004").send("2").startswith(f"CON {shown}\n")
+    lines = result.output.splitlines()
+    assert note in lines
+    assert lines.index(note) < next(n for n, line in enumerate(lines)
+                                    if line.startswith("Serving #121#"))
+
+
+def test_the_demo_under_the_default_figures_says_nothing_of_them(monkeypatch, key_prefix):
+    monkeypatch.setattr("ussd.server.granian_server", lambda *args, **kwargs: type(
+        "Server", (), {"serve": lambda self, target_loader: None})())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(["serve", "--demo", "--port", str(port)],
+                 {**SERVE_ENV, "USSD_KEY_PREFIX": key_prefix, "USSD_THRESHOLD_TIGRE": "2500"})
+    assert result.exit_code == 0, result.output
+    assert "Demo: " not in result.output
 
 
 def test_move_to_buckets_says_how_many_keys_it_left_and_names_no_number(env, real_redis,

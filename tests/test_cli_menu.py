@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ussd.cli import main
+from ussd.errors import InvalidMenuError
 from ussd.menu_files import line_of, load_menu
 from ussd.settings import DEFAULT_MENUS_DIR
 
@@ -92,6 +93,34 @@ def test_a_screen_too_long_points_at_its_text(menus):
     assert result.exit_code == 1
     assert result.output.startswith(f"{fr}:{line}: screen 'goodbye' in fr: cannot fit one USSD "
                                     "message")
+
+
+def test_a_screen_with_choices_must_fit_one_message_in_the_alphabet_it_needs(menus):
+    # One curly apostrophe makes the confirmation UCS-2: 80 characters, where it takes 165
+    # with the widest figures and the invalid-choice line. Cut into pages, "1. Confirm"
+    # would be on page 2 while 1 confirms from page 1: refused, as start-up refuses it.
+    en = menus / "texts/en.toml"
+    line = edit(en, "Migration to {target}: free.", "Migration to {target}: it’s free.")
+    problem = (f"{en}:{line}: screen 'confirm' in en: a screen with choices must fit one "
+               "message, and this one is 165 characters in UCS-2 ('’' is not in GSM 03.38), "
+               "over its 80 (with the widest figures and the line 'Invalid choice.')")
+    result = run("check", str(menus))
+    assert (result.exit_code, result.output) == (1, problem + "\n")
+    with pytest.raises(InvalidMenuError) as failure:
+        load_menu(menus)
+    assert str(failure.value) == "screens too long for one USSD message:\n  " + problem
+
+
+def test_a_screen_with_choices_over_182_gsm_characters_is_refused_at_its_text(menus):
+    fr = menus / "texts/fr.toml"
+    edit(fr, 'no = "Annuler"', 'no = "Annuler' + " et revenir" * 6 + '"')
+    line = edit(fr, "title = \"Migration vers {target}", "title = \"Migration vers {target}")
+    result = run("check", str(menus))
+    # 241 characters, "|" of "0 Retour | 00 Accueil" counting two (GSM 03.38's extension).
+    assert (result.exit_code, result.output) == (1, (
+        f"{fr}:{line}: screen 'confirm' in fr: a screen with choices must fit one message, "
+        "and this one is 242 characters in GSM 03.38, over its 182 (with the widest figures "
+        "and the line 'Choix invalide.')\n"))
 
 
 def test_syntax_errors_of_every_file_at_once(menus):

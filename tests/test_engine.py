@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from ussd.engine import begin, ended, reply_of, step
+from ussd.engine import Migration, begin, ended, reply_of, step
+from ussd.render import choice_count, screen_pages
 from ussd.rules import Decision, Language, Policy, Profile, Reason, Standing, decide
 from ussd.session import Session
 
@@ -361,3 +364,62 @@ def test_the_resume_screen_resumes_or_starts_afresh(menu):
     assert (home.screen, home.suspended) == ("main", None)
     wrong = step(menu, prompt, "3", ALICE, POLICY).session
     assert (wrong.screen, wrong.invalid, wrong.suspended) == ("resume", 1, confirm)
+
+
+# A confirmation whose text needs UCS-2 (the curly apostrophe): 80 characters a page, so its
+# choices go to page 2. `ussd menu check` refuses such a menu (tests/test_cli_menu.py); the
+# engine must not act on a choice the subscriber has not been shown all the same.
+CURLY = ("Migration to {target}: it\u2019s free. You will have {left} migration(s) left this "
+         "month. Your current benefits are kept.")
+
+
+def test_a_choice_is_taken_only_on_the_page_that_shows_it(menu):
+    texts = {**menu.texts, Language.EN: {**menu.texts[Language.EN], "confirm.title": CURLY}}
+    curly = replace(menu, texts=texts)
+    confirm, _ = walk(curly, ["1", "2"], language=Language.EN)
+    page_1 = "Migration to Tigre: it\u2019s free. You will\n99 More\n0 Back | 00 Home"
+    assert shown(curly, confirm) == "CON " + page_1
+    for text in ("1", "2"):  # neither Confirm nor Cancel is on page 1
+        result = step(curly, confirm, text, ALICE, POLICY)
+        assert result.migration is None
+        assert (result.session.screen, result.session.page, result.session.invalid) == (
+            "confirm", 0, 1)
+        assert shown(curly, result.session) == "CON Invalid choice.\n" + page_1
+    page_2 = step(curly, confirm, "99", ALICE, POLICY).session
+    assert shown(curly, page_2) == (
+        "CON have 2 migration(s) left this month. Your current benefits are kept.\n1. Confirm\n"
+        "2. Cancel\n0 Back | 00 Home")
+    confirmed = step(curly, page_2, "1", ALICE, POLICY)
+    assert confirmed.migration == Migration(T, ALICE)
+    assert shown(curly, confirmed.session).startswith("END Your profile is now Tigre.")
+
+
+def test_choices_split_over_two_pages_are_each_taken_on_their_own(menu):
+    title = "Orange #121# \u2019 welcome to the service"  # UCS-2: "1." on page 1, the rest on 2
+    texts = {**menu.texts, Language.EN: {**menu.texts[Language.EN], "main.title": title}}
+    paged = replace(menu, texts=texts)
+    main = begin(paged, ALICE, Language.EN, POLICY)
+    assert shown(paged, main) == f"CON {title}\n1. Change profile\n99 More"
+    assert step(paged, main, "2", ALICE, POLICY).session == main.changed(invalid=1)
+    assert step(paged, main, "1", ALICE, POLICY).session.screen == "profiles"
+    page_2 = step(paged, main, "99", ALICE, POLICY).session
+    assert shown(paged, page_2) == (
+        "CON 2. My profile\n3. Migration conditions\n4. Language / Langue")
+    assert step(paged, page_2, "1", ALICE, POLICY).session == page_2.changed(invalid=1)
+    assert step(paged, page_2, "2", ALICE, POLICY).session.screen == "my_profile"
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("policy", [POLICY, Policy(monthly_cap=99, thresholds=dict.fromkeys(
+    Profile, 99_999_999))], ids=["default", "wide"])
+def test_every_shipped_screen_with_choices_is_one_page_so_every_choice_counts(menu, language,
+                                                                              policy):
+    # The rule above changes nothing for the shipped menus: no screen of theirs with choices is
+    # ever paged, whatever the subscriber's figures.
+    for name, screen in menu.screens.items():
+        count = choice_count(screen)
+        if not count:
+            continue
+        for values in ({"target": "novamix", "current": "dauphin", "left": 99, "used": 99},
+                       {"target": "tigre", "current": "novamix", "left": 0, "used": 3}):
+            assert len(screen_pages(menu, name, language, values, policy)) == 1, (name, count)

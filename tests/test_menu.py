@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -236,15 +237,53 @@ def test_a_long_screen_loads_when_it_can_be_paged(tmp_path):
 
 def test_a_ucs2_text_is_checked_against_80(tmp_path):
     # 100 characters fit 182 in GSM-7; one "ê" makes the screen UCS-2, where they must page.
+    # A screen without choices may: the language chosen, here.
     directory = menus_copy(tmp_path)
     text = "Bienvenue sur le service de changement de profil, une fête de vos avantages"
-    edit(directory, "texts/fr.toml", 'title = "Orange #121#"', f'title = "{text}"')
+    edit(directory, "texts/fr.toml", 'set = "Langue enregistrée', f'set = "{text} ')
     menu = load_menu(directory)
-    pages = screen_pages(menu, "main", Language.FR, {}, Policy(), error=True)
+    pages = screen_pages(menu, "language_set", Language.FR, {}, Policy(), error=True)
     assert len(pages) >= 2
     assert [measure(page)[1] for page in pages if "ê" in page] == [80]
     assert all(measure(page)[0] <= measure(page)[1] for page in pages)
     # The same screen in GSM-7 ("fete") is one page: the alphabet is what cut it.
     gsm = menus_copy(tmp_path / "gsm")
-    edit(gsm, "texts/fr.toml", 'title = "Orange #121#"', f'title = "{text.replace("ê", "e")}"')
-    assert len(screen_pages(load_menu(gsm), "main", Language.FR, {}, Policy(), error=True)) == 1
+    edit(gsm, "texts/fr.toml", 'set = "Langue enregistrée', f'set = "{text.replace("ê", "e")} ')
+    assert len(screen_pages(load_menu(gsm), "language_set", Language.FR, {}, Policy(),
+                            error=True)) == 1
+    # On a screen with choices (the main menu) the same text is refused: they would be on
+    # page 2 (tests/test_cli_menu.py names the file, line, length and limit).
+    edit(directory, "texts/fr.toml", 'title = "Orange #121#"', f'title = "{text}"')
+    with pytest.raises(InvalidMenuError, match="screen 'main' in fr: a screen with choices "
+                       "must fit one message, and this one is 174 characters in UCS-2"):
+        load_menu(directory)
+
+
+@pytest.mark.parametrize(("title", "policy", "values", "length"), [
+    pytest.param(  # 182 with 99 migrations left; a cap of 1,000 leaves up to 999
+        "Migration to {target}: free. You will have {left} migration(s) left this month. "
+        "Your current benefits are kept, all of them, always.", Policy(monthly_cap=1000),
+        {"target": "novamix", "left": 999}, 184, id="migrations-left-up-to-the-cap"),
+    pytest.param(  # 179 with 99,999,999 F CFA, as checked before; a seed file or the API
+        # stores up to 10**12 (1,000,000,000,000 F CFA)
+        "Migration to {target}: free ({consumed} used last month). You will have {left} "
+        "migration(s) left this month. Benefits kept.", Policy(),
+        {"target": "novamix", "left": 2, "consumed": 10**12}, 186, id="consumption-stored"),
+])
+def test_the_widest_figures_are_those_the_settings_and_the_data_allow(tmp_path, title, policy,
+                                                                      values, length):
+    directory = menus_copy(tmp_path)
+    edit(directory, "texts/en.toml",
+         "Migration to {target}: free. You will have {left} migration(s) left this month. "
+         "Your current benefits are kept.", title)
+    if policy.monthly_cap > 99:
+        load_menu(directory, Policy(monthly_cap=99))  # fits with two digits left
+    with pytest.raises(InvalidMenuError, match=rf"screen 'confirm' in en: a screen with "
+                       rf"choices must fit one message, and this one is {length} characters"):
+        load_menu(directory, policy)
+    # Such figures are real: rendered, the confirmation would put a choice on page 2.
+    unchecked = load_menu(menus_copy(tmp_path / "shipped"))
+    long_title = {**unchecked.texts[Language.EN], "confirm.title": title}
+    texts = {**unchecked.texts, Language.EN: long_title}
+    pages = screen_pages(replace(unchecked, texts=texts), "confirm", Language.EN, values, policy)
+    assert (len(pages), "2. Cancel" in pages[0], "2. Cancel" in pages[1]) == (2, False, True)

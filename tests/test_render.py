@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ussd.errors import ScreenTooLongError
-from ussd.render import conditions, format_values, paginate, render, screen_pages
+from ussd.render import conditions, format_values, page_choices, paginate, render, screen_pages
 from ussd.rules import Language, Policy, Profile
 from ussd.text import fits, measure
 
@@ -64,6 +64,20 @@ def test_an_over_long_line_is_wrapped_at_words():
     )
     assert shown.split(" ") == words  # no word cut, none lost, none repeated
     assert MORE not in pages[-1]
+
+
+def test_a_line_too_long_for_a_page_starts_where_the_page_is():
+    # Cut into chunks of a page each, the long line used to start on page 2, page 1 showing
+    # its first line alone (36 of 182 characters). Word by word, it fills page 1 first.
+    words = "word " * 60
+    pages = paginate(["Title line", words.strip()], FOOTER, MORE, HEAD)
+    assert pages == [
+        "Title line\n" + "word " * 23 + f"word\n{MORE}\n{FOOTER[0]}",
+        "word " * 26 + f"word\n{MORE}\n{FOOTER[0]}",
+        "word " * 8 + f"word\n{FOOTER[0]}",
+    ]
+    # Full: one " word" more (5) would pass 182, with the notice it must have room for.
+    assert [measure(f"{HEAD}\n{page}")[0] for page in pages[:-1]] == [178, 182]
 
 
 def test_a_ucs2_screen_is_cut_at_80():
@@ -157,3 +171,16 @@ def test_the_invalid_notice_heads_every_page_and_keeps_the_cut(menu):
     noticed = screen_pages(menu, "conditions", FR, {}, policy, error=True)
     assert noticed == [f"Choix invalide.\n{page}" for page in plain]
     assert all(fits(page) for page in noticed)
+
+
+def test_page_choices_are_the_choices_whose_line_begins_on_the_page(menu):
+    # A main menu in UCS-2 (the curly apostrophe), which the menus check would refuse.
+    title = "Orange #121# \u2019 welcome to the service"
+    paged = replace(menu, texts={**menu.texts, EN: {**menu.texts[EN], "main.title": title}})
+    assert screen_pages(paged, "main", EN, {}, POLICY) == [
+        f"{title}\n1. Change profile\n99 More",
+        "2. My profile\n3. Migration conditions\n4. Language / Langue"]
+    assert [page_choices(paged, "main", EN, {}, POLICY, page) for page in (0, 1, 5)] == [
+        {1}, {2, 3, 4}, {2, 3, 4}]  # past the end: the last page's, as render shows it
+    assert page_choices(menu, "main", EN, {}, POLICY) == {1, 2, 3, 4}
+    assert page_choices(menu, "conditions", FR, {}, POLICY) == frozenset()

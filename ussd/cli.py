@@ -85,6 +85,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     from .assembly import worker_app
     from .auth import check_gateway_security
     from .cli_billing import billing_banner
+    from .demo import figures_note
     from .menu_files import load_menu
     from .months import month_of
     from .seed import check_files
@@ -117,6 +118,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         settings = replace(settings, simulator=True)
     unprotected = _fail_on_error(lambda: check_gateway_security(settings, DIALECTS))
     _fail_on_error(lambda: load_menu(settings.menus_dir, settings.policy))
+    if demo and (note := figures_note(settings.policy)):
+        click.echo(note)
     if settings.api_clients is not None:  # a bad clients file stops the start, Redis untouched
         _fail_on_error(lambda: load_clients(settings.api_clients))
     this_month = month_of(datetime.now(UTC), settings.zone)

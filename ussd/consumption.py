@@ -27,13 +27,13 @@ from zoneinfo import ZoneInfo
 from .errors import InvalidConsumptionError, InvalidMsisdnError
 from .months import MONTH_PATTERN, month_of
 from .phone import normalize_msisdn
+from .rules import MAX_AMOUNT
 
 MAX_ENTRIES = 1000
 ENTRY_KINDS = ("months", "increments")  # a request's lists of entries, in the order checked
 # An entry's fields, in the order its errors are named.
 ENTRY_FIELDS = {"months": ("msisdn", "month", "amount"),
                 "increments": ("id", "msisdn", "amount", "at")}
-MAX_AMOUNT = 10**12  # as seed.MAX_AMOUNT
 MAX_ID = 128
 INCREMENT_IDS_DAYS = 70  # past the month after the increment's: no rule reads it by then
 CLOCK_SKEW = timedelta(minutes=5)  # billing's clock may run a little ahead of ours

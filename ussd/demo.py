@@ -15,7 +15,7 @@ from .accounts import Migrated
 from .errors import DemoRefusedError
 from .months import month_of, previous_month
 from .phone import normalize_msisdn
-from .rules import Channel, Language, Profile, Standing, decide
+from .rules import Channel, Language, Policy, Profile, Reason, Standing, decide
 from .service import UssdService
 
 N, T, D, A = Profile.NOVAMIX, Profile.TIGRE, Profile.DAUPHIN, Profile.AIGLE
@@ -60,7 +60,8 @@ def make_room(service: UssdService, reset: bool) -> str:
 
 def load_demo(service: UssdService) -> int:
     """Store the demo subscribers afresh; their migrations of this month as history, each
-    approved by the same rules as any migration, and none sent to billing (see
+    approved by the same rules as any migration (one they refuse under this configuration's
+    figures is left out: :func:`scripted_migrations`), and none sent to billing (see
     ``Admin.put_history``): every start of the demo would otherwise bill, and text, them again."""
     now = service.clock()
     month = month_of(now, service.zone)
@@ -76,17 +77,52 @@ def load_demo(service: UssdService) -> int:
         if amount is not None
     )
     at = now.isoformat(timespec="seconds")
-    for msisdn, (number, profile, _, amount, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS,
-                                                                strict=True):
-        standing, entries = Standing(profile, 0, amount or 0), []
-        for target in earlier:
-            decision = decide(standing, target, service.policy)
-            if not decision.approved:
-                raise RuntimeError(f"demo migration of {number} to {target} refused: {decision}")
-            entries.append(Migrated(at, standing.profile, target, Channel.WEB.value,
-                                    "demo").entry())
-            standing = replace(standing, profile=target,
-                               migrations_this_month=standing.migrations_this_month + 1)
+    for msisdn, (_, profile, _, amount, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS,
+                                                           strict=True):
+        made, _ = scripted_migrations(profile, amount, earlier, service.policy)
+        entries = [Migrated(at, source, target, Channel.WEB.value, "demo").entry()
+                   for source, target in made]
         if entries:
-            service.store.admin.put_history(msisdn, month, entries, standing.profile)
+            service.store.admin.put_history(msisdn, month, entries, made[-1][1])
     return len(numbers)
+
+
+def scripted_migrations(profile: Profile, amount: int | None, earlier: tuple[Profile, ...],
+                        policy: Policy) -> tuple[list[tuple[Profile, Profile]],
+                                                 list[tuple[Profile, Reason]]]:
+    """The migrations of this month a demo subscriber is given, each decided by the rules
+    under ``policy``: those approved, made one after the other (from, to), and those refused,
+    left out (to, why): under a lower cap the script stops at the cap, under a higher
+    threshold the migration it refuses is passed over. The demo works whatever the figures."""
+    standing = Standing(profile, 0, amount or 0)
+    made: list[tuple[Profile, Profile]] = []
+    left_out: list[tuple[Profile, Reason]] = []
+    for target in earlier:
+        decision = decide(standing, target, policy)
+        if not decision.approved:
+            left_out.append((target, decision.reason))
+            continue
+        made.append((standing.profile, target))
+        standing = replace(standing, profile=target,
+                           migrations_this_month=standing.migrations_this_month + 1)
+    return made, left_out
+
+
+def figures_note(policy: Policy) -> str | None:
+    """What ``ussd serve --demo`` tells the operator when the demo runs under a cap or
+    thresholds other than the defaults, which the README's table of the demo is written for;
+    None under the defaults."""
+    default = Policy()
+    if policy.monthly_cap == default.monthly_cap and all(
+            policy.required_for(each) == default.required_for(each) for each in Profile):
+        return None
+    said = []
+    for number, profile, _, amount, earlier, _ in DEMO_SUBSCRIBERS:
+        made, left_out = scripted_migrations(profile, amount, earlier, policy)
+        if left_out:
+            refused = ", ".join(f"{target.title} refused: {reason.value}"
+                                for target, reason in left_out)
+            said.append(f"{number} made {len(made)} of its {len(earlier)} scripted migrations "
+                        f"of this month ({refused})")
+    return ("Demo: with a cap or thresholds other than the defaults, the README's table of demo "
+            "subscribers may not hold" + "".join(f"; {each}" for each in said))

@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from .contract import Reply
 from .menu import Menu, Screen
-from .render import BACK, HOME, MORE, choice_count, render, screen_pages
+from .render import BACK, HOME, MORE, page_choices, render, screen_pages
 from .rules import (
     LANGUAGES_IN_ORDER,
     PROFILES_IN_ORDER,
@@ -63,7 +63,8 @@ def begin(menu: Menu, standing: Standing | None, language: Language | None,
 
 def step(menu: Menu, session: Session, text: str, standing: Standing | None,
          policy: Policy) -> Step:
-    """Walk one input ``text`` from ``session``."""
+    """Walk one input ``text`` from ``session``. A choice not on the page shown (a screen in
+    pages) is a wrong input: the page again, with the notice."""
     screen = menu.screens[session.screen]
     text = text.strip()
     if ended(menu, session, policy):
@@ -81,9 +82,11 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
             return Step(_enter(menu, session, menu.start, standing, policy))
         if text == BACK and session.back:
             return Step(_back(menu, session, standing, policy))
-        # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both.
+        # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both. A
+        # choice counts only on the page that shows it: the subscriber has not read another.
         if (text.isascii() and text.isdigit() and text[0] != "0"
-                and int(text) <= choice_count(screen)):
+                and int(text) in page_choices(menu, session.screen, session.language,
+                                              session.values, policy, session.page)):
             return _choose(menu, session, screen, int(text), standing, policy)
     return Step(_invalid(menu, session))
 

@@ -2,8 +2,11 @@
 
 A screen is its text, then its numbered options, then the navigation line. When that does not
 fit one message (see :mod:`ussd.text`), it is cut into pages at line boundaries (words, for a
-line too long on its own), each page but the last offering ``99`` for the next: a long screen
-paginates rather than gets cut.
+line too long for a page of its own, which starts where the page is), each page but the last
+offering ``99`` for the next: a long screen paginates rather than gets cut. A screen with
+choices is refused when the menus load unless it fits one message
+(:func:`check_every_screen`); should figures wider than the check foresaw page one all the
+same, :func:`page_choices` says which choices each page shows (the engine takes no other).
 """
 
 from __future__ import annotations
@@ -14,23 +17,34 @@ from functools import lru_cache
 from .contract import Reply
 from .errors import InvalidMenuError, ScreenTooLongError
 from .menu import Menu, Problem, Screen, texts_file
-from .rules import LANGUAGES_IN_ORDER, PROFILES_IN_ORDER, Language, Policy, Profile
-from .text import fits, format_amount
+from .rules import (
+    LANGUAGES_IN_ORDER,
+    MAX_AMOUNT,
+    PROFILES_IN_ORDER,
+    Language,
+    Policy,
+    Profile,
+)
+from .text import fits, format_amount, measure, outside_gsm
 
 # What a subscriber types to page on, go back and go home.
 MORE = "99"
 BACK = "0"
 HOME = "00"
 
-# Values as wide as any real one, to check at load time that every screen fits.
-WIDEST_VALUES = {
-    "target": Profile.NOVAMIX.value,
-    "current": Profile.NOVAMIX.value,
-    "required": 99_999_999,
-    "consumed": 99_999_999,
-    "left": 99,
-    "used": 99,
-}
+def widest_values(policy: Policy) -> dict[str, object]:
+    """Values as wide as any real one under ``policy``, to check at load time that every
+    screen fits: the longest profile names, the largest threshold or stored amount, the cap
+    (migrations left and used never exceed it, unless it is lowered mid-month: 99 at least)."""
+    most = max(policy.monthly_cap, 99)
+    return {
+        "target": Profile.NOVAMIX.value,
+        "current": Profile.NOVAMIX.value,
+        "required": max(99_999_999, *policy.thresholds.values()),
+        "consumed": MAX_AMOUNT,
+        "left": most,
+        "used": most,
+    }
 
 
 def render(
@@ -62,11 +76,31 @@ def screen_pages(
     Pages are cut with room for the invalid-input notice on each, so that a page re-shown with
     the notice is the same page, and ``99`` leads to the same next page either way.
     """
+    return list(_layout(menu, screen_name, language, values, policy, error)[0])
+
+
+def page_choices(
+    menu: Menu,
+    screen_name: str,
+    language: Language,
+    values: Mapping[str, object],
+    policy: Policy,
+    page: int = 0,
+) -> frozenset[int]:
+    """The numbers of the choices page ``page`` of a screen shows (those whose line begins
+    there): all of them on a screen of one page."""
+    pages, choices = _layout(menu, screen_name, language, values, policy, False)
+    return choices[min(max(page, 0), len(pages) - 1)]
+
+
+def _layout(menu: Menu, screen_name: str, language: Language, values: Mapping[str, object],
+            policy: Policy, error: bool) -> tuple[tuple[str, ...], tuple[frozenset[int], ...]]:
+    """The pages of a screen, and the numbers of the choices each shows."""
     # The type goes in the key too: 1 and True are equal keys but different text.
     try:
         frozen = tuple(zip(values.keys(), map(type, values.values()), values.values(),
                            strict=True))
-        return list(_cached_pages(menu, screen_name, language, frozen, policy, error))
+        return _cached_layout(menu, screen_name, language, frozen, policy, error)
     except TypeError:  # an unhashable value: render it uncached
         return _pages(menu, screen_name, language, values, policy, error)
 
@@ -75,10 +109,11 @@ def screen_pages(
 # measuring every candidate page in GSM 03.38 dominated a hop's CPU before this cache. The
 # menu is keyed by identity (one per process), the policy by value.
 @lru_cache(maxsize=4096)
-def _cached_pages(menu: Menu, screen_name: str, language: Language, frozen: tuple,
-                  policy: Policy, error: bool) -> tuple[str, ...]:
+def _cached_layout(menu: Menu, screen_name: str, language: Language, frozen: tuple,
+                   policy: Policy, error: bool
+                   ) -> tuple[tuple[str, ...], tuple[frozenset[int], ...]]:
     values = {name: value for name, _, value in frozen}
-    return tuple(_pages(menu, screen_name, language, values, policy, error))
+    return _pages(menu, screen_name, language, values, policy, error)
 
 
 def _pages(
@@ -88,16 +123,26 @@ def _pages(
     values: Mapping[str, object],
     policy: Policy,
     error: bool,
-) -> list[str]:
-    screen = menu.screens[screen_name]
+) -> tuple[tuple[str, ...], tuple[frozenset[int], ...]]:
     texts = menu.texts[language]
+    lines, first_choice, footer = _lines(menu, screen_name, language, values, policy)
+    cut = _cut(lines, footer, texts["nav.more"], head=texts["nav.invalid"])
+    pages = tuple(f"{texts['nav.invalid']}\n{page}" if error else page for page, _ in cut)
+    choices = tuple(frozenset(index - first_choice + 1 for index in starts
+                              if index >= first_choice) for _, starts in cut)
+    return pages, choices
+
+
+def _lines(menu: Menu, screen_name: str, language: Language, values: Mapping[str, object],
+           policy: Policy) -> tuple[list[str], int, list[str]]:
+    """A screen's lines (its text's, then its choices'), the index of the first choice among
+    them, and the navigation line closing each page (none on the start and end screens)."""
+    screen, texts = menu.screens[screen_name], menu.texts[language]
     filled = format_values(menu, language, values, policy)
     lines = texts[screen.text].format_map(filled).split("\n")
-    lines += option_lines(menu, screen, language, values)
+    choices = option_lines(menu, screen, language, values)
     navigates = screen.nav and not screen.end and screen_name != menu.start
-    footer = [texts["nav.back_home"]] if navigates else []
-    pages = paginate(lines, footer, texts["nav.more"], head=texts["nav.invalid"])
-    return [f"{texts['nav.invalid']}\n{page}" for page in pages] if error else pages
+    return lines + choices, len(lines), [texts["nav.back_home"]] if navigates else []
 
 
 def option_lines(
@@ -159,49 +204,78 @@ def conditions(menu: Menu, language: Language, policy: Policy) -> str:
 
 def paginate(lines: list[str], footer: list[str], more: str, head: str = "") -> list[str]:
     """Cut ``lines`` into pages, ``footer`` closing each, that fit one message with ``head``."""
+    return [page for page, _ in _cut(lines, footer, more, head)]
+
+
+def _cut(lines: list[str], footer: list[str], more: str,
+         head: str = "") -> list[tuple[str, frozenset[int]]]:
+    """The pages of :func:`paginate`, each with the indexes of the lines that begin on it."""
     room = [head] if head else []
-    whole = "\n".join(lines + footer)
     if fits("\n".join(room + lines + footer)):
-        return [whole]
-    units = [unit for line in lines for unit in _wrap(line, [*room, more, *footer])]
-    pages: list[list[str]] = [[]]
-    for unit in units:
-        if pages[-1] and not fits("\n".join(room + pages[-1] + [unit, more, *footer])):
-            pages.append([])
-        pages[-1].append(unit)
-    texts = ["\n".join([*page, more, *footer]) for page in pages[:-1]]
-    texts.append("\n".join(pages[-1] + footer))
-    for text in texts:
+        return [("\n".join(lines + footer), frozenset(range(len(lines))))]
+    tail = [more, *footer]
+    # Each page: (line index, whether the line begins there, text) of what it shows.
+    pages: list[list[tuple[int, bool, str]]] = [[]]
+    for index, line in enumerate(lines):
+        # A line that fits a page goes whole, to the next page if not to this one; a longer one
+        # goes word by word, from where the page is: no page left short before it.
+        words = [line] if fits("\n".join([*room, line, *tail])) else line.split(" ")
+        for number, word in enumerate(words):
+            page = pages[-1]
+            shown = [text for _, _, text in page]
+            if number and fits("\n".join([*room, *shown[:-1], f"{shown[-1]} {word}", *tail])):
+                page[-1] = (index, page[-1][1], f"{shown[-1]} {word}")
+                continue
+            if page and not fits("\n".join([*room, *shown, word, *tail])):
+                pages.append(page := [])
+            page.append((index, number == 0, word))
+    cut = []
+    for number, page in enumerate(pages, start=1):
+        closing = footer if number == len(pages) else [more, *footer]
+        text = "\n".join([*(text for _, _, text in page), *closing])
         if not fits("\n".join([*room, text])):
             raise ScreenTooLongError(f"cannot fit one USSD message: {text!r}")
-    return texts
-
-
-def _wrap(line: str, tail: list[str]) -> list[str]:
-    """``line`` as it is, or cut between words when it cannot fit a page on its own."""
-    if fits("\n".join([line, *tail])):
-        return [line]
-    chunks: list[str] = []
-    for word in line.split(" "):
-        if chunks and fits("\n".join([f"{chunks[-1]} {word}", *tail])):
-            chunks[-1] = f"{chunks[-1]} {word}"
-        else:
-            chunks.append(word)
-    return chunks
+        cut.append((text, frozenset(index for index, begins, _ in page if begins)))
+    return cut
 
 
 def check_every_screen(menu: Menu, policy: Policy) -> None:
-    """Render every screen in every language with the widest values; raise if one cannot fit."""
+    """Render every screen in every language with the widest values; raise if one cannot fit,
+    or if one with choices does not fit one message (see :func:`_choices_apart`)."""
     problems = []
+    widest = widest_values(policy)
     for name in menu.screens:
         for language in Language:
-            for error in (False, True):
-                try:
-                    screen_pages(menu, name, language, WIDEST_VALUES, policy, error)
-                except ScreenTooLongError as failure:
-                    problems.append(Problem(texts_file(language), menu.screens[name].text,
-                                            f"screen {name!r} in {language.value}: {failure}"))
-                    break
+            try:
+                for error in (False, True):
+                    screen_pages(menu, name, language, widest, policy, error)
+            except ScreenTooLongError as failure:
+                problems.append(Problem(texts_file(language), menu.screens[name].text,
+                                        f"screen {name!r} in {language.value}: {failure}"))
+                continue
+            problems.extend(_choices_apart(menu, name, language, widest, policy))
     if problems:
         raise InvalidMenuError("screens too long for one USSD message:\n  "
                                + "\n  ".join(map(str, problems)), problems)
+
+
+def _choices_apart(menu: Menu, name: str, language: Language, widest: Mapping[str, object],
+                   policy: Policy) -> list[Problem]:
+    """A screen with choices must fit one message: in pages, its choices would be on a page
+    after the one a subscriber reads first (the engine takes a choice only on its page)."""
+    screen = menu.screens[name]
+    if not choice_count(screen) or len(screen_pages(menu, name, language, widest, policy)) == 1:
+        return []
+    texts = menu.texts[language]
+    lines, _, footer = _lines(menu, name, language, widest, policy)
+    whole = "\n".join([texts["nav.invalid"], *lines, *footer])  # as if on one page
+    length, limit = measure(whole)
+    odd = outside_gsm(whole)
+    alphabet = f"UCS-2 ({odd!r} is not in GSM 03.38)" if odd else "GSM 03.38"
+    keys = [screen.text, *(option.label for option in screen.options), *texts]
+    key = next((key for key in keys if odd and odd in texts.get(key, "")), screen.text)
+    return [Problem(texts_file(language), key, (
+        f"screen {name!r} in {language.value}: a screen with choices must fit one message, "
+        f"and this one is {length} characters in {alphabet}, over its {limit} (with the "
+        f"widest figures and the line {texts['nav.invalid']!r})"))]
+

@@ -79,6 +79,8 @@ class Reason(StrEnum):
 DEFAULT_THRESHOLDS: Mapping[Profile, int] = MappingProxyType(
     {Profile.TIGRE: 2500, Profile.AIGLE: 8000}
 )
+# The largest amount (F CFA) a month's consumption is given as, by a seed file or the API.
+MAX_AMOUNT = 10**12
 
 
 @dataclass(frozen=True)

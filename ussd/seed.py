@@ -30,10 +30,9 @@ from pathlib import Path
 from .errors import InvalidMsisdnError, SeedError
 from .months import parse_month
 from .phone import normalize_msisdn
-from .rules import LANGUAGE_BY_CODE, Language, Profile
+from .rules import LANGUAGE_BY_CODE, MAX_AMOUNT, Language, Profile
 from .seed_staging import BATCH, CountingReader, DataKind, Meter, Progress, Staging, counted
 
-MAX_AMOUNT = 10**12
 MAX_PROBLEMS = 1000  # named in full; beyond, counted
 
 HEADERS = {

@@ -26,6 +26,16 @@ def measure(text: str) -> tuple[int, int]:
         return len(text.encode("utf-16-le")) // 2, UCS2_LIMIT
 
 
+def outside_gsm(text: str) -> str | None:
+    """The first character of ``text`` not in the GSM 03.38 alphabet (the one that makes it
+    UCS-2), or None."""
+    try:
+        text.encode("gsm03.38")
+    except UnicodeEncodeError as error:
+        return text[error.start]
+    return None
+
+
 def fits(text: str) -> bool:
     """True when ``text`` fits in one USSD message."""
     length, limit = measure(text)
