@@ -71,6 +71,19 @@ def test_the_demos_earlier_migrations_are_those_the_figures_approve(variables, h
     assert [(entry["from"], entry["to"]) for entry in entries] == history
 
 
+def test_a_demo_left_running_past_the_months_end_keeps_its_figures():
+    """Started on the month's last evening, dialled the next morning: the same credit
+    consumed (0700000003 still short of Tigre, 0700000001 still enough for it), and the
+    month's migrations start again, as the cap's do."""
+    now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
+    app = create_app(Settings(demo=True), clock=lambda: now[0])
+    now[0] = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    for number in ("0700000001", "0700000002", "0700000003", "0700000005"):
+        assert my_profile(app, number).startswith("CON " + DEMO_PROFILES[number] + "\n")
+    assert my_profile(app, "0700000004").startswith(
+        "CON Votre profil: Dauphin.\nMigrations restantes ce mois: 3 sur 3.\n"
+        "Crédit consommé le mois passé: 20.000 F CFA.\n")
+
 def test_without_the_demo_setting_the_embedded_store_is_empty():
     assert my_profile(create_app(Settings()), "0700000001") == (
         "END Ce numéro n'est pas reconnu par le service #121#. Contactez le service client.")

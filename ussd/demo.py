@@ -71,10 +71,12 @@ def load_demo(service: UssdService) -> int:
         (msisdn, profile, language)
         for msisdn, (_, profile, language, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
     )
+    # Last month's figure, and the same for this month: a demo left running past the month's
+    # end then reads the same figures (its migrations of the month start again, as the cap's).
     service.store.admin.put_consumption(
-        (msisdn, previous_month(month), amount)
+        (msisdn, each, amount)
         for msisdn, (_, _, _, amount, *_) in zip(numbers, DEMO_SUBSCRIBERS, strict=True)
-        if amount is not None
+        if amount is not None for each in (previous_month(month), month)
     )
     at = now.isoformat(timespec="seconds")
     for msisdn, (_, profile, _, amount, earlier, _) in zip(numbers, DEMO_SUBSCRIBERS,
