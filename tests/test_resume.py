@@ -95,6 +95,19 @@ def test_the_way_back_is_resumed_too(gateway, client):
     assert again.send("0") == MAIN
 
 
+def test_a_long_screen_is_resumed_on_the_page_it_was_on(gateway, client):
+    phone = gateway(client, ALICE)
+    phone.dial()
+    first = phone.send("3")  # the conditions: two pages
+    assert first.text.endswith("\n99 Suite\n" + NAV) and not first.end
+    second = phone.send("99")
+    assert second != first and not second.end
+    phone.time_out()
+    again = gateway(client, ALICE)
+    assert again.dial() == RESUME
+    assert again.send("1") == second
+    assert again.send("0") == first  # page 1, as 0 on page 2 always goes
+
 def test_2_starts_afresh_and_the_dropped_dialogue_is_forgotten(gateway, client, service):
     dropped_at_confirmation(gateway, client)
     again = gateway(client, ALICE)

@@ -123,8 +123,13 @@ def _choose(menu: Menu, session: Session, screen: Screen, number: int,
             return Step(_enter(menu, session, menu.start, standing, policy))
         if suspended.screen in decided(menu):  # a decision's screen: decided again, now
             return Step(_decided_again(menu, suspended, standing, policy))
-        # Any other shows the standing: drawn again from this moment's (ussd/resume.py).
-        return Step(_enter(menu, suspended, suspended.screen, standing, policy, remember=False))
+        # Any other shows the standing: drawn again from this moment's (ussd/resume.py), on
+        # the page it was on (as far as the screen drawn now has pages).
+        resumed = _enter(menu, suspended, suspended.screen, standing, policy, remember=False)
+        if suspended.page:
+            last = _page_count(menu, resumed, policy) - 1
+            resumed = resumed.changed(page=min(suspended.page, last))
+        return Step(resumed)
     if option.action == "restart":
         return Step(begin(menu, standing, session.language, policy).changed(hop=session.hop))
     target = Profile(str(session.values["target"]))

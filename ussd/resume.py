@@ -28,8 +28,9 @@ the figures it showed when it was dropped.
 
 When the same number dials the plain code again (a new session, any gateway) and the marker is
 there, the dialogue opens on the menu's resume screen (``[system] resume``, "Reprendre où vous
-en étiez ?"): ``1`` (action ``resume``) shows the screen it was on (a confirmation decided
-again, above), with the same choices and the way back; ``2`` (``restart``) starts afresh.
+en étiez ?"): ``1`` (action ``resume``) shows the screen it was on, on its page (a
+confirmation decided again, above), with the same choices and the way back; ``2``
+(``restart``) starts afresh.
 Resuming applies nothing: a confirmation screen resumed is confirmed on a hop of its own, and
 decided again then, as every confirmation is (ussd/engine.py). A dial that already says where
 to go (``#121*1#``) goes there. Pure: no Flask, no Redis.
