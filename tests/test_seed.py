@@ -379,7 +379,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path, store, monkeypatch):
     bounded at 32,768) is left out: its table's size depends on its churn."""
     import tracemalloc
 
-    monkeypatch.setattr("ussd.seed.normalize_msisdn", normalize_msisdn.__wrapped__)
+    monkeypatch.setattr("ussd.seed_rows.normalize_msisdn", normalize_msisdn.__wrapped__)
     peaks = []
     for count in (20_000, 80_000):
         path = tmp_path / f"subs{count}.csv"

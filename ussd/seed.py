@@ -27,14 +27,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidMsisdnError, SeedError
-from .months import parse_month
-from .phone import normalize_msisdn
-from .rules import LANGUAGE_BY_CODE, Language, Profile
-from .seed_staging import BATCH, CountingReader, DataKind, Meter, Progress, Staging, counted
-
-MAX_AMOUNT = 10**12
-MAX_PROBLEMS = 1000  # named in full; beyond, counted
+from .errors import SeedError
+from .seed_rows import consumption_row, subscriber_row
+from .seed_staging import (
+    BATCH,
+    CountingReader,
+    DataKind,
+    Meter,
+    Problems,
+    Progress,
+    Staging,
+    counted,
+)
 
 HEADERS = {
     ("msisdn", "profile"): DataKind.SUBSCRIBERS,
@@ -129,7 +133,7 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
            known: Callable[[list[str]], set[str]] | None = None) -> DataKind:
     """Read and check one file into ``staging`` (and hand each row to ``keep``); with
     ``known`` (which of these numbers are subscribers), a consumption row's subscriber too."""
-    problems = _Problems()
+    problems = Problems()
     try:
         with open(path, "rb") as raw:
             reader = CountingReader(raw, progress)
@@ -145,7 +149,7 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
                 headers = "; ".join(",".join(h) for h in HEADERS)
                 raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
                                        f"(known: {headers})"])
-            parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
+            parse = subscriber_row if kind is DataKind.SUBSCRIBERS else consumption_row
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
             total = 0
@@ -185,12 +189,12 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
         staging.db.execute("INSERT OR IGNORE INTO known SELECT msisdn FROM rows WHERE file = ?",
                            (number,))
     if problems.total:
-        raise SeedError(path, sorted(problems.named, key=_line_of), total=problems.total)
+        raise SeedError(path, problems.in_order(), total=problems.total)
     return kind
 
 
 def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]], set[str]],
-                       problems: _Problems) -> None:
+                       problems: Problems) -> None:
     """Add to ``problems`` every staged consumption row whose subscriber is neither ``known``
     (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers)."""
     cursor = staging.db.execute(
@@ -245,49 +249,3 @@ def _size(path: str) -> int:
     except OSError:
         return 0  # said when the file is read
 
-
-class _Problems:
-    """A file's bad rows: the first ``MAX_PROBLEMS`` named, all counted."""
-
-    def __init__(self):
-        self.named: list[str] = []
-        self.total = 0
-
-    def add(self, problem: str) -> None:
-        self.total += 1
-        if len(self.named) < MAX_PROBLEMS:
-            self.named.append(problem)
-
-
-def _line_of(problem: str) -> int:
-    return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
-
-
-def _msisdn(text: str) -> str:
-    try:
-        return normalize_msisdn(text)
-    except InvalidMsisdnError as error:
-        raise ValueError(str(error)) from None
-
-
-def _subscriber_row(cells: list[str], this_month: str | None) -> tuple[str, Profile, Language]:
-    msisdn = _msisdn(cells[0])
-    profile = Profile.parse(cells[1])
-    if profile is None:
-        names = ", ".join(p.title for p in Profile)
-        raise ValueError(f"unknown profile {cells[1]!r} (one of {names})")
-    language_text = cells[2].lower() if len(cells) > 2 and cells[2] else Language.FR.value
-    language = LANGUAGE_BY_CODE.get(language_text)
-    if language is None:
-        raise ValueError(f"unknown language {cells[2]!r} (fr or en)")
-    return msisdn, profile, language
-
-
-def _consumption_row(cells: list[str], this_month: str | None) -> tuple[str, str, int]:
-    msisdn = _msisdn(cells[0])
-    parse_month(cells[1])
-    if this_month is not None and cells[1] > this_month:
-        raise ValueError(f"month {cells[1]} has not begun (this month is {this_month})")
-    if not cells[2].isdigit() or int(cells[2]) > MAX_AMOUNT:
-        raise ValueError(f"amount must be a whole number of F CFA, got {cells[2]!r}")
-    return msisdn, cells[1], int(cells[2])

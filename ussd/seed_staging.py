@@ -1,7 +1,7 @@
 """Where ``ussd seed`` keeps a load's checked rows until every file has passed: a private
 SQLite database on disk (the standard library's ``sqlite3``), so that finding repeated rows
-and holding what to store costs a few MiB of memory whatever the files' size; and how far a
-load has got, for its progress bars."""
+and holding what to store costs a few MiB of memory whatever the files' size; a file's
+problems as they are found; and how far a load has got, for its progress bars."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from enum import StrEnum
 from .rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE
 
 BATCH = 1000  # rows per SQLite statement and per Redis round trip
+MAX_PROBLEMS = 1000  # a file's problems named in full; beyond, counted
 
 # Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
 # stored, rows in all).
@@ -74,6 +75,27 @@ class Staging:
 
     def close(self) -> None:
         self.db.close()
+
+
+class Problems:
+    """A file's bad rows: the first ``MAX_PROBLEMS`` named, all counted."""
+
+    def __init__(self):
+        self.named: list[str] = []
+        self.total = 0
+
+    def add(self, problem: str) -> None:
+        self.total += 1
+        if len(self.named) < MAX_PROBLEMS:
+            self.named.append(problem)
+
+    def in_order(self) -> list[str]:
+        """The problems named, by line (the file's own, of no line, first)."""
+        return sorted(self.named, key=_line_of)
+
+
+def _line_of(problem: str) -> int:
+    return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
 
 
 class CountingReader(io.RawIOBase):
