@@ -17,11 +17,17 @@ bad rows, looked up 1000 numbers per round trip once the file is read: a bad sub
 file's good rows count as known, and when a file that may hold subscribers could not be read,
 an unknown one is said to be perhaps in it), and nothing of any file is loaded; otherwise the
 staged rows go to Redis, 1000 per round trip.
+
+A subscribers file adds the subscribers not stored yet; one stored already (by an earlier
+load, or a file before in this one) keeps its profile and language, which may have changed
+since the file was made (a migration, a language chosen), unless the load is told to replace
+them. A consumption row sets its month's total: billing's figure is the truth.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,12 +56,14 @@ HEADERS = {
 @dataclass(frozen=True)
 class DataFile:
     """A checked CSV file: its kind and how many rows it has (``rows``: the rows themselves,
-    from :func:`read_data_file` only)."""
+    from :func:`read_data_file` only; ``stored``: of a subscribers file, how many of its
+    subscribers were stored already, from :func:`load_files` only)."""
 
     path: str
     kind: DataKind
     count: int
     rows: tuple[tuple, ...] = ()
+    stored: int | None = None
 
 
 def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
@@ -81,11 +89,15 @@ def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile
 
 
 def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
-               progress: Progress | None = None) -> list[tuple[DataFile, int]]:
+               progress: Progress | None = None,
+               replace: bool = False) -> list[tuple[DataFile, int]]:
     """Check every file, then store them all (``dry_run``: store nothing): bad files stop the
     load before any write, with one SeedError naming every bad file's rows. ``store`` (None:
     nobody is known but the files' own) tells which subscribers exist; ``this_month``
-    (``YYYY-MM``) refuses the months after it."""
+    (``YYYY-MM``) refuses the months after it. A subscriber stored already keeps its profile
+    and language, unless ``replace``. Each file with how many rows were stored (checked, for
+    a dry run), a subscribers file with how many of its subscribers were stored already
+    (``DataFile.stored``; a dry run looks them up, 1000 per round trip)."""
     paths = [str(path) for path in paths]
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
@@ -93,18 +105,37 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
         read = Meter(progress, "checking", sum(_size(path) for path in paths))
         files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
-            return [(data, data.count) for data in files]
+            return _look_up(staging, files, known, progress)
         loaded = []
         stored = Meter(progress, "loading", sum(data.count for data in files))
         for number, data in enumerate(files):
             rows = counted(staging.rows(number, data.kind), stored.advance)
             if data.kind is DataKind.SUBSCRIBERS:
-                loaded.append((data, store.admin.put_subscribers(rows)))
+                report = store.admin.add_subscribers(rows, replace)
+                loaded.append((dataclasses.replace(data, stored=report.stored),
+                               report.added + report.stored))
             else:
                 loaded.append((data, store.admin.put_consumption(rows)))
         return loaded
     finally:
         staging.close()
+
+
+def _look_up(staging: Staging, files: list[DataFile], known: Callable[[list[str]], set[str]],
+             progress: Progress | None) -> list[tuple[DataFile, int]]:
+    """What a dry run tells of the checked ``files``: each with its rows, a subscribers file
+    with how many of its subscribers a load would find stored already (in Redis, or in a
+    subscribers file before it)."""
+    looked_up = Meter(progress, "looking up", sum(data.count for data in files
+                                                  if data.kind is DataKind.SUBSCRIBERS))
+    told, earlier = [], []
+    for number, data in enumerate(files):
+        if data.kind is DataKind.SUBSCRIBERS:
+            stored = staging.stored_before(number, earlier, known, looked_up.advance)
+            data = dataclasses.replace(data, stored=stored)
+            earlier.append(number)
+        told.append((data, data.count))
+    return told
 
 
 def _check_all(staging: Staging, paths: Iterable, this_month: str | None,

@@ -73,6 +73,23 @@ class Staging:
             yield ((msisdn, PROFILE_BY_VALUE[b], LANGUAGE_BY_CODE[c])
                    if kind is DataKind.SUBSCRIBERS else (msisdn, b, int(c)))
 
+    def stored_before(self, file: int, earlier: list[int],
+                      known: Callable[[list[str]], set[str]],
+                      advance: Callable[[int], None]) -> int:
+        """How many numbers of subscribers file ``file`` a load finds stored already: given in
+        the ``earlier`` subscribers files of this load, or ``known`` (which of these numbers
+        are subscribers: one look-up per ``BATCH`` numbers); ``advance`` told of each batch."""
+        given = f"SELECT msisdn FROM rows WHERE file IN ({', '.join('?' * len(earlier))})"
+        [[stored]] = self.db.execute(
+            f"SELECT count(*) FROM rows WHERE file = ? AND msisdn IN ({given})", (file, *earlier))
+        advance(stored)
+        cursor = self.db.execute(
+            f"SELECT msisdn FROM rows WHERE file = ? AND msisdn NOT IN ({given})", (file, *earlier))
+        while batch := [msisdn for (msisdn,) in cursor.fetchmany(BATCH)]:
+            stored += len(known(batch))
+            advance(len(batch))
+        return stored
+
     def close(self) -> None:
         self.db.close()
 
