@@ -112,7 +112,7 @@ def test_seed_says_a_subscriber_not_found_may_be_in_a_file_it_could_not_read(
     result = run(["seed", str(consumption), str(unreadable)], env)
     maybe = f"it may be in {unreadable}, whose rows could not be read"
     assert (result.exit_code, result.output) == (1, (
-        f"Error: {unreadable}: 1 bad row(s), nothing loaded\n"
+        f"Error: {unreadable}: 1 problem(s), nothing loaded\n"
         "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start "
         "byte\n"
         f"{consumption}: 2 bad row(s), nothing loaded\n"

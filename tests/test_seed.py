@@ -198,7 +198,7 @@ def test_every_bad_file_is_named_in_one_error_and_nothing_is_stored(tmp_path, st
     error = failure.value
     assert (error.path, [other.path for other in error.others]) == (
         str(unreadable), [str(bad_subscribers), str(bad_consumption)])
-    assert str(error).startswith(f"{unreadable}: 1 bad row(s), nothing loaded\n"
+    assert str(error).startswith(f"{unreadable}: 1 problem(s), nothing loaded\n"
                                  "  cannot read: ")
     assert str(error).split("\n", 2)[2] == (
         f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
@@ -249,12 +249,12 @@ def test_a_subscriber_not_found_may_be_in_a_file_that_could_not_be_read(tmp_path
         load_files(store, [cut_short, consumption, unreadable, good, misnamed], "2026-11")
     maybe = f"it may be in {unreadable} or {misnamed}, whose rows could not be read"
     assert str(failure.value) == (
-        f"{unreadable}: 1 bad row(s), nothing loaded\n"
+        f"{unreadable}: 1 problem(s), nothing loaded\n"
         "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte\n"
-        f"{misnamed}: 1 bad row(s), nothing loaded\n"
+        f"{misnamed}: 1 problem(s), nothing loaded\n"
         "  line 1: unknown header 'msisdn,profil' (known: msisdn,profile; "
         "msisdn,profile,language; msisdn,month,amount)\n"
-        f"{cut_short}: 1 bad row(s), nothing loaded\n"  # with consumption: its header says so
+        f"{cut_short}: 1 problem(s), nothing loaded\n"  # with consumption: its header says so
         "  cannot read: 'utf-8' codec can't decode byte 0xff in position 60: invalid start "
         "byte\n"
         f"{consumption}: 2 bad row(s), nothing loaded\n"
@@ -275,7 +275,7 @@ def test_check_files_names_every_bad_file_in_the_order_load_files_reads_them(tmp
     with pytest.raises(SeedError) as failure:
         check_files(given, "2026-11")
     assert str(failure.value) == (
-        f"{bad_subscribers}: 1 bad row(s), nothing loaded\n"
+        f"{bad_subscribers}: 1 problem(s), nothing loaded\n"
         "  no rows: expected at least one after the header\n"
         f"{bad_consumption}: 1 bad row(s), nothing loaded\n"
         "  line 2: not a YYYY-MM month: '2026-1'")
@@ -478,3 +478,30 @@ def test_a_dry_run_counts_the_subscribers_a_load_would_find_stored(tmp_path, sto
             for data, count in load_files(store, files, "2026-11")] == counts
     assert [store.admin.describe(f"+225070000000{n}", "2026-11")["profile"]
             for n in (1, 2, 3)] == ["tigre", "novamix", "aigle"]
+
+
+def test_the_error_counts_bad_rows_and_problems_apart(tmp_path, store):
+    """Before: "9 bad row(s)" for 8, the problems counted as rows (line 3 repeats line 2 and
+    its subscriber is unknown: one row, two problems); and "1 bad row(s)" for a file it could
+    not read, of no row at all."""
+    store.admin.put_subscribers([("+2250700000009", Profile.DAUPHIN, Language.FR)])
+    bad = write(tmp_path, "bad.csv", "msisdn,month,amount\n0700000077,2026-10,1\n"
+                                     "0700000077,2026-10,2\n0700000009,2026-10,x\n"
+                                     "0700000009,2026-13,1\nbad,2026-10,1\n"
+                                     "0700000009,2026-10,1,2\n0700000009,2026-12,1\n"
+                                     "0700000009,2026-09,5\n0700000009,2026-09,6\n")
+    unreadable = write(tmp_path, "utf16.csv", "msisdn,profile\n0700000001,Tigre\n",
+                       encoding="utf-16")
+    with pytest.raises(SeedError) as failure:
+        load_files(store, [bad, unreadable], "2026-11")
+    error = failure.value
+    assert (error.path, error.rows, error.total) == (str(unreadable), 0, 1)
+    [other] = error.others
+    assert (other.path, other.rows, other.total) == (str(bad), 8, 9)
+    told = str(error).splitlines()
+    assert [line for line in told if not line.startswith("  ")] == [
+        f"{unreadable}: 1 problem(s), nothing loaded",
+        f"{bad}: 8 bad row(s) (9 problems), nothing loaded"]
+    assert [line.split(":")[0] for line in told[3:]] == [
+        "  line 2", "  line 3", "  line 3", "  line 4", "  line 5", "  line 6", "  line 7",
+        "  line 8", "  line 10"]

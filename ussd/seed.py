@@ -172,14 +172,14 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             lines = csv.reader(handle)
             header = next(lines, None)
             if header is None:
-                raise SeedError(path, ["empty file: expected a header line"])
+                raise SeedError(path, ["empty file: expected a header line"], rows=0)
             header_key = _header_key(header)
             kind = HEADERS.get(header_key)
             if kind is None:
                 staging.unread.append(path)  # rows not read: subscribers, for all we know
                 headers = "; ".join(",".join(h) for h in HEADERS)
                 raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
-                                       f"(known: {headers})"])
+                                       f"(known: {headers})"], rows=0)
             parse = subscriber_row if kind is DataKind.SUBSCRIBERS else consumption_row
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
@@ -206,28 +206,31 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         if _header_kind(path) is not DataKind.CONSUMPTION:
             staging.unread.append(path)  # not read whole: it may have held subscribers
-        raise SeedError(path, [f"cannot read: {error}"]) from None
+        raise SeedError(path, [f"cannot read: {error}"], rows=0) from None
+    repeated = set()  # lines: a repeated row of an unknown subscriber is one bad row, not two
     for line, first, msisdn, second in staging.repeats(number, kind):
         identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
         problems.add(f"line {line}: repeats line {first} ({identity})")
+        repeated.add(line)
     if kind is DataKind.CONSUMPTION and known is not None:
         # The rows that were read, even when others were not: every bad row named at once.
-        _check_subscribers(staging, number, known, problems)
+        _check_subscribers(staging, number, known, problems, repeated)
     if not problems.total and not total:
-        problems.add("no rows: expected at least one after the header")
+        problems.add("no rows: expected at least one after the header", row=False)
     if kind is DataKind.SUBSCRIBERS:
         # A bad file's good rows too: the consumption files after it are not refused for them.
         staging.db.execute("INSERT OR IGNORE INTO known SELECT msisdn FROM rows WHERE file = ?",
                            (number,))
     if problems.total:
-        raise SeedError(path, problems.in_order(), total=problems.total)
+        raise SeedError(path, problems.in_order(), total=problems.total, rows=problems.rows)
     return kind
 
 
 def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]], set[str]],
-                       problems: Problems) -> None:
+                       problems: Problems, repeated: set[int]) -> None:
     """Add to ``problems`` every staged consumption row whose subscriber is neither ``known``
-    (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers)."""
+    (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers); a row
+    ``repeated`` (its line), counted as a bad row already."""
     cursor = staging.db.execute(
         "SELECT DISTINCT msisdn FROM rows WHERE file = ? AND msisdn NOT IN "
         "(SELECT msisdn FROM known)", (number,))
@@ -245,7 +248,7 @@ def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]
     for line, msisdn in staging.db.execute(
             "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
             "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
-        problems.add(f"line {line}: no subscriber {msisdn} ({why})")
+        problems.add(f"line {line}: no subscriber {msisdn} ({why})", row=line not in repeated)
 
 
 def _consumption_first_last(path: str) -> bool:

@@ -95,14 +95,19 @@ class Staging:
 
 
 class Problems:
-    """A file's bad rows: the first ``MAX_PROBLEMS`` named, all counted."""
+    """A file's problems: the first ``MAX_PROBLEMS`` named, all counted, and the bad rows they
+    are in (a row may have two: repeated, and of an unknown subscriber)."""
 
     def __init__(self):
         self.named: list[str] = []
         self.total = 0
+        self.rows = 0
 
-    def add(self, problem: str) -> None:
+    def add(self, problem: str, row: bool = True) -> None:
+        """Count ``problem``; ``row``: it makes one more bad row (False: a row told of
+        already, or the file's own problem)."""
         self.total += 1
+        self.rows += row
         if len(self.named) < MAX_PROBLEMS:
             self.named.append(problem)
 
