@@ -57,9 +57,9 @@ def csv_files(tmp_path):
 def test_seed_loads_the_files_and_reports_counts(env, csv_files, real_redis, key_prefix):
     subscribers, consumption = csv_files
     result = run(["seed", str(subscribers), str(consumption)], env)
-    assert result.exit_code == 0, result.output
-    assert f"{subscribers}: 3 subscribers row(s) loaded" in result.output
-    assert f"{consumption}: 2 consumption row(s) loaded" in result.output
+    assert (result.exit_code, result.output) == (0, (
+        f"{subscribers}: 3 subscribers row(s) loaded: 3 added, 0 already stored\n"
+        f"{consumption}: 2 consumption row(s) loaded\n"))
     assert real_redis.hgetall(KeySpace(key_prefix).subscriber(ALICE)) == {
         "p": "novamix", "l": "fr", f"c:{LAST_MONTH}": "3000"
     }
@@ -113,7 +113,7 @@ def test_seed_says_a_subscriber_not_found_may_be_in_a_file_it_could_not_read(
     result = run(["seed", str(consumption), str(unreadable)], env)
     maybe = f"it may be in {unreadable}, whose rows could not be read"
     assert (result.exit_code, result.output) == (1, (
-        f"Error: {unreadable}: 1 bad row(s), nothing loaded\n"
+        f"Error: {unreadable}: 1 problem(s), nothing loaded\n"
         "  cannot read: 'utf-8' codec can't decode byte 0xff in position 0: invalid start "
         "byte\n"
         f"{consumption}: 2 bad row(s), nothing loaded\n"
@@ -523,7 +523,8 @@ def test_seed_dry_run_checks_and_stores_nothing(env, csv_files, real_redis, key_
     result = run(["seed", "--dry-run", str(subscribers), str(consumption)], env)
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"{subscribers}: 3 subscribers row(s) checked, nothing stored (--dry-run)\n"
+        f"{subscribers}: 3 subscribers row(s) checked, nothing stored (--dry-run): 3 would be "
+        "added, 0 already stored\n"
         f"{consumption}: 2 consumption row(s) checked, nothing stored (--dry-run)\n")
     assert stored_keys(real_redis, key_prefix) == []
 
@@ -559,3 +560,103 @@ def test_seed_dry_run_names_an_unknown_subscriber_with_the_other_bad_rows(env, t
         "  line 2: no subscriber +2250700000099 (load the subscribers first)\n"
         "  line 3: amount must be a whole number of F CFA, got 'abc'\n"))
     assert stored_keys(real_redis, key_prefix) == before
+
+
+# --- seeding again ----------------------------------------------------------------------------
+
+KEPT = "left as they are (--replace overwrites their profile and language)"
+
+
+def choose_english(real_redis, key_prefix, msisdn):
+    """The subscriber switches to English from the menu (4 Language / Langue, 2 English)."""
+    app = create_app(Settings(key_prefix=key_prefix), redis_client=real_redis)
+    session = Dialler(app.test_client(), msisdn)
+    session.dial()
+    session.send("4")
+    assert session.send("2").startswith("CON Your language is now English.")
+
+
+@pytest.fixture
+def reseeded(env, csv_files, tmp_path, real_redis, key_prefix):
+    """The files seeded, 0700000001 migrated to Tigre by ``ussd migrate``, 0700000003 gone
+    English in the menu; then a subscribers file without a language column, which says
+    Novamix for both, French for both, and adds 0700000004."""
+    result = run(["seed", *map(str, csv_files)], env)
+    assert result.exit_code == 0, result.output
+    assert run(["migrate", "0700000001", "Tigre"], env).exit_code == 0
+    choose_english(real_redis, key_prefix, "+2250700000003")
+    again = tmp_path / "again.csv"
+    again.write_text("msisdn,profile\n0700000001,Novamix\n0700000003,Novamix\n"
+                     "0700000004,Dauphin\n")
+    return again
+
+
+def shown(env, msisdn):
+    record = json.loads(run(["show", msisdn], env).output)
+    return (record["profile"], record["language"], record["migrations_this_month"],
+            [(entry["from"], entry["to"]) for entry in record["history"]])
+
+
+def test_seed_again_leaves_a_migration_and_a_language_chosen_as_they_are(env, reseeded):
+    """Before, seeding the file again put 0700000001 back on Novamix (its history still saying
+    novamix -> tigre, one migration this month) and 0700000003 back to French, and said only
+    "3 subscribers row(s) loaded"."""
+    result = run(["seed", "--dry-run", str(reseeded)], env)
+    assert (result.exit_code, result.output) == (0, (
+        f"{reseeded}: 3 subscribers row(s) checked, nothing stored (--dry-run): 1 would be "
+        f"added, 2 already stored would be {KEPT}\n"))
+    result = run(["seed", str(reseeded)], env)
+    assert (result.exit_code, result.output) == (0, (
+        f"{reseeded}: 3 subscribers row(s) loaded: 1 added, 2 already stored and {KEPT}\n"))
+    assert shown(env, "0700000001") == ("tigre", "fr", 1, [("novamix", "tigre")])
+    assert shown(env, "0700000003") == ("novamix", "en", 0, [])
+    assert shown(env, "0700000004") == ("dauphin", "fr", 0, [])
+    result = run(["seed", str(reseeded)], env)
+    assert result.output == (
+        f"{reseeded}: 3 subscribers row(s) loaded: 0 added, 3 already stored and {KEPT}\n")
+
+
+def test_seed_replace_overwrites_the_stored_subscribers_and_says_so(env, reseeded):
+    result = run(["seed", "--replace", "--dry-run", str(reseeded)], env)
+    assert result.output == (
+        f"{reseeded}: 3 subscribers row(s) checked, nothing stored (--dry-run): 1 would be "
+        "added, 2 already stored would be overwritten (--replace)\n")
+    assert shown(env, "0700000001")[:2] == ("tigre", "fr")
+    result = run(["seed", "--replace", str(reseeded)], env)
+    assert (result.exit_code, result.output) == (0, (
+        f"{reseeded}: 3 subscribers row(s) loaded: 1 added, 2 already stored and overwritten "
+        "(--replace)\n"))
+    # What --replace is for: the file's word, whatever happened since (the history stays).
+    assert shown(env, "0700000001") == ("novamix", "fr", 1, [("novamix", "tigre")])
+    assert shown(env, "0700000003") == ("novamix", "fr", 0, [])
+
+
+def serve_seeding(env, *args):
+    """``ussd serve --seed ...`` on the test's Redis, stopped where it would start serving."""
+    result = CliRunner().invoke(main, ["serve", "--insecure", "--port", str(closed_port()),
+                                       *args], env={**env, "USSD_API_CLIENTS": None})
+    assert isinstance(result.exception, AssertionError), result.output
+    assert str(result.exception) == "ussd serve went on to serve"
+    return [line for line in result.output.splitlines() if "row(s)" in line]
+
+
+def test_serve_seed_at_every_start_leaves_the_stored_subscribers_as_they_are(no_server, env,
+                                                                             reseeded):
+    """A service definition with --seed seeds at every start: before, every restart put
+    every subscriber back on the file's profile and language."""
+    assert serve_seeding(env, "--seed", str(reseeded)) == [
+        f"{reseeded}: 3 subscribers row(s) loaded: 1 added, 2 already stored and {KEPT}"]
+    assert shown(env, "0700000001") == ("tigre", "fr", 1, [("novamix", "tigre")])
+    assert shown(env, "0700000003") == ("novamix", "en", 0, [])
+    assert serve_seeding(env, "--seed", str(reseeded), "--replace") == [
+        f"{reseeded}: 3 subscribers row(s) loaded: 0 added, 3 already stored and overwritten "
+        "(--replace)"]
+    assert shown(env, "0700000001")[:2] == ("novamix", "fr")
+    assert shown(env, "0700000003")[:2] == ("novamix", "fr")
+
+
+def test_serve_refuses_replace_without_seed(no_server, env):
+    result = run(["serve", "--insecure", "--replace"], env)
+    assert result.exit_code == 2
+    assert result.output.endswith("Error: --replace goes with --seed (it overwrites the "
+                                  "subscribers stored already with the files')\n")

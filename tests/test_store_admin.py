@@ -1,5 +1,5 @@
 """The operator's operations on the store, on fakeredis and on a real Redis
-(ussd/store/admin.py): show, forget, prune."""
+(ussd/store/admin.py): load, show, forget, prune."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import ALICE, BRUNO, JOHN, LAST_MONTH, NOBODY, SUBSCRIBERS, THIS_M
 from test_store_hops import ENTRY, MIGRATED, migrate, session_key, subscriber_fields
 
 from ussd.rules import Language, Profile
-from ussd.store import MigrateOutcome, MoveReport, PruneReport, Store
+from ussd.store import MigrateOutcome, MoveReport, PruneReport, Store, SubscribersReport
 
 
 def test_describe(store):
@@ -29,6 +29,49 @@ def test_describe(store):
     assert store.admin.describe(JOHN, THIS_MONTH)["language"] == "en"
     assert store.admin.describe(JOHN, THIS_MONTH)["migrations_this_month"] == 0
     assert store.admin.describe(NOBODY, THIS_MONTH) is None
+
+
+def test_add_subscribers_leaves_every_stored_subscriber_as_it_is(store):
+    """ussd seed's write: before, a file loaded again put a subscriber who had migrated back on
+    the file's profile (the history still saying the migration), and one who chose English
+    back to French. A hash with consumption and no profile is no subscriber yet: added."""
+    assert migrate(store, expected_record=None).outcome is MigrateOutcome.APPLIED  # to Tigre
+    store.admin.put_consumption([(NOBODY, LAST_MONTH, 700)])
+    before = {msisdn: subscriber_fields(store, msisdn) for msisdn in (ALICE, BRUNO, JOHN)}
+    report = store.admin.add_subscribers([
+        (ALICE, Profile.NOVAMIX, Language.FR), (JOHN, Profile.AIGLE, Language.FR),
+        (BRUNO, Profile.DAUPHIN, Language.EN), (NOBODY, Profile.DAUPHIN, Language.EN)])
+    assert report == SubscribersReport(added=1, stored=3)
+    assert {msisdn: subscriber_fields(store, msisdn) for msisdn in (ALICE, BRUNO, JOHN)} == before
+    assert before[ALICE]["p"] == "tigre" and before[JOHN]["l"] == "en"
+    assert subscriber_fields(store, NOBODY) == {"p": "dauphin", "l": "en",
+                                                f"c:{LAST_MONTH}": "700"}
+
+
+def test_add_subscribers_replacing_overwrites_profile_and_language_only(store):
+    assert migrate(store, expected_record=None).outcome is MigrateOutcome.APPLIED
+    report = store.admin.add_subscribers([(ALICE, Profile.NOVAMIX, Language.EN),
+                                          (NOBODY, Profile.AIGLE, Language.FR)], replace=True)
+    assert report == SubscribersReport(added=1, stored=1)
+    assert subscriber_fields(store, ALICE) == {"p": "novamix", "l": "en",
+                                               f"c:{LAST_MONTH}": "3000", f"m:{THIS_MONTH}": "1"}
+    assert subscriber_fields(store, NOBODY) == {"p": "aigle", "l": "fr"}
+
+
+def test_add_subscribers_counts_every_row_of_many_round_trips(store):
+    """1000 rows per round trip, one script per bucket: 2500 numbers over the 256 buckets,
+    the script lost by Redis (a restart) and loaded again."""
+    numbers = [f"+22507{n:08d}" for n in range(10, 2510)]
+    store.admin.put_subscribers((m, Profile.TIGRE, Language.EN) for m in numbers[::5])
+    store.redis.script_flush()
+    report = store.admin.add_subscribers((m, Profile.NOVAMIX, Language.FR) for m in numbers)
+    assert report == SubscribersReport(added=2000, stored=500)
+    assert [store.redis.hget(store.keys.subscriber(m), "p") for m in numbers[:6]] == [
+        "tigre", "novamix", "novamix", "novamix", "novamix", "tigre"]
+    report = store.admin.add_subscribers(((m, Profile.AIGLE, Language.FR) for m in numbers),
+                                         replace=True)
+    assert report == SubscribersReport(added=0, stored=2500)
+    assert {store.redis.hget(store.keys.subscriber(m), "p") for m in numbers} == {"aigle"}
 
 
 def test_reset_subscribers_forgets_only_those_named(store):

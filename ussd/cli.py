@@ -21,6 +21,7 @@ from .commands import log_hash, migrate, move_to_buckets, prune, seed, show
 from .commands import redacted as _redacted
 from .commands import redis_service as _redis_service
 from .commands import settings_from_env as _settings
+from .commands import told_loaded as _told_loaded
 from .gateways import DIALECTS
 
 # Where bench/ has always found them (they live in ussd.server, with the rest of serving).
@@ -57,7 +58,11 @@ def _listen_address(_context, _parameter, value: str) -> str:
               "keys (and only those) first.")
 @click.option("--seed", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="CSV file of subscribers or consumption to load first (repeatable; all "
-                   "checked first, none loaded if one is bad).")
+                   "checked first, none loaded if one is bad; as ussd seed: the subscribers "
+                   "stored already left as they are).")
+@click.option("--replace", "replace_stored", is_flag=True,
+              help="With --seed and a Redis: overwrite the profile and language of the "
+                   "subscribers stored already with the files'.")
 @click.option("--threads", type=click.IntRange(1, 32), default=None,
               help="Hops a worker runs at once, the others waiting their turn (default: 3, "
                    "see bench/README.md).")
@@ -65,19 +70,20 @@ def _listen_address(_context, _parameter, value: str) -> str:
               help="Serve gateway endpoints that have no secret even with a Redis (only where "
                    "nothing but the gateway can reach this server).")
 def serve(host: str, port: int, workers: int | None, threads: int | None, demo: bool,
-          reset: bool, seed_files: tuple[str, ...], insecure: bool):
+          reset: bool, seed_files: tuple[str, ...], replace_stored: bool, insecure: bool):
     """Serve the USSD endpoints and the HTTP API with granian (a production WSGI server)."""
     from .server import remove_metrics_dir, shared_metrics
 
     metrics_dir = shared_metrics()  # first: before anything imports prometheus_client
     try:
-        _serve(host, port, workers, threads, demo, reset, seed_files, insecure)
+        _serve(host, port, workers, threads, demo, reset, seed_files, replace_stored, insecure)
     finally:
         remove_metrics_dir(metrics_dir)
 
 
 def _serve(host: str, port: int, workers: int | None, threads: int | None, demo: bool,
-           reset: bool, seed_files: tuple[str, ...], insecure: bool) -> None:
+           reset: bool, seed_files: tuple[str, ...], replace_stored: bool,
+           insecure: bool) -> None:
     from dataclasses import replace
 
     from .api import api_clients, api_summary
@@ -102,6 +108,9 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
     settings = _settings()
     if reset and not demo:
         raise click.UsageError("--reset goes with --demo (it deletes the demo numbers' keys)")
+    if replace_stored and not seed_files:
+        raise click.UsageError("--replace goes with --seed (it overwrites the subscribers "
+                               "stored already with the files')")
     address = authority(host, port)
     try:  # before anything is loaded: a port in use would be shared, not refused (server.py)
         check_address(host, port)
@@ -134,7 +143,7 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         workers = 1
     else:
         click.echo(f"Using Redis at {_redacted(settings.redis_url)}")
-        _load_into_redis(settings, demo, reset, seed_files)
+        _load_into_redis(settings, demo, reset, seed_files, replace_stored)
         settings = replace(settings, demo=False, seed_files=())  # loaded once, above
         workers = workers or default_workers()
     if unprotected:
@@ -171,9 +180,12 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         target_loader=functools.partial(worker_app, settings))
 
 
-def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, ...]) -> None:
-    """Load the seed files and the demo into the Redis, once, before serving; the demo only
-    where it overwrites nothing (checked before anything is written, see ``demo.make_room``)."""
+def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, ...],
+                     replace_stored: bool) -> None:
+    """Load the seed files and the demo into the Redis, once, before serving: the subscribers
+    stored already left as they are (``replace_stored``: overwritten), as ``ussd seed``; the
+    demo only where it overwrites nothing (checked before anything is written, see
+    ``demo.make_room``)."""
     from .demo import DEMO_RANGE, load_demo, make_room
     from .months import month_of
     from .seed import load_files
@@ -182,8 +194,10 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
     if demo:
         click.echo(f"Demo: {_fail_on_error(lambda: make_room(service, reset))}")
     this_month = month_of(service.clock(), service.zone)
-    for data, count in _fail_on_error(lambda: load_files(service.store, seed_files, this_month)):
-        click.echo(f"{data.path}: {count} {data.kind.value} row(s) loaded")
+    loaded = _fail_on_error(lambda: load_files(service.store, seed_files, this_month,
+                                               replace=replace_stored))
+    for data, count in loaded:
+        click.echo(_told_loaded(data, count, replace=replace_stored))
     if demo:
         count = _fail_on_error(lambda: load_demo(service))
         click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")

@@ -14,9 +14,17 @@ from .errors import UssdError
 @click.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="Check the files; store nothing.")
-def seed(files: tuple[str, ...], dry_run: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Check the files and count the subscribers "
+              "stored already; store nothing.")
+@click.option("--replace", is_flag=True, help="Overwrite the profile and language of the "
+              "subscribers stored already with the files' (default: leave them as they are).")
+def seed(files: tuple[str, ...], dry_run: bool, replace: bool) -> None:
     """Load subscriber and consumption CSV files into the Redis at REDIS_URL.
+
+    A subscribers file adds the subscribers not stored yet; a subscriber stored already keeps
+    the profile and language it has now (it may have migrated, or chosen its language, since
+    the file was made), unless --replace. A consumption row sets its subscriber's total for
+    the month, replacing any figure stored: billing's figure is the truth.
 
     Every file is checked whole first, reading each once, in memory that does not grow with
     the files. If any file is bad (a bad row, a consumption row of an unknown subscriber or of
@@ -30,10 +38,29 @@ def seed(files: tuple[str, ...], dry_run: bool) -> None:
     this_month = month_of(service.clock(), service.zone)
     with _ProgressBars() as progress:
         loaded = fail_on_error(lambda: load_files(service.store, files, this_month,
-                                                  dry_run=dry_run, progress=progress))
+                                                  dry_run=dry_run, progress=progress,
+                                                  replace=replace))
     for data, count in loaded:
-        verb = "checked, nothing stored (--dry-run)" if dry_run else "loaded"
-        click.echo(f"{data.path}: {count} {data.kind.value} row(s) {verb}")
+        click.echo(told_loaded(data, count, dry_run, replace))
+
+
+def told_loaded(data, count: int, dry_run: bool = False, replace: bool = False) -> str:
+    """What ``ussd seed`` and ``ussd serve --seed`` say of a file loaded (``dry_run``: checked;
+    ``seed.load_files``): its rows, and of a subscribers file how many were (or would be)
+    added, and how many were stored already, left as they are or overwritten."""
+    said = (f"{data.path}: {count} {data.kind.value} row(s) "
+            + ("checked, nothing stored (--dry-run)" if dry_run else "loaded"))
+    if data.stored is None:  # consumption
+        return said
+    added, stored = count - data.stored, data.stored
+    said += (f": {added} would be added, {stored} already stored" if dry_run
+             else f": {added} added, {stored} already stored")
+    if stored and replace:
+        said += " would be overwritten (--replace)" if dry_run else " and overwritten (--replace)"
+    elif stored:
+        said += (" would be left as they are" if dry_run else " and left as they are") + (
+            " (--replace overwrites their profile and language)")
+    return said
 
 
 class _ProgressBars:

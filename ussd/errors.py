@@ -74,26 +74,32 @@ class SeedError(UssdError):
     """Data files have bad rows; nothing of any of them was loaded.
 
     ``path`` and ``problems`` (the first of them when there are very many: ``total``) are the
-    first bad file's; ``others`` the errors of the bad files after it, each told in the
+    first bad file's, and ``rows`` how many rows they are in (None: one each; 0: the file's
+    own, unreadable, say); ``others`` the errors of the bad files after it, each told in the
     message as the first one is.
     """
 
     def __init__(self, path: str, problems: list[str], total: int | None = None,
-                 others: tuple[SeedError, ...] = ()):
+                 others: tuple[SeedError, ...] = (), rows: int | None = None):
         self.path = path
         self.problems = problems
         self.total = max(total or 0, len(problems))
+        self.rows = self.total if rows is None else rows
         self.others = tuple(others)
         shown = "\n".join(f"  {problem}" for problem in problems[:20])
         more = f"\n  ... and {self.total - 20} more" if self.total > 20 else ""
-        told = [f"{path}: {self.total} bad row(s), nothing loaded\n{shown}{more}"]
+        # Rows and problems told apart: a row may have two (before, "9 bad row(s)" for 8).
+        counted = (f"{self.rows} bad row(s)" if self.rows == self.total
+                   else f"{self.rows} bad row(s) ({self.total} problems)" if self.rows
+                   else f"{self.total} problem(s)")
+        told = [f"{path}: {counted}, nothing loaded\n{shown}{more}"]
         super().__init__("\n".join(told + [str(other) for other in self.others]))
 
     @classmethod
     def of_files(cls, errors: list[SeedError]) -> SeedError:
         """One error telling of every file of ``errors``, in their order."""
         first, *others = errors
-        return cls(first.path, first.problems, first.total, tuple(others))
+        return cls(first.path, first.problems, first.total, tuple(others), first.rows)
 
 
 class DemoRefusedError(UssdError):

@@ -17,23 +17,34 @@ bad rows, looked up 1000 numbers per round trip once the file is read: a bad sub
 file's good rows count as known, and when a file that may hold subscribers could not be read,
 an unknown one is said to be perhaps in it), and nothing of any file is loaded; otherwise the
 staged rows go to Redis, 1000 per round trip.
+
+A subscribers file adds the subscribers not stored yet; one stored already (by an earlier
+load, or a file before in this one) keeps its profile and language, which may have changed
+since the file was made (a migration, a language chosen), unless the load is told to replace
+them. A consumption row sets its month's total: billing's figure is the truth.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidMsisdnError, SeedError
-from .months import parse_month
-from .phone import normalize_msisdn
-from .rules import LANGUAGE_BY_CODE, MAX_AMOUNT, Language, Profile
-from .seed_staging import BATCH, CountingReader, DataKind, Meter, Progress, Staging, counted
-
-MAX_PROBLEMS = 1000  # named in full; beyond, counted
+from .errors import SeedError
+from .seed_rows import consumption_row, subscriber_row
+from .seed_staging import (
+    BATCH,
+    CountingReader,
+    DataKind,
+    Meter,
+    Problems,
+    Progress,
+    Staging,
+    counted,
+)
 
 HEADERS = {
     ("msisdn", "profile"): DataKind.SUBSCRIBERS,
@@ -45,12 +56,14 @@ HEADERS = {
 @dataclass(frozen=True)
 class DataFile:
     """A checked CSV file: its kind and how many rows it has (``rows``: the rows themselves,
-    from :func:`read_data_file` only)."""
+    from :func:`read_data_file` only; ``stored``: of a subscribers file, how many of its
+    subscribers were stored already, from :func:`load_files` only)."""
 
     path: str
     kind: DataKind
     count: int
     rows: tuple[tuple, ...] = ()
+    stored: int | None = None
 
 
 def read_data_file(path: Path | str, this_month: str | None = None) -> DataFile:
@@ -76,11 +89,15 @@ def check_files(paths: Iterable, this_month: str | None = None) -> list[DataFile
 
 
 def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: bool = False,
-               progress: Progress | None = None) -> list[tuple[DataFile, int]]:
+               progress: Progress | None = None,
+               replace: bool = False) -> list[tuple[DataFile, int]]:
     """Check every file, then store them all (``dry_run``: store nothing): bad files stop the
     load before any write, with one SeedError naming every bad file's rows. ``store`` (None:
     nobody is known but the files' own) tells which subscribers exist; ``this_month``
-    (``YYYY-MM``) refuses the months after it."""
+    (``YYYY-MM``) refuses the months after it. A subscriber stored already keeps its profile
+    and language, unless ``replace``. Each file with how many rows were stored (checked, for
+    a dry run), a subscribers file with how many of its subscribers were stored already
+    (``DataFile.stored``; a dry run looks them up, 1000 per round trip)."""
     paths = [str(path) for path in paths]
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
@@ -88,18 +105,37 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
         read = Meter(progress, "checking", sum(_size(path) for path in paths))
         files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
-            return [(data, data.count) for data in files]
+            return _look_up(staging, files, known, progress)
         loaded = []
         stored = Meter(progress, "loading", sum(data.count for data in files))
         for number, data in enumerate(files):
             rows = counted(staging.rows(number, data.kind), stored.advance)
             if data.kind is DataKind.SUBSCRIBERS:
-                loaded.append((data, store.admin.put_subscribers(rows)))
+                report = store.admin.add_subscribers(rows, replace)
+                loaded.append((dataclasses.replace(data, stored=report.stored),
+                               report.added + report.stored))
             else:
                 loaded.append((data, store.admin.put_consumption(rows)))
         return loaded
     finally:
         staging.close()
+
+
+def _look_up(staging: Staging, files: list[DataFile], known: Callable[[list[str]], set[str]],
+             progress: Progress | None) -> list[tuple[DataFile, int]]:
+    """What a dry run tells of the checked ``files``: each with its rows, a subscribers file
+    with how many of its subscribers a load would find stored already (in Redis, or in a
+    subscribers file before it)."""
+    looked_up = Meter(progress, "looking up", sum(data.count for data in files
+                                                  if data.kind is DataKind.SUBSCRIBERS))
+    told, earlier = [], []
+    for number, data in enumerate(files):
+        if data.kind is DataKind.SUBSCRIBERS:
+            stored = staging.stored_before(number, earlier, known, looked_up.advance)
+            data = dataclasses.replace(data, stored=stored)
+            earlier.append(number)
+        told.append((data, data.count))
+    return told
 
 
 def _check_all(staging: Staging, paths: Iterable, this_month: str | None,
@@ -128,7 +164,7 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
            known: Callable[[list[str]], set[str]] | None = None) -> DataKind:
     """Read and check one file into ``staging`` (and hand each row to ``keep``); with
     ``known`` (which of these numbers are subscribers), a consumption row's subscriber too."""
-    problems = _Problems()
+    problems = Problems()
     try:
         with open(path, "rb") as raw:
             reader = CountingReader(raw, progress)
@@ -136,15 +172,15 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             lines = csv.reader(handle)
             header = next(lines, None)
             if header is None:
-                raise SeedError(path, ["empty file: expected a header line"])
+                raise SeedError(path, ["empty file: expected a header line"], rows=0)
             header_key = _header_key(header)
             kind = HEADERS.get(header_key)
             if kind is None:
                 staging.unread.append(path)  # rows not read: subscribers, for all we know
                 headers = "; ".join(",".join(h) for h in HEADERS)
                 raise SeedError(path, [f"line 1: unknown header {','.join(header_key)!r} "
-                                       f"(known: {headers})"])
-            parse = _subscriber_row if kind is DataKind.SUBSCRIBERS else _consumption_row
+                                       f"(known: {headers})"], rows=0)
+            parse = subscriber_row if kind is DataKind.SUBSCRIBERS else consumption_row
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
             total = 0
@@ -170,28 +206,31 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         if _header_kind(path) is not DataKind.CONSUMPTION:
             staging.unread.append(path)  # not read whole: it may have held subscribers
-        raise SeedError(path, [f"cannot read: {error}"]) from None
+        raise SeedError(path, [f"cannot read: {error}"], rows=0) from None
+    repeated = set()  # lines: a repeated row of an unknown subscriber is one bad row, not two
     for line, first, msisdn, second in staging.repeats(number, kind):
         identity = msisdn if kind is DataKind.SUBSCRIBERS else f"{msisdn}, {second}"
         problems.add(f"line {line}: repeats line {first} ({identity})")
+        repeated.add(line)
     if kind is DataKind.CONSUMPTION and known is not None:
         # The rows that were read, even when others were not: every bad row named at once.
-        _check_subscribers(staging, number, known, problems)
+        _check_subscribers(staging, number, known, problems, repeated)
     if not problems.total and not total:
-        problems.add("no rows: expected at least one after the header")
+        problems.add("no rows: expected at least one after the header", row=False)
     if kind is DataKind.SUBSCRIBERS:
         # A bad file's good rows too: the consumption files after it are not refused for them.
         staging.db.execute("INSERT OR IGNORE INTO known SELECT msisdn FROM rows WHERE file = ?",
                            (number,))
     if problems.total:
-        raise SeedError(path, sorted(problems.named, key=_line_of), total=problems.total)
+        raise SeedError(path, problems.in_order(), total=problems.total, rows=problems.rows)
     return kind
 
 
 def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]], set[str]],
-                       problems: _Problems) -> None:
+                       problems: Problems, repeated: set[int]) -> None:
     """Add to ``problems`` every staged consumption row whose subscriber is neither ``known``
-    (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers)."""
+    (in Redis) nor in a subscribers file given before (one look-up per 1000 numbers); a row
+    ``repeated`` (its line), counted as a bad row already."""
     cursor = staging.db.execute(
         "SELECT DISTINCT msisdn FROM rows WHERE file = ? AND msisdn NOT IN "
         "(SELECT msisdn FROM known)", (number,))
@@ -209,7 +248,7 @@ def _check_subscribers(staging: Staging, number: int, known: Callable[[list[str]
     for line, msisdn in staging.db.execute(
             "SELECT line, msisdn FROM rows WHERE file = ? AND msisdn IN "
             "(SELECT msisdn FROM unknown WHERE file = ?) ORDER BY line", (number, number)):
-        problems.add(f"line {line}: no subscriber {msisdn} ({why})")
+        problems.add(f"line {line}: no subscriber {msisdn} ({why})", row=line not in repeated)
 
 
 def _consumption_first_last(path: str) -> bool:
@@ -244,49 +283,3 @@ def _size(path: str) -> int:
     except OSError:
         return 0  # said when the file is read
 
-
-class _Problems:
-    """A file's bad rows: the first ``MAX_PROBLEMS`` named, all counted."""
-
-    def __init__(self):
-        self.named: list[str] = []
-        self.total = 0
-
-    def add(self, problem: str) -> None:
-        self.total += 1
-        if len(self.named) < MAX_PROBLEMS:
-            self.named.append(problem)
-
-
-def _line_of(problem: str) -> int:
-    return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
-
-
-def _msisdn(text: str) -> str:
-    try:
-        return normalize_msisdn(text)
-    except InvalidMsisdnError as error:
-        raise ValueError(str(error)) from None
-
-
-def _subscriber_row(cells: list[str], this_month: str | None) -> tuple[str, Profile, Language]:
-    msisdn = _msisdn(cells[0])
-    profile = Profile.parse(cells[1])
-    if profile is None:
-        names = ", ".join(p.title for p in Profile)
-        raise ValueError(f"unknown profile {cells[1]!r} (one of {names})")
-    language_text = cells[2].lower() if len(cells) > 2 and cells[2] else Language.FR.value
-    language = LANGUAGE_BY_CODE.get(language_text)
-    if language is None:
-        raise ValueError(f"unknown language {cells[2]!r} (fr or en)")
-    return msisdn, profile, language
-
-
-def _consumption_row(cells: list[str], this_month: str | None) -> tuple[str, str, int]:
-    msisdn = _msisdn(cells[0])
-    parse_month(cells[1])
-    if this_month is not None and cells[1] > this_month:
-        raise ValueError(f"month {cells[1]} has not begun (this month is {this_month})")
-    if not cells[2].isdigit() or int(cells[2]) > MAX_AMOUNT:
-        raise ValueError(f"amount must be a whole number of F CFA, got {cells[2]!r}")
-    return msisdn, cells[1], int(cells[2])

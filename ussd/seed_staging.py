@@ -1,7 +1,7 @@
 """Where ``ussd seed`` keeps a load's checked rows until every file has passed: a private
 SQLite database on disk (the standard library's ``sqlite3``), so that finding repeated rows
-and holding what to store costs a few MiB of memory whatever the files' size; and how far a
-load has got, for its progress bars."""
+and holding what to store costs a few MiB of memory whatever the files' size; a file's
+problems as they are found; and how far a load has got, for its progress bars."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from enum import StrEnum
 from .rules import LANGUAGE_BY_CODE, PROFILE_BY_VALUE
 
 BATCH = 1000  # rows per SQLite statement and per Redis round trip
+MAX_PROBLEMS = 1000  # a file's problems named in full; beyond, counted
 
 # Called as a load goes: ("checking", bytes read, bytes in all), then ("loading", rows
 # stored, rows in all).
@@ -72,8 +73,51 @@ class Staging:
             yield ((msisdn, PROFILE_BY_VALUE[b], LANGUAGE_BY_CODE[c])
                    if kind is DataKind.SUBSCRIBERS else (msisdn, b, int(c)))
 
+    def stored_before(self, file: int, earlier: list[int],
+                      known: Callable[[list[str]], set[str]],
+                      advance: Callable[[int], None]) -> int:
+        """How many numbers of subscribers file ``file`` a load finds stored already: given in
+        the ``earlier`` subscribers files of this load, or ``known`` (which of these numbers
+        are subscribers: one look-up per ``BATCH`` numbers); ``advance`` told of each batch."""
+        given = f"SELECT msisdn FROM rows WHERE file IN ({', '.join('?' * len(earlier))})"
+        [[stored]] = self.db.execute(
+            f"SELECT count(*) FROM rows WHERE file = ? AND msisdn IN ({given})", (file, *earlier))
+        advance(stored)
+        cursor = self.db.execute(
+            f"SELECT msisdn FROM rows WHERE file = ? AND msisdn NOT IN ({given})", (file, *earlier))
+        while batch := [msisdn for (msisdn,) in cursor.fetchmany(BATCH)]:
+            stored += len(known(batch))
+            advance(len(batch))
+        return stored
+
     def close(self) -> None:
         self.db.close()
+
+
+class Problems:
+    """A file's problems: the first ``MAX_PROBLEMS`` named, all counted, and the bad rows they
+    are in (a row may have two: repeated, and of an unknown subscriber)."""
+
+    def __init__(self):
+        self.named: list[str] = []
+        self.total = 0
+        self.rows = 0
+
+    def add(self, problem: str, row: bool = True) -> None:
+        """Count ``problem``; ``row``: it makes one more bad row (False: a row told of
+        already, or the file's own problem)."""
+        self.total += 1
+        self.rows += row
+        if len(self.named) < MAX_PROBLEMS:
+            self.named.append(problem)
+
+    def in_order(self) -> list[str]:
+        """The problems named, by line (the file's own, of no line, first)."""
+        return sorted(self.named, key=_line_of)
+
+
+def _line_of(problem: str) -> int:
+    return int(problem.split(":")[0].removeprefix("line ")) if problem.startswith("line ") else 0
 
 
 class CountingReader(io.RawIOBase):

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import ConfigError, StoreError
 from .accounts import AccountRead, AccountStore, RequestRef
-from .admin import Admin, MoveReport, PruneReport
+from .admin import Admin, MoveReport, PruneReport, SubscribersReport
 from .client import Commands, connect, store_errors
 from .consumption import ConsumptionStore
 from .health import is_sentinel, unready
@@ -56,6 +56,7 @@ __all__ = [
     "SessionRef",
     "Store",
     "Subscriber",
+    "SubscribersReport",
     "Waiting",
     "connect",
 ]
@@ -87,7 +88,7 @@ class Store:
         self.hops = HopStore(client, self.keys, self._scripts, self._commands.send, session_ttl,
                              resume_window)
         self.accounts = AccountStore(self.keys, self._scripts, self._commands.send, REQUEST_TTL)
-        self.admin = Admin(client, self.keys, self._commands.send)
+        self.admin = Admin(client, self.keys, self._scripts, self._commands.send)
         self.outbox = Outbox(client, self.keys, self._scripts)
         self.consumption = ConsumptionStore(self.keys, self._scripts)
 

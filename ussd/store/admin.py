@@ -3,7 +3,7 @@ show what is stored for one (``ussd show``) and a live session (the browser simu
 old months (``ussd prune``) and move the layout before the buckets (``ussd move-to-buckets``).
 
 None of them is on a hop's path: they use the client as redis-py offers it, the bulk ones
-through pipelines of 500 to 1000 commands per round trip. Every method raises
+through pipelines of 500 to 1000 rows per round trip. Every method raises
 StoreUnavailableError when Redis cannot be reached, StoreError when it refuses a command, and
 ValueError for an MSISDN that is not normalised.
 """
@@ -11,9 +11,10 @@ ValueError for an MSISDN that is not normalised.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..months import parse_month
 from ..rules import Language, Profile
@@ -24,10 +25,24 @@ from .keys import (
     MIGRATIONS_PREFIX,
     PROFILE_FIELD,
     KeySpace,
+    bucket_of,
     consumption_field,
     migrations_field,
     month_of_field,
 )
+from .queue_scripts import send_loaded
+
+if TYPE_CHECKING:
+    from .scripts import Scripts
+
+
+@dataclass
+class SubscribersReport:
+    """What :meth:`Admin.add_subscribers` did: subscribers added, and those stored already
+    (left as they were, or overwritten when asked)."""
+
+    added: int = 0
+    stored: int = 0
 
 
 @dataclass
@@ -55,19 +70,45 @@ class MoveReport:
 class Admin:
     """The operator's operations on the subscribers of one deployment (its key space)."""
 
-    def __init__(self, client: Any, keys: KeySpace, send: Callable[..., list] | None = None):
+    def __init__(self, client: Any, keys: KeySpace, scripts: Scripts,
+                 send: Callable[..., list] | None = None):
         self.redis = client
         self.keys = keys
+        self._scripts = scripts
         # Bulk writes and checks go the hops' way (client.Commands.send): on one server,
         # a thousand commands packed by hiredis and sent at once, a third of what a redis-py
         # pipeline costs per command (ussd seed: bench/seed.py).
         self._send = send or _pipelined(client)
 
     def put_subscribers(self, rows: Iterable[tuple[str, Profile, Language]]) -> int:
-        """Create or update subscribers (``msisdn, profile, language``); returns how many rows
-        were written."""
+        """Create or overwrite subscribers (``msisdn, profile, language``), for the demo and
+        the tests (``ussd seed``: :meth:`add_subscribers`); returns how many rows were written."""
         return self._write(rows, lambda row: ("HSET", self.keys.subscriber(row[0]), PROFILE_FIELD,
                                               row[1].value, LANGUAGE_FIELD, row[2].value))
+
+    def add_subscribers(self, rows: Iterable[tuple[str, Profile, Language]],
+                        replace: bool = False) -> SubscribersReport:
+        """Store the subscribers (``msisdn, profile, language``) not stored yet (no profile);
+        one stored already keeps its profile and language (migrated, or chosen, since the file
+        was made), unless ``replace``: then they are overwritten. Atomic per subscriber: one
+        script per bucket, 1000 rows per round trip. Should a round trip be sent twice (the
+        connection lost, the script lost), its subscribers added the first time are counted
+        as stored already."""
+        report = SubscribersReport()
+        mode = "replace" if replace else ""
+        with store_errors:
+            for chunk in _chunks(rows, 1000):
+                calls: dict[str, tuple[list, list]] = defaultdict(
+                    lambda: ([], [PROFILE_FIELD, LANGUAGE_FIELD, mode]))
+                for msisdn, profile, language in chunk:
+                    keys, args = calls[bucket_of(msisdn)]
+                    keys.append(self.keys.subscriber(msisdn))
+                    args += (profile.value, language.value)
+                added = sum(send_loaded(self._send, self._scripts.queue_scripts["subscribers"],
+                                        calls.values(), self._scripts.load))
+                report.added += added
+                report.stored += len(chunk) - added
+        return report
 
     def put_consumption(self, rows: Iterable[tuple[str, str, int]]) -> int:
         """Record the credit each subscriber consumed in a month (``msisdn, YYYY-MM, F CFA``);

@@ -1,10 +1,11 @@
-"""The outbox's queue scripts and the consumption script, each with its ``KEYS``/``ARGV``
-header (registered by :class:`ussd.store.scripts.Scripts`), and :func:`run_pipelined`, which runs
-them for :class:`ussd.store.outbox.Outbox` and ``store/consumption.py``."""
+"""The outbox's queue scripts, the consumption script and the subscribers' load, each with its
+``KEYS``/``ARGV`` header (registered by :class:`ussd.store.scripts.Scripts`), and
+:func:`run_pipelined`, which runs them for :class:`ussd.store.outbox.Outbox`,
+``store/consumption.py`` and ``store/admin.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis.exceptions
@@ -104,10 +105,33 @@ end
 return counted
 """
 
+# Subscribers loaded from a file (admin.py, for ussd seed), those of one bucket (one slot).
+# KEYS[i] subscriber i's hash
+# ARGV[1] the profile field, ARGV[2] the language field (the names, from keys.py), ARGV[3]
+#   "replace" to overwrite a stored subscriber's profile and language, "" to leave them as
+#   they are; then subscriber i's profile, ARGV[2i+2], and language, ARGV[2i+3]
+# Returns how many were added: those with no profile. The others were stored already, and may
+# have migrated or chosen a language since the file was made: left as they are, or overwritten.
+# Run twice, it writes nothing more (what it added is then stored, and kept or written again).
+SUBSCRIBERS_SCRIPT = """
+local added = 0
+for i = 1, #KEYS do
+  local stored = redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1
+  if not stored then
+    added = added + 1
+  end
+  if not stored or ARGV[3] == 'replace' then
+    redis.call('HSET', KEYS[i], ARGV[1], ARGV[2 * i + 2], ARGV[2], ARGV[2 * i + 3])
+  end
+end
+return added
+"""
+
 
 QUEUE_SCRIPTS = {
     "ack": ACK_SCRIPT, "bury": BURY_SCRIPT, "touch": TOUCH_SCRIPT, "read": READ_SCRIPT,
     "redrive": REDRIVE_SCRIPT, "consumption": CONSUMPTION_SCRIPT,
+    "subscribers": SUBSCRIBERS_SCRIPT,
 }
 
 
@@ -141,3 +165,18 @@ def run_pipelined(client: Any, script: Any, calls: list[tuple[Sequence, Sequence
         load()
         pending = lost
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def send_loaded(send: Callable[..., list], script: Any, calls: Iterable[tuple[Sequence, Sequence]],
+                load: Callable[[], None]) -> list:
+    """Run ``script`` once per ``(keys, args)`` of ``calls`` through ``send`` (one round trip:
+    ``client.Commands.send``, a third of a redis-py pipeline's cost per command); their
+    replies. Refused because Redis had lost the script (a restart, SCRIPT FLUSH), every call is
+    sent again after ``load()``: only for a script that may run twice (the subscribers' load),
+    as ``send`` cannot tell which calls, if any, ran before the loss."""
+    commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+    try:
+        return send(*commands)
+    except redis.exceptions.NoScriptError:
+        load()
+        return send(*commands)

@@ -6,8 +6,9 @@ restart) and returns a named result. Key names come from the caller, field names
 ``keys.py``: no script spells one. The wrappers raise redis-py's exceptions (their callers map
 them with ``client.store_errors``), or OutcomeUnknownError when a script went out and no answer
 came: every hop's script is conditional, so sending it again is how its outcome is found
-(``ussd/settle.py``). The queue and consumption scripts (``queue_scripts.py``) are registered
-here too; :meth:`Scripts.run_pipelined` runs them, for ``outbox.py`` and ``consumption.py``.
+(``ussd/settle.py``). The queue, consumption and subscribers' scripts (``queue_scripts.py``)
+are registered here too; :meth:`Scripts.run_pipelined` runs them, for ``outbox.py``,
+``consumption.py`` and ``admin.py``.
 """
 
 from __future__ import annotations
