@@ -101,6 +101,15 @@ def test_a_path_that_is_not_this_service_says_what_to_check():
                              "is --url this service, with the dialect served (USSD_GATEWAYS)?\n")
 
 
+
+def test_a_wrong_path_on_this_service_says_what_to_check(served):
+    """Our own 404 (one plain line, not the "not served" sentence) gets the hint too."""
+    result = sim("--url", served + "/prefix")
+    assert result.exit_code == 1
+    assert result.output == (f"error: HTTP 404 from {served}/prefix/ussd/africastalking: "
+                             "nothing there: is --url this service, with the dialect served "
+                             "(USSD_GATEWAYS)?\n")
+
 # --- at a terminal ---------------------------------------------------------------------------
 
 

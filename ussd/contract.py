@@ -127,6 +127,11 @@ class WireRequest:
     json: object = None
 
 
+# Marks the 404 of a dialect the server's settings leave out (``gateways/view.py``), whose
+# sentence ``ussd sim`` repeats; any other 404 (a URL that is not this service's, a wrong
+# path) gets the simulator's own hint.
+NOT_SERVED_HEADER = "X-USSD-Dialect-Not-Served"
+
 @dataclass(slots=True)
 class WireReply:
     """One HTTP answer to a gateway: status, media type (no parameters), body, headers.

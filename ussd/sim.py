@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .contract import Dialect, EndKind, Reply, WireReply, WireRequest
+from .contract import NOT_SERVED_HEADER, Dialect, EndKind, Reply, WireReply, WireRequest
 from .errors import SimulatorError
 from .text import fits, measure
 
@@ -169,10 +169,11 @@ class Handset:
 
 def _hint(answer: WireReply) -> str:
     """What a refusal means, for the tester: for a ``404``, the server's own sentence when it
-    says one (a dialect it does not serve); else what the status usually means."""
+    says it does not serve the dialect (``gateways.view.NOT_SERVED_HEADER``); else what the
+    status usually means (a 404: ``--url`` is not this service, or has a wrong path)."""
     said = answer.body.strip()
-    if (answer.status == 404 and answer.mimetype == "text/plain" and said and len(said) <= 200
-            and "\n" not in said):
+    if (answer.status == 404 and answer.header(NOT_SERVED_HEADER) is not None and said
+            and len(said) <= 200 and "\n" not in said):
         return f": {said}"
     return {401: ": check --token, or --user and --password",
             403: ": this address is not on the gateway's allow-list",

@@ -24,7 +24,7 @@ from flask import Response, request
 from werkzeug.utils import get_content_type
 
 from ..auth import Guard, check_gateway_security
-from ..contract import Hop, Route, WireReply, WireRequest
+from ..contract import NOT_SERVED_HEADER, Hop, Route, WireReply, WireRequest
 from ..errors import BadRequestError, InvalidMsisdnError, UssdError
 from ..metrics import record_rejection
 from ..observe import where_raised
@@ -95,7 +95,8 @@ def mount(app: Flask, service: UssdService, settings: Settings) -> None:
 def _disabled(name: str) -> Callable[..., Response]:
     def view(**_: str) -> Response:
         return Response(f"the {name} gateway dialect is not served here (USSD_GATEWAYS)\n",
-                        404, content_type="text/plain; charset=utf-8")
+                        404, {NOT_SERVED_HEADER: name},
+                        content_type="text/plain; charset=utf-8")
 
     return view
 
