@@ -12,7 +12,7 @@ import redis
 from api_calls import API_CLIENTS, API_TOKENS, ApiCaller, write_clients_file
 from conftest import ALICE
 
-from ussd.api.clients import Clients, Scope, demo_clients, load_clients
+from ussd.api.clients import Clients, Scope, demo_clients, load_clients, unauthorized
 from ussd.errors import ConfigError
 from ussd.rules import Channel
 from ussd.settings import Settings
@@ -118,7 +118,8 @@ def test_no_or_an_unknown_token_is_401_with_its_challenge(api, method, path):
 
 
 
-@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Digest x"])
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Digest x",
+                                           "Bearerxyz", "bearer-token"])
 def test_another_scheme_is_told_to_send_a_bearer_token_with_no_error_code(api, authorization):
     """Not "this bearer token is no client's": none was sent (RFC 6750, 3.1)."""
     response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
@@ -128,6 +129,13 @@ def test_another_scheme_is_told_to_send_a_bearer_token_with_no_error_code(api, a
                                   "Authorization: Bearer <token>, the token of a client of "
                                   "this server."})
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="ussd-api"'
+
+
+def test_a_blank_authorization_is_told_to_send_a_bearer_token():
+    """Blanks only (the suite's HTTP client will not send them; a server may pass them on)."""
+    assert unauthorized("   ") == (
+        "The Authorization header is not a bearer token. Send Authorization: Bearer <token>, "
+        "the token of a client of this server.", 'Bearer realm="ussd-api"')
 
 
 @pytest.mark.parametrize("authorization", ["Bearer", "Bearer  ", "bearer not a token",

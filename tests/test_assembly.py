@@ -101,6 +101,17 @@ def test_seed_files_named_in_the_settings_are_loaded(tmp_path):
         "Credit used last month: 8,250 F CFA.\n")
 
 
+@pytest.mark.parametrize(("replace", "shown"), [(False, "Aigle"), (True, "Tigre")])
+def test_seed_files_overlapping_keep_the_first_unless_replace(tmp_path, replace, shown):
+    """As ``ussd seed`` on a Redis: a number the first file stored is left as it is by a
+    later file, unless ``--replace`` (``serve --seed ... --replace``)."""
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.write_text("msisdn,profile,language\n0709000001,Aigle,en\n")
+    later.write_text("msisdn,profile,language\n0709000001,Tigre,en\n")
+    app = create_app(Settings(seed_files=(str(first), str(later)), seed_replace=replace))
+    assert my_profile(app, "0709000001").startswith(f"CON Your profile: {shown}.\n")
+
+
 def test_a_client_handed_in_is_used_as_it_is_and_not_filled(redis_client, key_prefix):
     settings = Settings(key_prefix=key_prefix, demo=True)
     build_service(settings, redis_client=redis_client)

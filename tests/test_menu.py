@@ -41,6 +41,11 @@ def test_the_shipped_menus_load_with_the_widest_policy():
     load_menu(DEFAULT_MENUS_DIR, WIDE_POLICY)
 
 
+def test_the_shipped_menus_load_with_no_threshold_at_all():
+    """Every profile open whatever was consumed: a policy built in code may say so."""
+    assert "confirm" in load_menu(DEFAULT_MENUS_DIR, Policy(thresholds={})).screens
+
+
 def widest_values():
     """Values as wide as real ones can be, with every profile as target and as current."""
     for target, current in itertools.product(Profile, Profile):

@@ -56,7 +56,8 @@ def fill_embedded_store(service: UssdService, settings: Settings) -> None:
     if settings.seed_files:
         from .months import month_of
 
-        load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone))
+        load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone),
+                   replace=settings.seed_replace)
     if settings.demo:
         load_demo(service)
 

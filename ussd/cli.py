@@ -61,8 +61,8 @@ def _listen_address(_context, _parameter, value: str) -> str:
                    "checked first, none loaded if one is bad; as ussd seed: the subscribers "
                    "stored already left as they are).")
 @click.option("--replace", "replace_stored", is_flag=True,
-              help="With --seed and a Redis: overwrite the profile and language of the "
-                   "subscribers stored already with the files'.")
+              help="With --seed: overwrite the profile and language of the subscribers "
+                   "stored already (in the Redis, or by an earlier file) with the files'.")
 @click.option("--threads", type=click.IntRange(1, 32), default=None,
               help="Hops a worker runs at once, the others waiting their turn (default: 3, "
                    "see bench/README.md).")
@@ -139,7 +139,8 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
         # The worker fills its own store: these settings are handed to it (worker_app), the
         # demo API clients' tokens too, made here to be printed.
         settings = replace(settings, demo=demo, api_demo_tokens=new_demo_tokens() if demo else {},
-                           seed_files=tuple(str(Path(f).resolve()) for f in seed_files))
+                           seed_files=tuple(str(Path(f).resolve()) for f in seed_files),
+                           seed_replace=replace_stored)
         workers = 1
     else:
         click.echo(f"Using Redis at {_redacted(settings.redis_url)}")

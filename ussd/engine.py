@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from .contract import Reply
 from .menu import Menu, Screen
-from .render import BACK, HOME, MORE, page_choices, render, screen_pages
+from .render import BACK, HOME, MORE, choice_count, page_choices, render, screen_pages
 from .rules import (
     LANGUAGES_IN_ORDER,
     PROFILES_IN_ORDER,
@@ -85,6 +85,7 @@ def step(menu: Menu, session: Session, text: str, standing: Standing | None,
         # ASCII digits only: "²" is a digit to isdigit() but not to int(), "١" to both. A
         # choice counts only on the page that shows it: the subscriber has not read another.
         if (text.isascii() and text.isdigit() and text[0] != "0"
+                and int(text) <= choice_count(screen)
                 and int(text) in page_choices(menu, session.screen, session.language,
                                               session.values, policy, session.page)):
             return _choose(menu, session, screen, int(text), standing, policy)

@@ -40,7 +40,7 @@ def widest_values(policy: Policy) -> dict[str, object]:
     return {
         "target": Profile.NOVAMIX.value,
         "current": Profile.NOVAMIX.value,
-        "required": max(99_999_999, *policy.thresholds.values()),
+        "required": max([99_999_999, *policy.thresholds.values()]),
         "consumed": MAX_AMOUNT,
         "left": most,
         "used": most,

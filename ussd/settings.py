@@ -152,6 +152,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     demo: bool = False
     seed_files: tuple[str, ...] = ()
+    seed_replace: bool = False  # ussd serve --seed ... --replace (embedded store)
     gateways: tuple[str, ...] | None = None  # None: every dialect
     gateway_secrets: Mapping[str, GatewaySecrets] = field(default_factory=dict, repr=False)
     proxy_hops: int = 0

@@ -54,7 +54,7 @@ def check_receipts(menu: Menu, policy: Policy) -> None:
             continue
         widest = Policy(monthly_cap=max(policy.monthly_cap, 99), thresholds=policy.thresholds)
         for target in PROFILES_IN_ORDER:
-            text = receipt_text(menu, language, target, 99, widest)
+            text = receipt_text(menu, language, target, widest.monthly_cap, widest)
             if not fits_sms(text):
                 problems.append(f"texts/{language.value}.toml {TEXT!r}: not one SMS (160 GSM "
                                 f"03.38 characters) for {target.title}: {text!r}")
