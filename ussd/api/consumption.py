@@ -11,8 +11,8 @@ one go.
 
 from __future__ import annotations
 
-import json
 import logging
+from json import loads as json_loads
 from typing import Annotated, Any, NoReturn
 
 from flask import current_app, g, request
@@ -117,7 +117,7 @@ def check_entries(req: Any, resp: Any, error: Exception | None, instance: Any,
         return  # well formed: the view checks the entries
     repeated = [] if body is not None else repeated_members(request.get_data())
     if repeated and all(entry_of(member["name"]) for member in repeated):
-        body = json.loads(request.get_data())  # read now, each repeated member named below
+        body = json_loads(request.get_data())  # read now, each repeated member named below
     if not _entries_readable(body):
         _check_body(req, resp, error or ValueError("not a JSON object"), instance, model_adapter)
         return
