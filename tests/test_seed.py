@@ -115,6 +115,33 @@ def test_every_bad_row_is_reported_with_its_own_line(tmp_path):
     assert message.startswith(f"{path}: 3 bad row(s), nothing loaded\n  line 4: ")
 
 
+def test_a_row_after_a_quoted_newline_is_named_by_its_own_line(tmp_path):
+    """A record numbers from the line it starts on, not from the records before it."""
+    path = write(tmp_path, "subs.csv", 'msisdn,profile,language\n0700000001,"Tig\nre",fr\n'
+                                       "0700000002,Bogus,fr\n")
+    assert [p.split(":")[0] for p in problems_of(path)] == ["line 2", "line 4"]
+
+
+def test_a_field_too_long_is_named_by_its_length_not_quoted(tmp_path):
+    path = write(tmp_path, "subs.csv", f"msisdn,profile\n0700000001,{'x' * 100_000}\n")
+    assert problems_of(path) == ["line 2: a field of 100000 characters (at most 64)"]
+
+
+def test_a_pipe_is_refused_as_not_a_file_on_disk(tmp_path):
+    import os
+
+    read, write_end = os.pipe()
+    os.write(write_end, b"msisdn,profile\n0700000001,Tigre\n")
+    os.close(write_end)
+    try:
+        with pytest.raises(SeedError) as failure:
+            check_files([f"/dev/fd/{read}"])
+    finally:
+        os.close(read)
+    assert str(failure.value).endswith(
+        "not a regular file (a pipe, a device?): give a file on disk")
+
+
 def test_the_same_number_may_have_several_months(tmp_path):
     path = write(tmp_path, "conso.csv",
                  "msisdn,month,amount\n0700000001,2026-09,1\n0700000001,2026-10,2\n")

@@ -26,10 +26,11 @@ def seed(files: tuple[str, ...], dry_run: bool, replace: bool) -> None:
     the file was made), unless --replace. A consumption row sets its subscriber's total for
     the month, replacing any figure stored: billing's figure is the truth.
 
-    Every file is checked whole first, reading each once, in memory that does not grow with
-    the files. If any file is bad (a bad row, a consumption row of an unknown subscriber or of
-    a month not begun, an empty file), nothing of any file is stored, and one run names every
-    bad file with its bad rows (exit status 1).
+    Every file is checked whole first, reading each once (a file on disk: its header line is
+    read before, to order them), in memory that does not grow with the files. If any file is
+    bad (a bad row, a consumption row of an unknown subscriber or of a month not begun, an
+    empty file), nothing of any file is stored, and one run names every bad file with its bad
+    rows (exit status 1).
     """
     from .months import month_of
     from .seed import load_files

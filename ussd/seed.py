@@ -8,7 +8,8 @@ Two kinds of file, told apart by their header:
   known subscriber (in Redis, or in a subscribers file given before it), and a month that has
   begun.
 
-Each file is read once, row by row, and its checked rows are staged in a private SQLite
+Each file is read once, row by row (its header line before, to load subscribers' files first:
+so a file on disk, not a pipe), and its checked rows are staged in a private SQLite
 database on disk (the standard library's ``sqlite3``: its index finds repeated rows and its
 table holds what to store, so a file of any size costs a few MiB of memory). Every file is
 read, even after a bad one: when files have bad rows, or none, one :class:`SeedError` names
@@ -29,6 +30,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,8 @@ from .seed_staging import (
     Staging,
     counted,
 )
+
+MAX_FIELD = 64  # characters: a number, a profile, a month, an amount are far shorter
 
 HEADERS = {
     ("msisdn", "profile"): DataKind.SUBSCRIBERS,
@@ -147,6 +151,10 @@ def _check_all(staging: Staging, paths: Iterable, this_month: str | None,
     too); each kind in the order given, told of and stored in that order."""
     files, bad = [], []
     for number, path in enumerate(sorted(map(str, paths), key=_consumption_first_last)):
+        if os.path.exists(path) and not os.path.isfile(path):  # read twice: its header first
+            bad.append(SeedError(path, ["not a regular file (a pipe, a device?): give a file "
+                                        "on disk"], rows=0))
+            continue
         try:
             kind = _stage(staging, number, path, this_month, progress=progress, known=known)
         except SeedError as error:
@@ -184,11 +192,17 @@ def _stage(staging: Staging, number: int, path: str, this_month: str | None,
             least, most = (2 if kind is DataKind.SUBSCRIBERS else 3), len(header_key)
             batch: list[tuple] = []
             total = 0
-            for line, cells in enumerate(lines, start=2):
+            ended = lines.line_num  # a record's first line: a quoted field may hold newlines
+            for cells in lines:
+                line, ended = ended + 1, lines.line_num
                 if not any(cell.strip() for cell in cells):
                     continue
                 if not least <= len(cells) <= most:
                     problems.add(f"line {line}: expected {most} fields, got {len(cells)}")
+                    continue
+                if (longest := max(map(len, cells))) > MAX_FIELD:  # not quoted whole, below
+                    problems.add(f"line {line}: a field of {longest} characters (at most "
+                                 f"{MAX_FIELD})")
                     continue
                 try:
                     row = parse([cell.strip() for cell in cells], this_month)
