@@ -112,6 +112,17 @@ def test_seed_files_overlapping_keep_the_first_unless_replace(tmp_path, replace,
     assert my_profile(app, "0709000001").startswith(f"CON Your profile: {shown}.\n")
 
 
+@pytest.mark.parametrize(("replace", "shown"), [
+    (False, "Your profile: Aigle."), (True, "Votre profil: Novamix.")])
+def test_a_seed_file_row_for_a_demo_number_is_kept_only_with_replace(tmp_path, replace, shown):
+    """The demo first, then the files, as on a Redis: 0700000005 is the demo's (Aigle, en)
+    unless ``--replace``."""
+    path = tmp_path / "subs.csv"
+    path.write_text("msisdn,profile,language\n0700000005,Novamix,fr\n")
+    app = create_app(Settings(demo=True, seed_files=(str(path),), seed_replace=replace))
+    assert my_profile(app, "0700000005").startswith(f"CON {shown}\n")
+
+
 def test_a_client_handed_in_is_used_as_it_is_and_not_filled(redis_client, key_prefix):
     settings = Settings(key_prefix=key_prefix, demo=True)
     build_service(settings, redis_client=redis_client)

@@ -49,17 +49,19 @@ def wait_ms(settings: Settings) -> int:
 
 
 def fill_embedded_store(service: UssdService, settings: Settings) -> None:
-    """Load the start-up data into this process's embedded store (demo and seed files)."""
+    """Load the start-up data into this process's embedded store: the demo, then the seed
+    files (a file's row for a demo number is then one stored already: kept, unless
+    ``seed_replace``), as ``ussd serve`` loads them into a Redis."""
     from .demo import load_demo
     from .seed import load_files
 
+    if settings.demo:
+        load_demo(service)
     if settings.seed_files:
         from .months import month_of
 
         load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone),
                    replace=settings.seed_replace)
-    if settings.demo:
-        load_demo(service)
 
 
 def build_relay(settings: Settings, store: Store | None = None) -> Relay:

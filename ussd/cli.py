@@ -183,10 +183,10 @@ def _serve(host: str, port: int, workers: int | None, threads: int | None, demo:
 
 def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, ...],
                      replace_stored: bool) -> None:
-    """Load the seed files and the demo into the Redis, once, before serving: the subscribers
-    stored already left as they are (``replace_stored``: overwritten), as ``ussd seed``; the
-    demo only where it overwrites nothing (checked before anything is written, see
-    ``demo.make_room``)."""
+    """Load the demo and the seed files into the Redis, once, before serving: the demo only
+    where it overwrites nothing (checked before anything is written, see ``demo.make_room``),
+    then the files, the subscribers stored already (a demo number too) left as they are
+    (``replace_stored``: overwritten), as ``ussd seed``."""
     from .demo import DEMO_RANGE, load_demo, make_room
     from .months import month_of
     from .seed import load_files
@@ -194,14 +194,13 @@ def _load_into_redis(settings, demo: bool, reset: bool, seed_files: tuple[str, .
     service = _redis_service(settings)
     if demo:
         click.echo(f"Demo: {_fail_on_error(lambda: make_room(service, reset))}")
+        count = _fail_on_error(lambda: load_demo(service))
+        click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
     this_month = month_of(service.clock(), service.zone)
     loaded = _fail_on_error(lambda: load_files(service.store, seed_files, this_month,
                                                replace=replace_stored))
     for data, count in loaded:
         click.echo(_told_loaded(data, count, replace=replace_stored))
-    if demo:
-        count = _fail_on_error(lambda: load_demo(service))
-        click.echo(f"Demo data set: {count} subscribers, {DEMO_RANGE}")
 
 
 for command in (seed, show, migrate, prune, log_hash, move_to_buckets, relay, events,
