@@ -138,7 +138,19 @@ def test_a_blank_authorization_is_told_to_send_a_bearer_token():
         "the token of a client of this server.", 'Bearer realm="ussd-api"')
 
 
-@pytest.mark.parametrize("authorization", ["Bearer", "Bearer  ", "bearer not a token",
+@pytest.mark.parametrize("authorization", ["Bearer", "bearer"])
+def test_bearer_with_no_token_is_told_so(api, authorization):
+    response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
+                        headers={"Authorization": authorization})
+    assert (response.status_code, response.get_json()) == (401, {
+        **UNAUTHORIZED, "detail": "The Authorization header has no token after Bearer. Send "
+                                  "Authorization: Bearer <token>, the token of a client of "
+                                  "this server."})
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="ussd-api", error="invalid_request"')
+
+
+@pytest.mark.parametrize("authorization", ["bearer not a token",
                                            "Bearer " + "x" * 600])
 def test_a_malformed_bearer_token_is_no_clients(api, authorization):
     response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,

@@ -107,8 +107,12 @@ def unauthorized(authorization: str | None) -> tuple[str, str]:
     challenge = 'Bearer realm="ussd-api"'
     if not authorization:
         return send, challenge
-    if (authorization.split(None, 1) or [""])[0].lower() != "bearer":
+    scheme, *token = authorization.split(None, 1) or [""]
+    if scheme.lower() != "bearer":
         return f"The Authorization header is not a bearer token. {send}", challenge
+    if not token:  # "Bearer" alone: malformed (RFC 6750, 3.1)
+        return (f"The Authorization header has no token after Bearer. {send}",
+                challenge + ', error="invalid_request"')
     return ("This bearer token is no client's of this server.",
             challenge + ', error="invalid_token"')
 
