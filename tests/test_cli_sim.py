@@ -110,6 +110,15 @@ def test_a_wrong_path_on_this_service_says_what_to_check(served):
                              "nothing there: is --url this service, with the dialect served "
                              "(USSD_GATEWAYS)?\n")
 
+
+def test_the_gateways_callback_url_given_as_url_says_what_to_give(served):
+    result = sim("--url", served + "/ussd/africastalking")
+    assert result.exit_code == 1
+    assert result.output == (f"error: HTTP 404 from {served}/ussd/africastalking/ussd/"
+                             "africastalking: --url is the server's address (http://host:port), "
+                             "without /ussd/...\n")
+
+
 # --- at a terminal ---------------------------------------------------------------------------
 
 

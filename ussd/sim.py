@@ -162,8 +162,11 @@ class Handset:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         answer = self.transport(method, self.base + target, headers, body)
         if answer.status != 200:
+            hint = _hint(answer)
+            if answer.status == 404 and "/ussd/" in self.base + "/":  # the callback's URL
+                hint = ": --url is the server's address (http://host:port), without /ussd/..."
             raise SimulatorError(f"HTTP {answer.status} from {self.base}/ussd/{self.dialect.name}"
-                                 + _hint(answer))
+                                 + hint)
         return answer
 
 
