@@ -4,6 +4,7 @@ embedded store filled with what the settings ask for (the demo set, seed files).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -114,13 +115,19 @@ def test_seed_files_overlapping_keep_the_first_unless_replace(tmp_path, replace,
 
 @pytest.mark.parametrize(("replace", "shown"), [
     (False, "Your profile: Aigle."), (True, "Votre profil: Novamix.")])
-def test_a_seed_file_row_for_a_demo_number_is_kept_only_with_replace(tmp_path, replace, shown):
+def test_a_seed_file_row_for_a_demo_number_is_kept_only_with_replace(tmp_path, caplog, replace,
+                                                                     shown):
     """The demo first, then the files, as on a Redis: 0700000005 is the demo's (Aigle, en)
     unless ``--replace``."""
     path = tmp_path / "subs.csv"
     path.write_text("msisdn,profile,language\n0700000005,Novamix,fr\n")
-    app = create_app(Settings(demo=True, seed_files=(str(path),), seed_replace=replace))
+    with caplog.at_level(logging.INFO, logger="ussd"):
+        app = create_app(Settings(demo=True, seed_files=(str(path),), seed_replace=replace))
     assert my_profile(app, "0700000005").startswith(f"CON {shown}\n")
+    told = "overwritten (--replace)" if replace else (
+        "left as they are (--replace overwrites their profile and language)")
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("seed: ")] == [
+        f"seed: {path}: 1 subscribers row(s) loaded: 0 added, 1 already stored and {told}"]
 
 
 def test_a_client_handed_in_is_used_as_it_is_and_not_filled(redis_client, key_prefix):

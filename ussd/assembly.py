@@ -8,6 +8,7 @@ itself (:func:`worker_app`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from .store import Store, connect
 
 if TYPE_CHECKING:
     from .billing.relay import Relay
+
+log = logging.getLogger("ussd")
 
 
 def build_service(settings: Settings, redis_client: Any = None,
@@ -58,10 +61,13 @@ def fill_embedded_store(service: UssdService, settings: Settings) -> None:
     if settings.demo:
         load_demo(service)
     if settings.seed_files:
+        from .commands import told_loaded
         from .months import month_of
 
-        load_files(service.store, settings.seed_files, month_of(service.clock(), service.zone),
-                   replace=settings.seed_replace)
+        for data, count in load_files(service.store, settings.seed_files,
+                                      month_of(service.clock(), service.zone),
+                                      replace=settings.seed_replace):
+            log.info("seed: %s", told_loaded(data, count, replace=settings.seed_replace))
 
 
 def build_relay(settings: Settings, store: Store | None = None) -> Relay:
