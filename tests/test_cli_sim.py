@@ -102,21 +102,18 @@ def test_a_path_that_is_not_this_service_says_what_to_check():
 
 
 
-def test_a_wrong_path_on_this_service_says_what_to_check(served):
-    """Our own 404 (one plain line, not the "not served" sentence) gets the hint too."""
-    result = sim("--url", served + "/prefix")
+@pytest.mark.parametrize(("suffix", "hint"), [
+    # Our own 404 (one plain line, not the "not served" sentence) gets the hint too.
+    ("/prefix", "nothing there: is --url this service, with the dialect served (USSD_GATEWAYS)?"),
+    # The gateway's callback URL given as --url.
+    ("/ussd/africastalking",
+     "--url is the server's address (http://host:port), without /ussd/..."),
+])
+def test_a_wrong_path_on_this_service_says_what_to_check(served, suffix, hint):
+    result = sim("--url", served + suffix)
     assert result.exit_code == 1
-    assert result.output == (f"error: HTTP 404 from {served}/prefix/ussd/africastalking: "
-                             "nothing there: is --url this service, with the dialect served "
-                             "(USSD_GATEWAYS)?\n")
-
-
-def test_the_gateways_callback_url_given_as_url_says_what_to_give(served):
-    result = sim("--url", served + "/ussd/africastalking")
-    assert result.exit_code == 1
-    assert result.output == (f"error: HTTP 404 from {served}/ussd/africastalking/ussd/"
-                             "africastalking: --url is the server's address (http://host:port), "
-                             "without /ussd/...\n")
+    assert result.output == (f"error: HTTP 404 from {served}{suffix}/ussd/africastalking: "
+                             f"{hint}\n")
 
 
 # --- at a terminal ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ same, :func:`page_choices` says which choices each page shows (the engine takes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from .contract import Reply
@@ -58,7 +58,7 @@ def render(
 ) -> Reply:
     """The reply showing page ``page`` of ``screen_name`` filled with ``values``."""
     pages = screen_pages(menu, screen_name, language, values, policy, error)
-    page = min(max(page, 0), len(pages) - 1)
+    page = _within(page, pages)
     last = page == len(pages) - 1
     return Reply(pages[page], end=menu.screens[screen_name].end and last)
 
@@ -90,7 +90,12 @@ def page_choices(
     """The numbers of the choices page ``page`` of a screen shows (those whose line begins
     there): all of them on a screen of one page."""
     pages, choices = _layout(menu, screen_name, language, values, policy, False)
-    return choices[min(max(page, 0), len(pages) - 1)]
+    return choices[_within(page, pages)]
+
+
+def _within(page: int, pages: Sequence) -> int:
+    """``page`` as a page ``pages`` has: the first below it, the last beyond it."""
+    return min(max(page, 0), len(pages) - 1)
 
 
 def _layout(menu: Menu, screen_name: str, language: Language, values: Mapping[str, object],
