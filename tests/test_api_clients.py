@@ -117,47 +117,38 @@ def test_no_or_an_unknown_token_is_401_with_its_challenge(api, method, path):
         'Bearer realm="ussd-api", error="invalid_token"')
 
 
+NOT_BEARER = {**UNAUTHORIZED, "detail": "The Authorization header is not a bearer token. Send "
+                                        "Authorization: Bearer <token>, the token of a client "
+                                        "of this server."}
+NO_TOKEN = {**UNAUTHORIZED, "detail": "The Authorization header has no token after Bearer. Send "
+                                      "Authorization: Bearer <token>, the token of a client of "
+                                      "this server."}
+CHALLENGE = 'Bearer realm="ussd-api"'
 
-@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Digest x",
-                                           "Bearerxyz", "bearer-token"])
-def test_another_scheme_is_told_to_send_a_bearer_token_with_no_error_code(api, authorization):
-    """Not "this bearer token is no client's": none was sent (RFC 6750, 3.1)."""
+
+@pytest.mark.parametrize(("authorization", "problem", "challenge"), [
+    # Another scheme: no bearer credentials were sent, so no error code (RFC 6750, 3.1); not
+    # "this bearer token is no client's".
+    *[(other, NOT_BEARER, CHALLENGE)
+      for other in ("Basic dXNlcjpwYXNz", "Token abc", "Digest x", "Bearerxyz", "bearer-token")],
+    # "Bearer" alone: malformed.
+    *[(bare, NO_TOKEN, CHALLENGE + ', error="invalid_request"') for bare in ("Bearer", "bearer")],
+    # A bearer token that cannot be any client's.
+    *[(token, UNKNOWN_TOKEN, CHALLENGE + ', error="invalid_token"')
+      for token in ("bearer not a token", "Bearer " + "x" * 600)],
+])
+def test_an_authorization_that_names_no_client_is_told_why(api, authorization, problem,
+                                                            challenge):
     response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
                         headers={"Authorization": authorization})
-    assert (response.status_code, response.get_json()) == (401, {
-        **UNAUTHORIZED, "detail": "The Authorization header is not a bearer token. Send "
-                                  "Authorization: Bearer <token>, the token of a client of "
-                                  "this server."})
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ussd-api"'
+    assert (response.status_code, response.get_json()) == (401, problem)
+    assert response.headers["WWW-Authenticate"] == challenge
 
 
 def test_a_blank_authorization_is_told_to_send_a_bearer_token():
     """Blanks only (the suite's HTTP client will not send them; a server may pass them on)."""
-    assert unauthorized("   ") == (
-        "The Authorization header is not a bearer token. Send Authorization: Bearer <token>, "
-        "the token of a client of this server.", 'Bearer realm="ussd-api"')
+    assert unauthorized("   ") == (NOT_BEARER["detail"], CHALLENGE)
 
-
-@pytest.mark.parametrize("authorization", ["Bearer", "bearer"])
-def test_bearer_with_no_token_is_told_so(api, authorization):
-    response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
-                        headers={"Authorization": authorization})
-    assert (response.status_code, response.get_json()) == (401, {
-        **UNAUTHORIZED, "detail": "The Authorization header has no token after Bearer. Send "
-                                  "Authorization: Bearer <token>, the token of a client of "
-                                  "this server."})
-    assert response.headers["WWW-Authenticate"] == (
-        'Bearer realm="ussd-api", error="invalid_request"')
-
-
-@pytest.mark.parametrize("authorization", ["bearer not a token",
-                                           "Bearer " + "x" * 600])
-def test_a_malformed_bearer_token_is_no_clients(api, authorization):
-    response = api.call("GET", f"/api/v1/subscribers/{ALICE}", client=None,
-                        headers={"Authorization": authorization})
-    assert (response.status_code, response.get_json()) == (401, UNKNOWN_TOKEN)
-    assert response.headers["WWW-Authenticate"] == (
-        'Bearer realm="ussd-api", error="invalid_token"')
 
 @pytest.mark.parametrize(("method", "path", "client", "scope"), [
     ("POST", f"/api/v1/subscribers/{ALICE}/migrations", "reader", "migrations:write"),
