@@ -116,6 +116,13 @@ class Person:
     def dial(self) -> None:
         self.find("dial").click()
 
+    def dials_main_menu(self, msisdn: str, gateway: str) -> None:
+        """As ``msisdn`` through ``gateway``: dial the code shown, and wait for the main menu."""
+        self.set("msisdn", msisdn)
+        self.choose(gateway)
+        self.dial()
+        self.screen_shows("4. Language / Langue")
+
     def type_on_keypad(self, keys: str) -> None:
         for key in keys:
             self.find(f"key-{ {'*': 'star', '#': 'hash'}.get(key, key)}").click()
@@ -226,10 +233,7 @@ def test_a_refused_input_is_told_and_the_session_goes_on(site, browser):
     session left open offered to resume on the next dial."""
     url, _ = site
     tester = Person(browser, url)
-    tester.set("msisdn", "0700000006")
-    tester.choose("flares")
-    tester.dial()
-    tester.screen_shows("4. Language / Langue")
+    tester.dials_main_menu("0700000006", "flares")
     tester.type_on_keyboard("1" * 183)
     tester.error_shows("Send refused: an input is 182 characters at most: no handset sends "
                        "more in one USSD message")
@@ -251,10 +255,7 @@ def test_past_the_inputs_a_session_takes_hang_up_still_works(site, browser):
     """The 65th input of a session is refused as such, and the session can be hung up."""
     url, _ = site
     tester = Person(browser, url)
-    tester.set("msisdn", "0700000006")
-    tester.choose("hubtel")
-    tester.dial()
-    tester.screen_shows("4. Language / Langue")
+    tester.dials_main_menu("0700000006", "hubtel")
     assert tester.send_each(["1", "0"] * 32) == ""  # to the profiles and back: 64 inputs
     assert tester.find("screen").text == MAIN
     tester.type_on_keyboard("2")
