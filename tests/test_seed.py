@@ -142,7 +142,28 @@ def test_a_pipe_is_refused_as_not_a_file_on_disk(tmp_path):
         "not a regular file (a pipe, a device?): give a file on disk")
 
 
-def test_the_same_number_may_have_several_months(tmp_path):
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Ordering the files opened each to read its header: a FIFO no one writes to blocked."""
+    import os
+    import threading
+
+    fifo = tmp_path / "subs.csv"
+    os.mkfifo(fifo)
+    found: list[SeedError] = []
+
+    def check() -> None:
+        try:
+            check_files([str(fifo)])
+        except SeedError as error:
+            found.append(error)
+
+    checking = threading.Thread(target=check, daemon=True)
+    checking.start()
+    checking.join(5)
+    if checking.is_alive():  # unblock it: a writer that closes at once
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert [str(error).splitlines()[-1].strip() for error in found] == [
+        "not a regular file (a pipe, a device?): give a file on disk"]
     path = write(tmp_path, "conso.csv",
                  "msisdn,month,amount\n0700000001,2026-09,1\n0700000001,2026-10,2\n")
     assert len(read_data_file(path).rows) == 2

@@ -46,6 +46,7 @@ from .seed_staging import (
     Progress,
     Staging,
     counted,
+    file_size,
 )
 
 MAX_FIELD = 64  # characters: a number, a profile, a month, an amount are far shorter
@@ -106,7 +107,7 @@ def load_files(store, paths: Iterable, this_month: str | None = None, dry_run: b
     known = store.admin.known_subscribers if store is not None else _nobody
     staging = Staging()
     try:
-        read = Meter(progress, "checking", sum(_size(path) for path in paths))
+        read = Meter(progress, "checking", sum(map(file_size, paths)))
         files = _check_all(staging, paths, this_month, read.advance, known)
         if dry_run:
             return _look_up(staging, files, known, progress)
@@ -273,7 +274,10 @@ def _consumption_first_last(path: str) -> bool:
 
 def _header_kind(path: str) -> DataKind | None:
     """The kind a file's header line names, that line read alone: a bad byte further on (in
-    the first chunk :func:`_stage` decodes) does not hide it. None for no header we know."""
+    the first chunk :func:`_stage` decodes) does not hide it. None for no header we know, and
+    for what is not a regular file (a named pipe would block its open, and lose its line)."""
+    if not os.path.isfile(path):
+        return None
     try:
         with open(path, "rb") as handle:
             line = handle.readline(1024).decode("utf-8-sig")
@@ -289,11 +293,4 @@ def _header_key(header: list[str]) -> tuple[str, ...]:
 
 def _nobody(numbers: list[str]) -> set[str]:
     return set()
-
-
-def _size(path: str) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0  # said when the file is read
 

@@ -6,6 +6,7 @@ problems as they are found; and how far a load has got, for its progress bars.""
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -134,6 +135,15 @@ class CountingReader(io.RawIOBase):
         if self.progress is not None and read:
             self.progress(read)
         return read
+
+
+def file_size(path: str) -> int:
+    """Bytes of the file at ``path`` (a meter's total), 0 when it cannot be read: said when
+    the file is read."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 class Meter:

@@ -1,7 +1,8 @@
 """The outbox's queue scripts, the consumption script and the subscribers' load, each with its
-``KEYS``/``ARGV`` header (registered by :class:`ussd.store.scripts.Scripts`), and
-:func:`run_pipelined`, which runs them for :class:`ussd.store.outbox.Outbox`,
-``store/consumption.py`` and ``store/admin.py``."""
+``KEYS``/``ARGV`` header (registered by :class:`ussd.store.scripts.Scripts`), and the two
+ways they are run: :func:`run_pipelined` (a redis-py pipeline, no call sent twice) for
+:class:`ussd.store.outbox.Outbox` and ``store/consumption.py``, :func:`send_loaded` (the
+hops' send path, for a script that may run twice) for ``store/admin.py``'s subscribers."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ restart) and returns a named result. Key names come from the caller, field names
 them with ``client.store_errors``), or OutcomeUnknownError when a script went out and no answer
 came: every hop's script is conditional, so sending it again is how its outcome is found
 (``ussd/settle.py``). The queue, consumption and subscribers' scripts (``queue_scripts.py``)
-are registered here too; :meth:`Scripts.run_pipelined` runs them, for ``outbox.py``,
-``consumption.py`` and ``admin.py``.
+are registered here too; :meth:`Scripts.run_pipelined` runs them, for ``outbox.py`` and
+``consumption.py`` (``admin.py`` sends the subscribers' its own way: ``send_loaded``).
 """
 
 from __future__ import annotations
